@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * The one reader of sysfs: PCI devices and IOMMU groups below a root that
+ * is "/sys" on a real host, a recorded tree in tests, or the tree the
+ * simulated backend writes from a platform profile. Everything iovad knows
+ * about devices and groups comes through here.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "profile.h"
+#include "region.h"
+
+typedef enum Isolation {
+        ISOLATION_REMAPPED,     /* interrupt remapping is on */
+        ISOLATION_ISOLATED_MSI, /* MSI controller isolates (ARM ITS, ...) */
+        ISOLATION_UNSAFE,       /* only with allow_unsafe_interrupts */
+        ISOLATION_NONE,         /* no isolation and unsafe not allowed */
+        _ISOLATION_MAX,
+} Isolation;
+
+typedef struct SysfsDevice {
+        char address[16];      /* "0000:00:04.0" */
+        uint16_t vendor;
+        uint16_t device;
+        uint32_t class;        /* 24-bit */
+        char driver[64];       /* "" when unbound */
+        char override[64];     /* driver_override, "" when unset */
+        int iommu_group;       /* -1 when the device has none */
+} SysfsDevice;
+
+typedef struct SysfsGroup {
+        unsigned id;
+        RegionList regions;    /* origin "group N" */
+        char **devices;        /* NULL-terminated PCI addresses */
+} SysfsGroup;
+
+typedef struct SysfsPlatform {
+        SysfsDevice *devices;  /* sorted by address */
+        size_t n_devices;
+        SysfsGroup *groups;    /* sorted by id */
+        size_t n_groups;
+        Isolation isolation;   /* of the platform's interrupts */
+} SysfsPlatform;
+
+const char *isolation_to_string(Isolation i);
+
+/**
+ * sysfs_read_platform() - read every PCI device and IOMMU group below @root.
+ * A missing bus/pci or kernel/iommu_groups directory yields empty lists.
+ * -EINVAL with *@ret_error set when a reserved_regions file is malformed
+ * (the message names the file and line).
+ */
+int sysfs_read_platform(const char *root, SysfsPlatform **ret, char **ret_error);
+SysfsPlatform *sysfs_platform_free(SysfsPlatform *p);
+
+const SysfsDevice *sysfs_find_device(const SysfsPlatform *p, const char *address);
+const SysfsGroup *sysfs_find_group(const SysfsPlatform *p, unsigned id);
+
+/* Group viability: every device bound to vfio-pci or to no driver. */
+bool sysfs_group_viable(const SysfsPlatform *p, const SysfsGroup *g);
+
+/**
+ * sysfs_write_profile() - lay @p out below @dir as sysfs would show it:
+ * bus/pci/devices/ADDR/{vendor,device,class,driver_override,iommu_group,driver},
+ * kernel/iommu_groups/N/{reserved_regions,devices/ADDR},
+ * bus/pci/drivers/NAME/ and the interrupt-isolation markers
+ * sysfs_read_platform() reads. @dir must exist and be empty.
+ */
+int sysfs_write_profile(const Profile *p, const char *dir);
+
+/**
+ * pci_describe() - "8086:1521 Intel Corporation I350 Gigabit Network
+ * Connection" from libpci's ID database; ids alone when it has no names.
+ */
+char *pci_describe(uint16_t vendor, uint16_t device);
+
+/* "0000:01:00.0" -> true; anything else false. */
+bool pci_address_valid(const char *s);
