@@ -29,6 +29,8 @@ typedef struct BackendContainer BackendContainer;
 
 typedef struct BackendInfo {
         uint64_t page_sizes;   /* bitmap */
+        bool has_aperture;     /* else the span of the usable ranges is taken */
+        Range aperture;
         RangeList usable;      /* IOVA_RANGE: usable ranges as the kernel sees them */
         bool has_dma_avail;
         uint32_t dma_avail;    /* DMA_AVAIL: mappings left */
@@ -69,7 +71,8 @@ void backend_info_done(BackendInfo *i);
 
 /**
  * backend_sim_new() - the simulated backend on @profile (taken over).
- * Writes the profile's sysfs tree below @runtime_dir/sysfs.
+ * Writes the profile's sysfs tree into a new directory below @runtime_dir,
+ * removed again by backend_free().
  */
 int backend_sim_new(Profile *profile, const char *runtime_dir, Backend **ret);
 

@@ -87,3 +87,9 @@ static inline void safe_close(int fd) {
         if (fd >= 0)
                 (void) close(fd);
 }
+
+static inline bool streq_ptr(const char *a, const char *b) {
+        if (!a || !b)
+                return a == b;
+        return __builtin_strcmp(a, b) == 0;
+}

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * The state file, STATE_DIR/state.json: containers (name, users, groups)
+ * and persistent leases, so a restarted iovad keeps what it promised. The
+ * memory of persistent mapped leases lives in systemd's file descriptor
+ * store (FDNAME=lease-ID) when iovad runs under systemd. This module owns
+ * the format: docs/state.md.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "region.h"
+
+typedef struct Manager Manager;
+
+#define STATE_VERSION 1
+
+typedef struct StateLease {
+        uint64_t id;
+        char *container;
+        uint64_t iova;
+        uint64_t size;
+        uid_t owner;
+        bool mapped;
+        bool writable;
+        uint64_t offset;
+} StateLease;
+
+typedef struct StateContainer {
+        char *name;
+        uid_t *users;
+        size_t n_users;
+        unsigned *groups;
+        size_t n_groups;
+} StateContainer;
+
+typedef struct State {
+        uint64_t next_lease_id;
+        StateContainer *containers;
+        size_t n_containers;
+        StateLease *leases;
+        size_t n_leases;
+} State;
+
+/* Serialise @m: temp file in the same directory, fsync, rename. */
+int state_save(Manager *m);
+
+/* Text <-> State; -EINVAL with *@ret_error for a malformed or newer file. */
+char *state_format(const State *s);
+int state_parse(const char *json, State *ret, char **ret_error);
+void state_done(State *s);
+
+/* Read STATE_DIR/state.json; -ENOENT when there is none. */
+int state_load(const char *dir, State *ret, char **ret_error);
