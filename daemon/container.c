@@ -183,9 +183,9 @@ bool container_has_group(const Container *c, unsigned group) {
         return false;
 }
 
-static int range_cmp(const void *a, const void *b) {
-        const Range *x = a, *y = b;
-        return x->start < y->start ? -1 : x->start > y->start;
+static int lease_iova_cmp(const void *a, const void *b) {
+        const Lease *x = *(Lease *const *) a, *y = *(Lease *const *) b;
+        return x->iova < y->iova ? -1 : x->iova > y->iova;
 }
 
 int container_lease_ranges(const Container *c, Range **ret, Lease ***ret_leases, size_t *ret_n) {
@@ -197,23 +197,11 @@ int container_lease_ranges(const Container *c, Range **ret, Lease ***ret_leases,
         leases = reallocarray(NULL, c->n_leases ? c->n_leases : 1, sizeof(Lease *));
         if (!ranges || !leases)
                 return -ENOMEM;
-        /* Sort (start, index) pairs: the index rides in .end's place until we are done. */
         for (Lease *l = c->leases; l; l = l->c_next)
-                ranges[n++] = (Range) { l->iova, (uint64_t) n };
-        qsort(ranges, n, sizeof(Range), range_cmp);
-        {
-                _cleanup_free_ Lease **by_index = reallocarray(NULL, n ? n : 1, sizeof(Lease *));
-                size_t i = 0;
-                if (!by_index)
-                        return -ENOMEM;
-                for (Lease *l = c->leases; l; l = l->c_next)
-                        by_index[i++] = l;
-                for (i = 0; i < n; i++) {
-                        Lease *l = by_index[ranges[i].end];
-                        leases[i] = l;
-                        ranges[i].end = l->iova + (l->size - 1);
-                }
-        }
+                leases[n++] = l;
+        qsort(leases, n, sizeof(Lease *), lease_iova_cmp);
+        for (size_t i = 0; i < n; i++)
+                ranges[i] = (Range) { leases[i]->iova, leases[i]->iova + (leases[i]->size - 1) };
         *ret = TAKE_PTR(ranges);
         if (ret_leases)
                 *ret_leases = TAKE_PTR(leases);
