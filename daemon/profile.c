@@ -89,11 +89,20 @@ static int check_keys(json_object *o, const char *path, const char *const *allow
                                 break;
                         }
                 if (!found) {
-                        _cleanup_free_ char *p = path_join(path, "%s", key);
+                        _cleanup_free_ char *p = path_join(path, "%s", key), *known = NULL;
+                        size_t n = 0;
+                        FILE *f;
 
                         if (!p)
                                 return -ENOMEM;
-                        return fail(ret_error, p, "unknown key");
+                        f = open_memstream(&known, &n);
+                        if (!f)
+                                return -ENOMEM;
+                        for (size_t i = 0; allowed[i]; i++)
+                                fprintf(f, "%s%s", i > 0 ? ", " : "", allowed[i]);
+                        if (fclose(f) != 0)
+                                return -ENOMEM;
+                        return fail(ret_error, p, "unknown key (known: %s)", known);
                 }
         }
 

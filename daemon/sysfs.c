@@ -634,9 +634,7 @@ static bool driver_is_vfio(const char *driver) {
         size_t l = strlen(driver);
 
         /* vfio-pci and its variant drivers (mlx5_vfio_pci, ...). */
-        return strcmp(driver, "vfio-pci") == 0 ||
-                (l >= 8 && strcmp(driver + l - 8, "vfio_pci") == 0) ||
-                (l >= 8 && strcmp(driver + l - 8, "vfio-pci") == 0);
+        return l >= 8 && (strcmp(driver + l - 8, "vfio-pci") == 0 || strcmp(driver + l - 8, "vfio_pci") == 0);
 }
 
 bool sysfs_group_viable(const SysfsPlatform *p, const SysfsGroup *g) {
@@ -1035,14 +1033,18 @@ char *pci_describe(uint16_t vendor, uint16_t device) {
         const char *name = NULL;
         char *s;
 
-        /* No DNS lookups, ever: this runs in a system daemon. */
+        /* pci.ids only: no DNS lookups from a system daemon, and not the
+         * udev hwdb (built from the same list), since libpci creates a new
+         * udev context on every lookup while hwdb.bin is missing and never
+         * frees those. */
         if (pacc) {
                 name = pci_lookup_name(pacc, buf, sizeof(buf),
-                                       PCI_LOOKUP_VENDOR | PCI_LOOKUP_DEVICE | PCI_LOOKUP_NO_NUMBERS,
+                                       PCI_LOOKUP_VENDOR | PCI_LOOKUP_DEVICE | PCI_LOOKUP_NO_NUMBERS | PCI_LOOKUP_NO_HWDB,
                                        (int) vendor, (int) device);
                 if (!name)
                         name = pci_lookup_name(pacc, buf, sizeof(buf),
-                                               PCI_LOOKUP_VENDOR | PCI_LOOKUP_NO_NUMBERS, (int) vendor);
+                                               PCI_LOOKUP_VENDOR | PCI_LOOKUP_NO_NUMBERS | PCI_LOOKUP_NO_HWDB,
+                                               (int) vendor);
         }
 
         if (name && name[0]) {
