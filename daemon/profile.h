@@ -44,12 +44,15 @@ typedef struct Profile {
 
 /**
  * profile_parse() - parse a profile from JSON text.
- * -EINVAL: the text is not JSON or a field is missing, of the wrong type or
- *          out of range; *@ret_error (if not NULL) is set to a newly
- *          allocated message that starts with the JSON path of the field,
- *          e.g. "groups[1].devices[0].vendor: expected a hex string".
+ * -EINVAL: the text is not strict JSON, a field is missing, of the wrong
+ *          type or out of range, or a key is unknown; *@ret_error (if not
+ *          NULL) is set to a newly allocated message that starts with the
+ *          JSON path of the field, e.g. "groups[1].devices[0].vendor:
+ *          expected a hex string like "0x8086"", or "(root): ..." for the
+ *          document itself.
  * Group ids and device addresses must be unique; every reserved_regions
- * line must parse (region_parse_line()).
+ * line must parse (region_parse_line()). Each group's regions are its lines
+ * in order, not normalized, with origin "group N".
  */
 int profile_parse(const char *json, Profile **ret, char **ret_error);
 
@@ -57,7 +60,9 @@ int profile_parse(const char *json, Profile **ret, char **ret_error);
  * profile_load() - load a profile by file path or by shipped name.
  * @what containing a '/' or ending in ".json" is a path; anything else is
  * the name of a profile in @profiles_dir ("x86-vtd" -> DIR/x86-vtd.json).
- * -ENOENT when neither exists; errors of profile_parse() otherwise.
+ * -ENOENT when neither exists (and for empty names or names starting with
+ * a dot); errors of reading the file, or of profile_parse(), whose message
+ * is then prefixed with the file's path ("FILE: groups[1]...").
  */
 int profile_load(const char *what, const char *profiles_dir, Profile **ret, char **ret_error);
 

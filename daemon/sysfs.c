@@ -105,21 +105,27 @@ static int fail(char **ret_error, int r, const char *fmt, ...) {
 static int read_attr(const char *path, char **ret) {
         _cleanup_close_ int fd = -EBADF;
         _cleanup_free_ char *buf = NULL;
-        size_t n = 0;
+        size_t n = 0, size = 0;
 
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return -errno;
 
-        buf = malloc(ATTR_MAX + 1);
-        if (!buf)
-                return -ENOMEM;
         for (;;) {
                 ssize_t k;
 
-                if (n == ATTR_MAX)
-                        return -EFBIG;
-                k = read(fd, buf + n, ATTR_MAX - n);
+                if (n == size) {
+                        char *b;
+
+                        if (size == ATTR_MAX)
+                                return -EFBIG;
+                        size = size == 0 ? 4096 : size * 2;
+                        b = realloc(buf, size + 1);
+                        if (!b)
+                                return -ENOMEM;
+                        buf = b;
+                }
+                k = read(fd, buf + n, size - n);
                 if (k < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -694,26 +700,30 @@ static int write_attr(const char *dir, const char *name, const char *fmt, ...) {
         return 0;
 }
 
-/* mkdir -p of @path, which lies below an existing directory. */
+/* mkdir -p: parents are made only when the directory itself cannot be,
+ * which keeps a tree of thousands of entries to one mkdir() each. */
 static int mkdir_parents(const char *path) {
-        _cleanup_free_ char *p = strdup(path);
+        _cleanup_free_ char *parent = NULL;
+        char *slash;
+        int r;
 
-        if (!p)
+        if (mkdir(path, 0755) >= 0 || errno == EEXIST)
+                return 0;
+        if (errno != ENOENT)
+                return -errno;
+
+        parent = strdup(path);
+        if (!parent)
                 return -ENOMEM;
-        for (char *s = p + 1; ; s++) {
-                if (*s != '/' && *s != '\0')
-                        continue;
-                {
-                        char c = *s;
-
-                        *s = '\0';
-                        if (mkdir(p, 0755) < 0 && errno != EEXIST)
-                                return -errno;
-                        *s = c;
-                }
-                if (*s == '\0')
-                        break;
-        }
+        slash = strrchr(parent, '/');
+        if (!slash || slash == parent)
+                return -ENOENT;
+        *slash = '\0';
+        r = mkdir_parents(parent);
+        if (r < 0)
+                return r;
+        if (mkdir(path, 0755) < 0 && errno != EEXIST)
+                return -errno;
         return 0;
 }
 
@@ -797,18 +807,16 @@ static int write_irq(const char *root, unsigned irq, const char *chip, const cha
  * (devices on vfio-pci have none until a user enables them).
  */
 static int write_irqs(const Profile *p, const char *root) {
-        bool x86 = profile_is_x86(p);
         const char *msi_prefix;
-        unsigned irq;
+        unsigned irq = 24; /* the first vector after the legacy ones */
         int r;
 
-        if (x86) {
+        if (profile_is_x86(p)) {
                 /* The ACPI SCI on the IO-APIC, remapped when remapping is on. */
                 r = write_irq(root, 9, p->interrupt_remapping ? "IR-IO-APIC" : "IO-APIC", "level", "acpi");
                 if (r < 0)
                         return r;
                 msi_prefix = p->interrupt_remapping ? "IR-" : "";
-                irq = 24;
         } else {
                 r = write_irq(root, 11, "GICv3", "level", "arch_timer");
                 if (r < 0)
@@ -822,7 +830,6 @@ static int write_irqs(const Profile *p, const char *root) {
                                 return r;
                 }
                 msi_prefix = p->interrupt_remapping ? "ITS-" : "GICv2m-";
-                irq = 24;
         }
 
         for (size_t i = 0; i < p->n_groups; i++)

@@ -47,13 +47,20 @@ typedef struct SysfsPlatform {
         Isolation isolation;   /* of the platform's interrupts */
 } SysfsPlatform;
 
+/* "remapped", "isolated-msi", "unsafe", "none"; NULL for anything else. */
 const char *isolation_to_string(Isolation i);
 
 /**
  * sysfs_read_platform() - read every PCI device and IOMMU group below @root.
  * A missing bus/pci or kernel/iommu_groups directory yields empty lists.
+ * Group regions are normalized (region_list_normalize()): repeated and
+ * overlapping lines of one type become one region. Entries that are not
+ * PCI addresses (platform devices, VMD's five-digit domains) are skipped.
+ * Interrupt isolation follows the rule in docs/profiles.md: chip names in
+ * kernel/irq/N/chip_name, then vfio_iommu_type1's allow_unsafe_interrupts.
  * -EINVAL with *@ret_error set when a reserved_regions file is malformed
- * (the message names the file and line).
+ * (the message names the file and line: "FILE:LINE: ...") or a device's
+ * vendor, device or class file is missing or malformed (named likewise).
  */
 int sysfs_read_platform(const char *root, SysfsPlatform **ret, char **ret_error);
 SysfsPlatform *sysfs_platform_free(SysfsPlatform *p);
@@ -61,7 +68,11 @@ SysfsPlatform *sysfs_platform_free(SysfsPlatform *p);
 const SysfsDevice *sysfs_find_device(const SysfsPlatform *p, const char *address);
 const SysfsGroup *sysfs_find_group(const SysfsPlatform *p, unsigned id);
 
-/* Group viability: every device bound to vfio-pci or to no driver. */
+/*
+ * Group viability: every device unbound, on vfio-pci or a variant driver
+ * (a name ending in vfio-pci or vfio_pci), on pci-stub, or on pcieport (a
+ * bridge). A member missing from @p makes the group not viable.
+ */
 bool sysfs_group_viable(const SysfsPlatform *p, const SysfsGroup *g);
 
 /**
@@ -69,7 +80,9 @@ bool sysfs_group_viable(const SysfsPlatform *p, const SysfsGroup *g);
  * bus/pci/devices/ADDR/{vendor,device,class,driver_override,iommu_group,driver},
  * kernel/iommu_groups/N/{reserved_regions,devices/ADDR},
  * bus/pci/drivers/NAME/ and the interrupt-isolation markers
- * sysfs_read_platform() reads. @dir must exist and be empty.
+ * sysfs_read_platform() reads (kernel/irq/N/chip_name and
+ * module/vfio_iommu_type1/parameters/, see docs/profiles.md).
+ * @dir must exist and be empty: -ENOTEMPTY otherwise.
  */
 int sysfs_write_profile(const Profile *p, const char *dir);
 

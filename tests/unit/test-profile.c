@@ -304,12 +304,12 @@ START_TEST(test_shipped_facts) {
 END_TEST
 
 START_TEST(test_load_by_path) {
-        char dir[] = "/tmp/test-profile.XXXXXX";
-        char path[256], noext[256];
+        char dir[256], path[512], noext[512];
         Profile *p = NULL;
         char *err = NULL;
         FILE *f;
 
+        snprintf(dir, sizeof(dir), "%s/test-profile.XXXXXX", getenv("TMPDIR") ?: "/tmp");
         ck_assert_ptr_nonnull(mkdtemp(dir));
 
         /* A path to a shipped one. */
