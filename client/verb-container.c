@@ -1,0 +1,460 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Verbs about containers: listing, creating, attaching, showing, drawing. */
+#include <errno.h>
+#include <inttypes.h>
+#include <langinfo.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "iovactl.h"
+#include "iovad-bus.h"
+#include "macro.h"
+
+typedef struct ContainerInfo {
+        char *name;
+        U32Array groups, users;
+        IovaRange aperture;
+        RegionArray regions;
+        RangeArray usable;
+        uint64_t page_sizes;
+        uint32_t dma_available;
+} ContainerInfo;
+
+static void container_info_clear(ContainerInfo *i) {
+        free(i->name);
+        free(i->groups.items);
+        free(i->users.items);
+        region_array_clear(&i->regions);
+        free(i->usable.items);
+}
+
+static const BusProperty container_map[] = {
+        { "Name", "s", bus_read_string, offsetof(ContainerInfo, name) },
+        { "Groups", "au", bus_read_u32_array, offsetof(ContainerInfo, groups) },
+        { "Aperture", "(tt)", bus_read_range, offsetof(ContainerInfo, aperture) },
+        { "ReservedRegions", "a(ttss)", bus_read_regions, offsetof(ContainerInfo, regions) },
+        { "UsableRanges", "a(tt)", bus_read_ranges, offsetof(ContainerInfo, usable) },
+        { "PageSizes", "t", bus_read_u64, offsetof(ContainerInfo, page_sizes) },
+        { "DmaMappingsAvailable", "u", bus_read_u32, offsetof(ContainerInfo, dma_available) },
+        { "Users", "au", bus_read_u32_array, offsetof(ContainerInfo, users) },
+        {}
+};
+
+int verb_containers(Iovactl *c, int argc, char **argv) {
+        static const TableColumn columns[] = {
+                { "NAME", "name", CELL_STRING, 0 },
+                { "GROUPS", "groups", CELL_UINT_LIST, 0 },
+                { "USERS", "users", CELL_UINT_LIST, 0 },
+                { "OBJECT", "object", CELL_STRING, COLUMN_JSON_ONLY },
+        };
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_table_ Table *t = NULL;
+        const char *name, *object;
+        int r;
+
+        r = bus_call(c, IOVAD_MANAGER_PATH, IOVAD_MANAGER_IFACE, "ListContainers", &reply, NULL);
+        if (r < 0)
+                return r;
+        t = table_new(columns, ELEMENTSOF(columns));
+        if (!t)
+                return log_errno(-ENOMEM, "Out of memory");
+
+        r = sd_bus_message_enter_container(reply, 'a', "(so)");
+        if (r < 0)
+                return log_parse_error(r);
+        while ((r = sd_bus_message_read(reply, "(so)", &name, &object)) > 0) {
+                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+                _cleanup_(container_info_clear) ContainerInfo info = {};
+
+                r = bus_get_all(c, object, IOVAD_CONTAINER_IFACE, container_map, &info, &error);
+                /* Destroyed since ListContainers: it is simply no longer there. */
+                if (r < 0 && sd_bus_error_has_names(&error, SD_BUS_ERROR_UNKNOWN_OBJECT, IOVAD_ERROR_NO_SUCH_CONTAINER))
+                        continue;
+                if (r < 0)
+                        return log_bus_error(c, &error, r, "GetAll");
+                if (table_add_string(t, name) < 0 ||
+                    table_add_uint_list(t, info.groups.items, info.groups.n) < 0 ||
+                    table_add_uint_list(t, info.users.items, info.users.n) < 0 ||
+                    table_add_string(t, object) < 0)
+                        return log_errno(-ENOMEM, "Out of memory");
+        }
+        if (r < 0)
+                return log_parse_error(r);
+
+        return print_table(c, t, "container", "containers");
+}
+
+int verb_create(Iovactl *c, int argc, char **argv) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        const char *object;
+        int r;
+
+        r = bus_new_call(c, IOVAD_MANAGER_PATH, IOVAD_MANAGER_IFACE, "CreateContainer", &m);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(m, "s", argv[1]);
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "{sv}");
+        if (r >= 0 && c->n_users > 0) {
+                r = sd_bus_message_open_container(m, 'e', "sv");
+                if (r >= 0)
+                        r = sd_bus_message_append(m, "s", "users");
+                if (r >= 0)
+                        r = sd_bus_message_open_container(m, 'v', "au");
+                if (r >= 0)
+                        r = sd_bus_message_append_array(m, 'u', c->users, c->n_users * sizeof(uint32_t));
+                if (r >= 0)
+                        r = sd_bus_message_close_container(m);
+                if (r >= 0)
+                        r = sd_bus_message_close_container(m);
+        }
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r < 0)
+                return log_errno(r, "Failed to build CreateContainer call");
+
+        r = bus_send(c, m, "CreateContainer", &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(reply, "o", &object);
+        if (r < 0)
+                return log_parse_error(r);
+
+        if (c->json) {
+                json_object *o = json_object_new_object();
+                if (o && (json_add(o, "name", json_object_new_string(argv[1])) < 0 ||
+                          json_add(o, "object", json_object_new_string(object)) < 0)) {
+                        json_object_put(o);
+                        o = NULL;
+                }
+                return print_json(c, o);
+        }
+        printf("Created container %s as %s.\n", argv[1], object);
+        return 0;
+}
+
+/* Calls a Container method by container name. */
+static int container_call(Iovactl *c, const char *name, const char *member, sd_bus_message **ret_reply,
+                          const char *types, ...) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_free_ char *path = NULL;
+        va_list ap;
+        int r;
+
+        r = container_path(c, name, &path);
+        if (r < 0)
+                return r;
+        va_start(ap, types);
+        r = sd_bus_call_methodv(c->bus, IOVAD_BUS_NAME, path, IOVAD_CONTAINER_IFACE, member, &error, ret_reply,
+                                types, ap);
+        va_end(ap);
+        if (r < 0)
+                return log_object_error(c, &error, r, member, "container", name);
+        return 0;
+}
+
+int verb_destroy(Iovactl *c, int argc, char **argv) {
+        return container_call(c, argv[1], "Destroy", NULL, NULL);
+}
+
+int verb_attach(Iovactl *c, int argc, char **argv) {
+        uint32_t group;
+        int r;
+
+        r = parse_group(c, argv[2], &group);
+        if (r < 0)
+                return r;
+        return container_call(c, argv[1], "AttachGroup", NULL, "u", group);
+}
+
+int verb_detach(Iovactl *c, int argc, char **argv) {
+        uint32_t group;
+        int r;
+
+        r = parse_group(c, argv[2], &group);
+        if (r < 0)
+                return r;
+        return container_call(c, argv[1], "DetachGroup", NULL, "u", group);
+}
+
+static int container_info(Iovactl *c, const char *name, char **ret_path, ContainerInfo *ret) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_free_ char *path = NULL;
+        int r;
+
+        r = container_path(c, name, &path);
+        if (r < 0)
+                return r;
+        r = bus_get_all(c, path, IOVAD_CONTAINER_IFACE, container_map, ret, &error);
+        if (r < 0)
+                return log_object_error(c, &error, r, "GetAll", "container", name);
+        if (ret_path)
+                *ret_path = TAKE_PTR(path);
+        return 0;
+}
+
+static Table *regions_table(const RegionArray *regions) {
+        static const TableColumn columns[] = {
+                { "START", "start", CELL_ADDRESS, 0 },
+                { "END", "end", CELL_ADDRESS, 0 },
+                { "SIZE", "size", CELL_SIZE, 0 },
+                { "TYPE", "type", CELL_STRING, 0 },
+                { "ORIGIN", "origin", CELL_STRING, 0 },
+        };
+        Table *t = table_new(columns, ELEMENTSOF(columns));
+
+        if (!t)
+                return NULL;
+        for (size_t i = 0; i < regions->n; i++) {
+                const IovaRegion *g = &regions->items[i];
+                if (table_add_uint(t, g->start) < 0 ||
+                    table_add_uint(t, g->end) < 0 ||
+                    table_add_size_range(t, g->start, g->end) < 0 ||
+                    table_add_string(t, g->type) < 0 ||
+                    table_add_string(t, g->origin) < 0)
+                        return table_free(t);
+        }
+        return t;
+}
+
+static Table *ranges_table(const RangeArray *ranges) {
+        static const TableColumn columns[] = {
+                { "START", "start", CELL_ADDRESS, 0 },
+                { "END", "end", CELL_ADDRESS, 0 },
+                { "SIZE", "size", CELL_SIZE, 0 },
+        };
+        Table *t = table_new(columns, ELEMENTSOF(columns));
+
+        if (!t)
+                return NULL;
+        for (size_t i = 0; i < ranges->n; i++)
+                if (table_add_uint(t, ranges->items[i].start) < 0 ||
+                    table_add_uint(t, ranges->items[i].end) < 0 ||
+                    table_add_size_range(t, ranges->items[i].start, ranges->items[i].end) < 0)
+                        return table_free(t);
+        return t;
+}
+
+static json_object *container_json(const char *path, const ContainerInfo *i, Table *regions, Table *usable) {
+        json_object *o = json_object_new_object();
+
+        if (!o)
+                return NULL;
+        if (json_add(o, "name", i->name ? json_object_new_string(i->name) : NULL) < 0 ||
+            json_add(o, "object", json_object_new_string(path)) < 0 ||
+            json_add(o, "groups", json_u32_array(i->groups.items, i->groups.n)) < 0 ||
+            json_add(o, "aperture", json_range(i->aperture.start, i->aperture.end)) < 0 ||
+            json_add(o, "page_sizes", json_object_new_uint64(i->page_sizes)) < 0 ||
+            json_add(o, "dma_mappings_available", json_object_new_uint64(i->dma_available)) < 0 ||
+            json_add(o, "users", json_u32_array(i->users.items, i->users.n)) < 0 ||
+            json_add(o, "reserved_regions", table_to_json(regions)) < 0 ||
+            json_add(o, "usable_ranges", table_to_json(usable)) < 0) {
+                json_object_put(o);
+                return NULL;
+        }
+        return o;
+}
+
+int verb_show(Iovactl *c, int argc, char **argv) {
+        _cleanup_(container_info_clear) ContainerInfo info = {};
+        _cleanup_free_ char *path = NULL, *pages = NULL, *users = NULL;
+        _cleanup_table_ Table *regions = NULL, *usable = NULL;
+        char size[FORMAT_SIZE_MAX];
+        int r;
+
+        r = container_info(c, argv[1], &path, &info);
+        if (r < 0)
+                return r;
+        regions = regions_table(&info.regions);
+        usable = ranges_table(&info.usable);
+        pages = format_page_sizes(info.page_sizes);
+        users = format_users(info.users.items, info.users.n);
+        if (!regions || !usable || !pages || !users)
+                return log_errno(-ENOMEM, "Out of memory");
+
+        if (c->json)
+                return print_json(c, container_json(path, &info, regions, usable));
+
+        print_field(17, "Name", "%s", info.name ?: argv[1]);
+        print_field(17, "Object", "%s", path);
+        if (info.groups.n == 0)
+                print_field(17, "Groups", "none");
+        else {
+                printf("%17s: ", "Groups");
+                for (size_t i = 0; i < info.groups.n; i++)
+                        printf("%s%" PRIu32, i ? ", " : "", info.groups.items[i]);
+                putchar('\n');
+        }
+        if (info.groups.n == 0)
+                print_field(17, "Aperture", "unknown until a group is attached");
+        else
+                print_field(17, "Aperture", "0x%016" PRIx64 "-0x%016" PRIx64 " (%s)", info.aperture.start,
+                            info.aperture.end, format_range_size(size, info.aperture.start, info.aperture.end));
+        print_field(17, "Page sizes", "%s (0x%" PRIx64 ")", pages, info.page_sizes);
+        print_field(17, "DMA mappings left", "%" PRIu32, info.dma_available);
+        print_field(17, "Users", "%s", users);
+
+        /* Section titles stay with --no-legend: without them the tables could not be told apart. */
+        printf("\nReserved regions:%s\n", table_rows(regions) ? "" : " none");
+        if (table_rows(regions) && table_print(regions, stdout, c->legend) < 0)
+                return log_errno(-EIO, "Failed to print table");
+        printf("\nUsable ranges:%s\n", table_rows(usable) ? "" : " none");
+        if (table_rows(usable) && table_print(usable, stdout, c->legend) < 0)
+                return log_errno(-EIO, "Failed to print table");
+        return 0;
+}
+
+int verb_check_attach(Iovactl *c, int argc, char **argv) {
+        static const TableColumn columns[] = {
+                { "START", "start", CELL_ADDRESS, 0 },
+                { "END", "end", CELL_ADDRESS, 0 },
+                { "SIZE", "size", CELL_SIZE, 0 },
+                { "TYPE", "type", CELL_STRING, 0 },
+                { "LEASE", "lease_id", CELL_STRING, COLUMN_HUMAN_ONLY },
+                { "OBJECT", "lease", CELL_STRING, COLUMN_JSON_ONLY },
+        };
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_table_ Table *t = NULL;
+        uint64_t start, end;
+        const char *type, *lease;
+        uint32_t group;
+        int r;
+
+        r = parse_group(c, argv[2], &group);
+        if (r < 0)
+                return r;
+        r = container_call(c, argv[1], "CheckAttach", &reply, "u", group);
+        if (r < 0)
+                return r;
+
+        t = table_new(columns, ELEMENTSOF(columns));
+        if (!t)
+                return log_errno(-ENOMEM, "Out of memory");
+        r = sd_bus_message_enter_container(reply, 'a', "(ttso)");
+        if (r < 0)
+                return log_parse_error(r);
+        while ((r = sd_bus_message_read(reply, "(ttso)", &start, &end, &type, &lease)) > 0)
+                if (table_add_uint(t, start) < 0 ||
+                    table_add_uint(t, end) < 0 ||
+                    table_add_size_range(t, start, end) < 0 ||
+                    table_add_string(t, type) < 0 ||
+                    table_add_string(t, lease_id(lease)) < 0 ||
+                    table_add_string(t, lease) < 0)
+                        return log_errno(-ENOMEM, "Out of memory");
+        if (r < 0)
+                return log_parse_error(r);
+
+        size_t n = table_rows(t);
+        if (c->json) {
+                json_object *o = json_object_new_object();
+                if (o && (json_add(o, "container", json_object_new_string(argv[1])) < 0 ||
+                          json_add(o, "group", json_object_new_uint64(group)) < 0 ||
+                          json_add(o, "can_attach", json_object_new_boolean(n == 0)) < 0 ||
+                          json_add(o, "conflicts", table_to_json(t)) < 0)) {
+                        json_object_put(o);
+                        o = NULL;
+                }
+                r = print_json(c, o);
+                if (r < 0)
+                        return r;
+        } else if (n == 0)
+                printf("Group %" PRIu32 " can attach to %s.\n", group, argv[1]);
+        else {
+                r = table_print(t, stdout, c->legend);
+                if (r < 0)
+                        return log_errno(r, "Failed to print table");
+                if (c->legend)
+                        printf("\nGroup %" PRIu32 " cannot attach to %s: its reserved regions overlap %zu lease%s.\n",
+                               group, argv[1], n, n == 1 ? "" : "s");
+        }
+        return n == 0 ? EXIT_OK : EXIT_CONFLICT;
+}
+
+static unsigned terminal_columns(void) {
+        struct winsize ws = {};
+        const char *e;
+
+        if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+                return ws.ws_col;
+        e = getenv("COLUMNS");
+        if (e) {
+                uint32_t n;
+                if (parse_u32(e, &n) >= 0 && n > 0)
+                        return n;
+        }
+        return 80;
+}
+
+static bool use_color(void) {
+        const char *term = getenv("TERM");
+
+        /* https://no-color.org: any value disables colour. */
+        if (getenv("NO_COLOR"))
+                return false;
+        if (term && strcmp(term, "dumb") == 0)
+                return false;
+        return isatty(STDOUT_FILENO);
+}
+
+int verb_layout(Iovactl *c, int argc, char **argv) {
+        _cleanup_(container_info_clear) ContainerInfo info = {};
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(lease_array_clear) LeaseArray leases = {};
+        _cleanup_free_ char *path = NULL;
+        Layout layout = {};
+        int r;
+
+        r = container_info(c, argv[1], &path, &info);
+        if (r < 0)
+                return r;
+        r = bus_call(c, path, IOVAD_CONTAINER_IFACE, "ListLeases", &reply, NULL);
+        if (r < 0)
+                return r;
+        r = bus_read_leases(reply, &leases);
+        if (r < 0)
+                return log_parse_error(r);
+
+        if (info.groups.n == 0) {
+                if (c->json) {
+                        json_object *o = json_object_new_object();
+                        if (o && (json_add(o, "aperture", NULL) < 0 ||
+                                  json_add(o, "segments", json_object_new_array()) < 0)) {
+                                json_object_put(o);
+                                o = NULL;
+                        }
+                        return print_json(c, o);
+                }
+                printf("Container %s has no IOMMU group attached, so its IOVA space is not known yet.\n", argv[1]);
+                return 0;
+        }
+
+        r = layout_build(&info.aperture, info.regions.items, info.regions.n, info.usable.items, info.usable.n,
+                         leases.items, leases.n, &layout);
+        if (r == -EINVAL) {
+                fprintf(stderr, "iovactl: Container %s reports an empty aperture.\n", argv[1]);
+                return r;
+        }
+        if (r < 0)
+                return log_errno(r, "Failed to compute layout");
+
+        if (c->json)
+                r = print_json(c, layout_to_json(&layout));
+        else {
+                LayoutStyle style = {
+                        .columns = terminal_columns(),
+                        .color = use_color(),
+                        .unicode = strcmp(nl_langinfo(CODESET), "UTF-8") == 0,
+                        .legend = c->legend,
+                };
+                r = layout_print(&layout, stdout, &style);
+                if (r < 0)
+                        log_errno(r, "Failed to print layout");
+        }
+        layout_clear(&layout);
+        return r;
+}
