@@ -1,0 +1,598 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * kernel-client [--container NAME] [--limit ADDR] EDU_ADDRESS...
+ *
+ * The unprivileged client of the kernel tier. It runs inside the guest as a
+ * uid allowed to use container NAME (default "test"), to which root has
+ * attached the IOMMU groups of the QEMU edu devices EDU_ADDRESS..., and uses
+ * iovad only through its documented D-Bus interface (bus org.iovad1 on the
+ * system bus, which DBUS_SYSTEM_BUS_ADDRESS may redirect). It checks that:
+ *
+ *  1. AllocateMapped hands out a sealed memfd mapped at an IOVA below ADDR;
+ *     every edu device DMAs a pattern from that IOVA into its buffer and back
+ *     to IOVA + 4 KiB, and the bytes match (device fds from Device.Open);
+ *  2. after Lease.Release the same DMA is blocked by the IOMMU: the memory
+ *     does not change (the guest script then finds the fault in the kernel
+ *     log, at the address printed on the "blocked-dma" line);
+ *  3. MapMemory maps the client's own memfd sealed with F_SEAL_SHRINK, and
+ *     edu DMA through it works; an unsealed memfd is refused with
+ *     org.iovad1.Error.BadMemory;
+ *  4. a fixed lease inside the x86 MSI window is refused with
+ *     org.iovad1.Error.ReservedConflict, while one at a free address is
+ *     granted at exactly that address.
+ *
+ * edu masks DMA addresses to 28 bits, hence ADDR (default 0x0fffffff) as the
+ * "limit" of every lease; a transfer stays below 4 KiB (QEMU's edu refuses
+ * one that ends exactly at the end of its buffer).
+ *
+ * Every check prints "ok: ..." or "FAIL: ..."; the last line is
+ * "kernel-client: PASS (N checks)" or "kernel-client: FAIL (F of N checks
+ * failed)", and the exit status is 0 only on PASS. The client names the bus
+ * interface with literal strings on purpose: it tests the documented
+ * contract, not the project's header.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <linux/vfio.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <systemd/sd-bus.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BUS_NAME "org.iovad1"
+#define MANAGER_PATH "/org/iovad1"
+#define MANAGER_IFACE "org.iovad1.Manager"
+#define CONTAINER_IFACE "org.iovad1.Container"
+#define LEASE_IFACE "org.iovad1.Lease"
+#define DEVICE_IFACE "org.iovad1.Device"
+#define DEVICE_PREFIX "/org/iovad1/device"
+#define ERROR_BAD_MEMORY "org.iovad1.Error.BadMemory"
+#define ERROR_RESERVED_CONFLICT "org.iovad1.Error.ReservedConflict"
+
+#define PAGE 4096u
+#define BUF_SIZE (2 * PAGE)       /* pattern in the first page, copy in the second */
+#define XFER 2048u                /* < 4096: see the header comment */
+#define MSI_WINDOW 0xfee00000ull  /* x86 MSI/interrupt window, 0xfee00000-0xfeefffff */
+#define FREE_IOVA 0x0ff00000ull   /* below 256 MiB, far from the allocated leases */
+
+/* edu registers (QEMU docs/specs/edu.txt) */
+#define EDU_ID 0x00
+#define EDU_LIVENESS 0x04
+#define EDU_DMA_SRC 0x80
+#define EDU_DMA_DST 0x88
+#define EDU_DMA_COUNT 0x90
+#define EDU_DMA_CMD 0x98
+#define EDU_DMA_RUN 0x1
+#define EDU_DMA_TO_RAM 0x2
+#define EDU_BUFFER 0x40000
+
+#define _cleanup_(f) __attribute__((cleanup(f)))
+
+static unsigned n_checks, n_failures;
+
+static bool __attribute__((format(printf, 2, 3))) check(bool ok, const char *fmt, ...) {
+        va_list ap;
+
+        n_checks++;
+        if (!ok)
+                n_failures++;
+        printf("%s: ", ok ? "ok" : "FAIL");
+        va_start(ap, fmt);
+        vprintf(fmt, ap);
+        va_end(ap);
+        putchar('\n');
+        fflush(stdout);
+        return ok;
+}
+
+static const char *bus_error_text(const sd_bus_error *e, int r) {
+        static char buf[512];
+
+        if (sd_bus_error_is_set(e))
+                snprintf(buf, sizeof(buf), "%s: %s", e->name, e->message ?: "");
+        else
+                snprintf(buf, sizeof(buf), "%s", strerror(r < 0 ? -r : r));
+        return buf;
+}
+
+static void closep(int *fd) {
+        if (*fd >= 0)
+                (void) close(*fd);
+}
+
+static void freep(void *p) {
+        free(*(void **) p);
+}
+
+/* ---- iovad calls -------------------------------------------------------- */
+
+static int get_container(sd_bus *bus, const char *name, char **ret_path, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        const char *path;
+        char *p;
+        int r;
+
+        r = sd_bus_call_method(bus, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "GetContainer",
+                               error, &reply, "s", name);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(reply, "o", &path);
+        if (r < 0)
+                return r;
+        p = strdup(path);
+        if (!p)
+                return -ENOMEM;
+        *ret_path = p;
+        return 0;
+}
+
+/* Reads "(o lease, t iova[, h memfd])" and takes a copy of the fd. */
+static int read_lease_reply(sd_bus_message *reply, bool with_fd,
+                            char **ret_lease, uint64_t *ret_iova, int *ret_fd) {
+        const char *lease;
+        uint64_t iova;
+        int fd = -1, r;
+        char *l;
+
+        if (with_fd)
+                r = sd_bus_message_read(reply, "oth", &lease, &iova, &fd);
+        else
+                r = sd_bus_message_read(reply, "ot", &lease, &iova);
+        if (r < 0)
+                return r;
+        l = strdup(lease);
+        if (!l)
+                return -ENOMEM;
+        if (with_fd) {
+                fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+                if (fd < 0) {
+                        free(l);
+                        return -errno;
+                }
+                *ret_fd = fd;
+        }
+        *ret_lease = l;
+        *ret_iova = iova;
+        return 0;
+}
+
+static int allocate_mapped(sd_bus *bus, const char *container, uint64_t size, uint64_t limit,
+                           char **ret_lease, uint64_t *ret_iova, int *ret_fd, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        r = sd_bus_call_method(bus, BUS_NAME, container, CONTAINER_IFACE, "AllocateMapped",
+                               error, &reply, "ta{sv}", size, 1, "limit", "t", limit);
+        if (r < 0)
+                return r;
+        return read_lease_reply(reply, true, ret_lease, ret_iova, ret_fd);
+}
+
+static int map_memory(sd_bus *bus, const char *container, int fd, uint64_t size, uint64_t limit,
+                      char **ret_lease, uint64_t *ret_iova, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        r = sd_bus_call_method(bus, BUS_NAME, container, CONTAINER_IFACE, "MapMemory",
+                               error, &reply, "htta{sv}", fd, (uint64_t) 0, size,
+                               1, "limit", "t", limit);
+        if (r < 0)
+                return r;
+        return read_lease_reply(reply, false, ret_lease, ret_iova, NULL);
+}
+
+static int lease_fixed(sd_bus *bus, const char *container, uint64_t size, uint64_t iova,
+                       char **ret_lease, uint64_t *ret_iova, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        r = sd_bus_call_method(bus, BUS_NAME, container, CONTAINER_IFACE, "Lease",
+                               error, &reply, "ta{sv}", size, 1, "iova", "t", iova);
+        if (r < 0)
+                return r;
+        return read_lease_reply(reply, false, ret_lease, ret_iova, NULL);
+}
+
+static int lease_release(sd_bus *bus, const char *lease, sd_bus_error *error) {
+        return sd_bus_call_method(bus, BUS_NAME, lease, LEASE_IFACE, "Release",
+                                  error, NULL, NULL);
+}
+
+static int device_open(sd_bus *bus, const char *address, int *ret_fd, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(freep) char *path = NULL;
+        int fd, r;
+
+        r = sd_bus_path_encode(DEVICE_PREFIX, address, &path);
+        if (r < 0)
+                return r;
+        r = sd_bus_call_method(bus, BUS_NAME, path, DEVICE_IFACE, "Open",
+                               error, &reply, NULL);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(reply, "h", &fd);
+        if (r < 0)
+                return r;
+        fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0)
+                return -errno;
+        *ret_fd = fd;
+        return 0;
+}
+
+/* Whether the container's ReservedRegions a(ttss) has an msi region covering addr. */
+static int has_msi_region(sd_bus *bus, const char *container, uint64_t addr, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        uint64_t start, end;
+        const char *type, *origin;
+        bool found = false;
+        int r;
+
+        r = sd_bus_get_property(bus, BUS_NAME, container, CONTAINER_IFACE, "ReservedRegions",
+                                error, &reply, "a(ttss)");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_enter_container(reply, 'a', "(ttss)");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_read(reply, "(ttss)", &start, &end, &type, &origin)) > 0) {
+                printf("kernel-client: reserved 0x%016" PRIx64 " 0x%016" PRIx64 " %s (%s)\n",
+                       start, end, type, origin);
+                if (strcmp(type, "msi") == 0 && start <= addr && addr <= end)
+                        found = true;
+        }
+        if (r < 0)
+                return r;
+        return found;
+}
+
+/* ---- edu through a VFIO device fd --------------------------------------- */
+
+typedef struct Edu {
+        const char *address;
+        int fd;
+        uint64_t bar0;     /* offsets of the regions in the device fd */
+        uint64_t config;
+} Edu;
+
+static uint32_t edu_read32(const Edu *e, uint64_t reg) {
+        uint32_t v = UINT32_MAX;
+
+        if (pread(e->fd, &v, sizeof(v), e->bar0 + reg) != sizeof(v))
+                return UINT32_MAX;
+        return v;
+}
+
+static int edu_write(const Edu *e, uint64_t reg, uint64_t v, size_t size) {
+        uint32_t v32 = (uint32_t) v;
+        const void *p = size == 8 ? (const void *) &v : (const void *) &v32;
+
+        return pwrite(e->fd, p, size, e->bar0 + reg) == (ssize_t) size ? 0 : -EIO;
+}
+
+static int region_offset(int fd, uint32_t index, uint64_t *ret) {
+        struct vfio_region_info ri = { .argsz = sizeof(ri), .index = index };
+
+        if (ioctl(fd, VFIO_DEVICE_GET_REGION_INFO, &ri) < 0)
+                return -errno;
+        if (ri.size == 0)
+                return -ENXIO;
+        *ret = ri.offset;
+        return 0;
+}
+
+/* Opens the device through iovad and makes it ready for DMA. */
+static int edu_open(sd_bus *bus, const char *address, Edu *ret) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(closep) int fd = -1;
+        Edu e = { .address = address };
+        uint16_t cmd = 0;
+        uint32_t id;
+        int r;
+
+        r = device_open(bus, address, &fd, &error);
+        if (!check(r >= 0, "Device.Open(%s) gives a VFIO device fd%s%s", address,
+                   r < 0 ? ": " : "", r < 0 ? bus_error_text(&error, r) : ""))
+                return r;
+        e.fd = fd;
+
+        r = region_offset(fd, VFIO_PCI_BAR0_REGION_INDEX, &e.bar0);
+        if (r >= 0)
+                r = region_offset(fd, VFIO_PCI_CONFIG_REGION_INDEX, &e.config);
+        if (!check(r >= 0, "%s: BAR0 and config regions%s%s", address,
+                   r < 0 ? ": " : "", r < 0 ? strerror(-r) : ""))
+                return r;
+
+        /* Memory decoding for BAR access, bus mastering or edu's DMA is dropped. */
+        if (pread(fd, &cmd, sizeof(cmd), e.config + 0x4) == sizeof(cmd)) {
+                cmd |= 0x6;
+                (void) pwrite(fd, &cmd, sizeof(cmd), e.config + 0x4);
+                cmd = 0;
+                (void) pread(fd, &cmd, sizeof(cmd), e.config + 0x4);
+        }
+        if (!check((cmd & 0x6) == 0x6, "%s: PCI command 0x%04x, memory and bus master on",
+                   address, cmd))
+                return -EIO;
+
+        id = edu_read32(&e, EDU_ID);
+        if (!check((id & 0xff) == 0xed, "%s: edu id register 0x%08x", address, id))
+                return -ENODEV;
+        (void) edu_write(&e, EDU_LIVENESS, 0x12345678, 4);
+        if (!check(edu_read32(&e, EDU_LIVENESS) == ~0x12345678u,
+                   "%s: edu liveness register answers", address))
+                return -EIO;
+
+        e.fd = fd;
+        fd = -1;
+        *ret = e;
+        return 0;
+}
+
+static double now_ms(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* One edu DMA; waits for the RUN bit to clear (edu's timer fires after 100 ms). */
+static int edu_dma(const Edu *e, uint64_t src, uint64_t dst, uint32_t count, bool to_ram) {
+        double deadline = now_ms() + 10000;
+
+        if (edu_write(e, EDU_DMA_SRC, src, 8) < 0 ||
+            edu_write(e, EDU_DMA_DST, dst, 8) < 0 ||
+            edu_write(e, EDU_DMA_COUNT, count, 8) < 0 ||
+            edu_write(e, EDU_DMA_CMD, EDU_DMA_RUN | (to_ram ? EDU_DMA_TO_RAM : 0), 8) < 0)
+                return -EIO;
+        while (now_ms() < deadline) {
+                if (!(edu_read32(e, EDU_DMA_CMD) & EDU_DMA_RUN))
+                        return 0;
+                usleep(10000);
+        }
+        return -ETIMEDOUT;
+}
+
+/*
+ * buf is the client's view of the BUF_SIZE bytes at iova: edu copies a
+ * pattern from iova into its buffer, then from its buffer to iova + PAGE.
+ */
+static bool edu_round_trip(const Edu *e, uint8_t *buf, uint64_t iova, uint8_t seed, const char *what) {
+        double t0 = now_ms();
+        int r;
+
+        for (unsigned i = 0; i < XFER; i++)
+                buf[i] = (uint8_t) (i * 13 + seed);
+        memset(buf + PAGE, 0, XFER);
+
+        r = edu_dma(e, iova, EDU_BUFFER, XFER, false);
+        if (r >= 0)
+                r = edu_dma(e, EDU_BUFFER, iova + PAGE, XFER, true);
+        if (!check(r >= 0, "%s: edu DMA commands completed (%s)", e->address,
+                   r < 0 ? strerror(-r) : "ok"))
+                return false;
+        return check(memcmp(buf, buf + PAGE, XFER) == 0,
+                     "%s: DMA check: %u bytes from %s IOVA 0x%" PRIx64 " -> edu -> IOVA 0x%" PRIx64
+                     " match (%02x %02x %02x ..., %.0f ms)",
+                     e->address, XFER, what, iova, iova + PAGE,
+                     buf[PAGE], buf[PAGE + 1], buf[PAGE + 2], now_ms() - t0);
+}
+
+/* ---- the checks --------------------------------------------------------- */
+
+static bool iova_fits(uint64_t iova, uint64_t size, uint64_t limit) {
+        return iova % PAGE == 0 && iova + size - 1 >= iova && iova + size - 1 <= limit;
+}
+
+static void test_allocate_mapped(sd_bus *bus, const char *container, uint64_t limit, Edu *edus, unsigned n_edus) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(freep) char *lease = NULL;
+        _cleanup_(closep) int fd = -1;
+        uint64_t iova = 0;
+        uint8_t *buf;
+        struct stat st;
+        int r, seals;
+
+        r = allocate_mapped(bus, container, BUF_SIZE, limit, &lease, &iova, &fd, &error);
+        if (!check(r >= 0, "AllocateMapped(0x%x, limit 0x%08" PRIx64 ")%s%s", BUF_SIZE, limit,
+                   r < 0 ? ": " : "", r < 0 ? bus_error_text(&error, r) : ""))
+                return;
+        check(iova_fits(iova, BUF_SIZE, limit), "AllocateMapped lease %s at IOVA 0x%" PRIx64
+              ", page aligned and below the limit", lease, iova);
+        seals = fcntl(fd, F_GET_SEALS);
+        check(seals >= 0 && (seals & F_SEAL_SHRINK), "AllocateMapped memfd is sealed against "
+              "shrinking (seals 0x%x)", seals);
+        if (!check(fstat(fd, &st) >= 0 && st.st_size >= (off_t) BUF_SIZE,
+                   "AllocateMapped memfd holds at least 0x%x bytes", BUF_SIZE))
+                return;
+
+        buf = mmap(NULL, BUF_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (!check(buf != MAP_FAILED, "AllocateMapped memfd maps read-write%s%s",
+                   buf == MAP_FAILED ? ": " : "", buf == MAP_FAILED ? strerror(errno) : ""))
+                return;
+
+        for (unsigned i = 0; i < n_edus; i++)
+                edu_round_trip(&edus[i], buf, iova, 3 + 40 * i, "AllocateMapped");
+
+        r = lease_release(bus, lease, &error);
+        check(r >= 0, "Lease.Release(%s)%s%s", lease, r < 0 ? ": " : "",
+              r < 0 ? bus_error_text(&error, r) : "");
+
+        /* The memory is still ours, but no longer mapped for the devices. */
+        if (r >= 0 && n_edus > 0) {
+                memset(buf + PAGE, 0xaa, XFER);
+                printf("kernel-client: blocked-dma device=%s iova=0x%" PRIx64 "\n",
+                       edus[0].address, iova + PAGE);
+                fflush(stdout);
+                r = edu_dma(&edus[0], EDU_BUFFER, iova + PAGE, XFER, true);
+                bool untouched = true;
+                for (unsigned i = 0; i < XFER; i++)
+                        if (buf[PAGE + i] != 0xaa)
+                                untouched = false;
+                check(r >= 0 && untouched, "DMA check: after Release, %s's DMA to IOVA 0x%" PRIx64
+                      " is blocked by the IOMMU (memory unchanged)", edus[0].address, iova + PAGE);
+        }
+        munmap(buf, BUF_SIZE);
+}
+
+static void test_map_memory(sd_bus *bus, const char *container, uint64_t limit, Edu *edus, unsigned n_edus) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(freep) char *lease = NULL, *lease2 = NULL;
+        _cleanup_(closep) int sealed = -1, unsealed = -1;
+        uint64_t iova = 0, iova2 = 0;
+        uint8_t *buf;
+        int r;
+
+        sealed = memfd_create("kernel-client-sealed", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        r = sealed >= 0 && ftruncate(sealed, BUF_SIZE) >= 0 &&
+            fcntl(sealed, F_ADD_SEALS, F_SEAL_SHRINK) >= 0 ? 0 : -errno;
+        if (!check(r >= 0, "sealed memfd (F_SEAL_SHRINK) created%s%s",
+                   r < 0 ? ": " : "", r < 0 ? strerror(-r) : ""))
+                return;
+
+        r = map_memory(bus, container, sealed, BUF_SIZE, limit, &lease, &iova, &error);
+        if (check(r >= 0, "MapMemory(sealed memfd, 0x%x, limit 0x%08" PRIx64 ")%s%s", BUF_SIZE, limit,
+                  r < 0 ? ": " : "", r < 0 ? bus_error_text(&error, r) : "")) {
+                check(iova_fits(iova, BUF_SIZE, limit), "MapMemory lease %s at IOVA 0x%" PRIx64
+                      ", page aligned and below the limit", lease, iova);
+                buf = mmap(NULL, BUF_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, sealed, 0);
+                if (check(buf != MAP_FAILED, "sealed memfd maps read-write")) {
+                        for (unsigned i = 0; i < n_edus; i++)
+                                edu_round_trip(&edus[i], buf, iova, 101 + 40 * i, "MapMemory");
+                        munmap(buf, BUF_SIZE);
+                }
+                sd_bus_error_free(&error);
+                r = lease_release(bus, lease, &error);
+                check(r >= 0, "Lease.Release(%s)%s%s", lease, r < 0 ? ": " : "",
+                      r < 0 ? bus_error_text(&error, r) : "");
+        }
+
+        unsealed = memfd_create("kernel-client-unsealed", MFD_CLOEXEC);
+        r = unsealed >= 0 && ftruncate(unsealed, BUF_SIZE) >= 0 ? 0 : -errno;
+        if (!check(r >= 0, "unsealed memfd created"))
+                return;
+        sd_bus_error_free(&error);
+        r = map_memory(bus, container, unsealed, BUF_SIZE, limit, &lease2, &iova2, &error);
+        check(r < 0 && sd_bus_error_has_name(&error, ERROR_BAD_MEMORY),
+              "MapMemory(unsealed memfd) refused with " ERROR_BAD_MEMORY " (%s)",
+              r < 0 ? bus_error_text(&error, r) : "granted");
+        if (r >= 0)
+                (void) lease_release(bus, lease2, NULL);
+}
+
+static void test_fixed_leases(sd_bus *bus, const char *container) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(freep) char *lease = NULL, *lease2 = NULL;
+        uint64_t iova = 0;
+        int r;
+
+        r = has_msi_region(bus, container, MSI_WINDOW, &error);
+        check(r > 0, "ReservedRegions lists the msi window at 0x%llx (%s)", MSI_WINDOW,
+              r < 0 ? bus_error_text(&error, r) : r > 0 ? "found" : "missing");
+
+        sd_bus_error_free(&error);
+        r = lease_fixed(bus, container, PAGE, MSI_WINDOW, &lease, &iova, &error);
+        check(r < 0 && sd_bus_error_has_name(&error, ERROR_RESERVED_CONFLICT),
+              "fixed Lease at 0x%llx (MSI window) refused with " ERROR_RESERVED_CONFLICT " (%s)",
+              MSI_WINDOW, r < 0 ? bus_error_text(&error, r) : "granted");
+        if (r >= 0)
+                (void) lease_release(bus, lease, NULL);
+
+        sd_bus_error_free(&error);
+        r = lease_fixed(bus, container, PAGE, FREE_IOVA, &lease2, &iova, &error);
+        check(r >= 0 && iova == FREE_IOVA, "fixed Lease at free IOVA 0x%llx granted there%s%s",
+              FREE_IOVA, r < 0 ? ": " : "", r < 0 ? bus_error_text(&error, r) : "");
+        if (r >= 0) {
+                sd_bus_error_free(&error);
+                r = lease_release(bus, lease2, &error);
+                check(r >= 0, "Lease.Release(%s)%s%s", lease2, r < 0 ? ": " : "",
+                      r < 0 ? bus_error_text(&error, r) : "");
+        }
+}
+
+static int parse_u64(const char *s, uint64_t *ret) {
+        char *end;
+
+        errno = 0;
+        *ret = strtoull(s, &end, 0);
+        return errno != 0 || end == s || *end != '\0' ? -EINVAL : 0;
+}
+
+int main(int argc, char *argv[]) {
+        static const struct option options[] = {
+                { "container", required_argument, NULL, 'c' },
+                { "limit", required_argument, NULL, 'l' },
+                { "help", no_argument, NULL, 'h' },
+                {}
+        };
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(freep) char *container = NULL;
+        const char *name = "test";
+        uint64_t limit = 0x0fffffff;
+        Edu edus[8];
+        unsigned n_edus = 0;
+        int c, r;
+
+        while ((c = getopt_long(argc, argv, "c:l:h", options, NULL)) >= 0)
+                switch (c) {
+                case 'c':
+                        name = optarg;
+                        break;
+                case 'l':
+                        if (parse_u64(optarg, &limit) < 0 || limit < BUF_SIZE) {
+                                fprintf(stderr, "kernel-client: bad --limit '%s'\n", optarg);
+                                return 2;
+                        }
+                        break;
+                case 'h':
+                        printf("usage: kernel-client [--container NAME] [--limit ADDR] EDU_ADDRESS...\n");
+                        return 0;
+                default:
+                        return 2;
+                }
+        if (optind >= argc || argc - optind > (int) (sizeof(edus) / sizeof(edus[0]))) {
+                fprintf(stderr, "usage: kernel-client [--container NAME] [--limit ADDR] EDU_ADDRESS...\n");
+                return 2;
+        }
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        printf("kernel-client: uid %u gid %u, container '%s', limit 0x%08" PRIx64 "\n",
+               (unsigned) getuid(), (unsigned) getgid(), name, limit);
+
+        r = sd_bus_open_system(&bus);
+        if (!check(r >= 0, "connected to the system bus%s%s", r < 0 ? ": " : "",
+                   r < 0 ? strerror(-r) : ""))
+                goto finish;
+
+        r = get_container(bus, name, &container, &error);
+        if (!check(r >= 0, "Manager.GetContainer(%s) -> %s", name,
+                   r < 0 ? bus_error_text(&error, r) : container))
+                goto finish;
+
+        for (int i = optind; i < argc; i++)
+                if (edu_open(bus, argv[i], &edus[n_edus]) >= 0)
+                        n_edus++;
+        check(n_edus == (unsigned) (argc - optind), "%u of %d edu devices usable",
+              n_edus, argc - optind);
+
+        test_allocate_mapped(bus, container, limit, edus, n_edus);
+        test_map_memory(bus, container, limit, edus, n_edus);
+        test_fixed_leases(bus, container);
+
+        for (unsigned i = 0; i < n_edus; i++)
+                close(edus[i].fd);
+finish:
+        if (n_failures == 0)
+                printf("kernel-client: PASS (%u checks)\n", n_checks);
+        else
+                printf("kernel-client: FAIL (%u of %u checks failed)\n", n_failures, n_checks);
+        return n_failures == 0 ? 0 : 1;
+}

@@ -1,0 +1,48 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# setup.sh — install the host packages the kernel tier needs, from Debian's
+# repositories. Idempotent: asks dpkg first and runs apt-get (update, then
+# install) only when something is missing, which needs root.
+#
+#   qemu-system-x86   the emulator (TCG, q35, intel-iommu, amd-iommu, edu)
+#   busybox-static    the guest's PID 1 userland (initramfs)
+#   kmod              modprobe/depmod to resolve the guest kernel's modules
+#   xz-utils zstd     unpacking the kernel image and compressed modules
+#   cpio gzip         building the initramfs
+#   dbus-daemon       the private bus inside the guest
+#   systemd           busctl, used by the guest script
+#   util-linux        setpriv, flock
+#
+# The guest kernel itself is not installed: fetch-kernel.sh downloads it.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+
+pkgs=(qemu-system-x86 busybox-static kmod xz-utils zstd cpio gzip
+      dbus-daemon systemd util-linux)
+
+find_missing() {
+	missing=()
+	for p in "${pkgs[@]}"; do
+		if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+			missing+=("$p")
+		fi
+	done
+}
+
+find_missing
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+	echo "setup.sh: missing packages: ${missing[*]}; run this script as root" >&2
+	exit 1
+fi
+# The tier's tests start in parallel: one installs, the others wait and
+# find nothing left to do.
+exec 9< "$0"
+flock 9
+find_missing
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "setup.sh: installing ${missing[*]}"
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"
