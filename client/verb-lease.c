@@ -220,6 +220,12 @@ int verb_allocate(Iovactl *c, int argc, char **argv) {
         return finish(c, lease, false);
 }
 
+static int cmp_lease_iova(const void *a, const void *b) {
+        const IovaLease *x = a, *y = b;
+
+        return x->iova < y->iova ? -1 : x->iova > y->iova;
+}
+
 int verb_leases(Iovactl *c, int argc, char **argv) {
         static const TableColumn columns[] = {
                 { "ID", "id", CELL_STRING, COLUMN_HUMAN_ONLY },
@@ -244,6 +250,8 @@ int verb_leases(Iovactl *c, int argc, char **argv) {
         r = bus_read_leases(reply, &leases);
         if (r < 0)
                 return log_parse_error(r);
+        /* In address order, as "layout" draws them. */
+        qsort(leases.items, leases.n, sizeof(IovaLease), cmp_lease_iova);
 
         t = table_new(columns, ELEMENTSOF(columns));
         if (!t)

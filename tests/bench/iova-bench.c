@@ -257,7 +257,8 @@ static inline void w2_op(IovaAllocator *a, Lease *leases, const Op *op) {
 /*
  * W2: a steady state of live leases of mixed sizes, each operation freeing
  * a random lease and allocating a new one. The operation scripts are drawn
- * before each pass so the timed loop runs nothing but the allocator.
+ * before each pass so the timed loop runs nothing but the allocator. The
+ * peak free-range count is sampled in the untimed passes only.
  */
 static void run_w2(const Params *p, Result *res) {
         _cleanup_(iova_allocator_freep) IovaAllocator *a = space_new();
