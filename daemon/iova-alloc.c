@@ -183,6 +183,26 @@ static void set_range(IovaAllocator *a, Node *n, uint64_t start, uint64_t last) 
         n->order = range_order(start, last);
 }
 
+/*
+ * n's range just grew and the tree's shape did not change: its maxima and
+ * its ancestors' can only rise, so raise them without reading siblings.
+ */
+static void grow(IovaAllocator *a, Node *n, uint64_t start, uint64_t last) {
+        uint64_t span = last - start;
+        uint8_t order;
+
+        set_range(a, n, start, last);
+        order = n->order;
+        for (; n; n = n->parent) {
+                if (n->max_span >= span && n->max_order >= order)
+                        return;
+                if (n->max_span < span)
+                        n->max_span = span;
+                if (n->max_order < order)
+                        n->max_order = order;
+        }
+}
+
 static uint64_t sat_add(uint64_t x, uint64_t y) {
         return x + y < x ? UINT64_MAX : x + y;
 }
@@ -198,14 +218,10 @@ static void account_sub(IovaAllocator *a, uint64_t span) {
                 a->free_bytes -= len;
 }
 
-static int insert(IovaAllocator *a, uint64_t start, uint64_t last) {
-        Node **link = &a->root, *parent = NULL, *n;
+/* Insert [start, last] as a new node below @parent at @link (found by the caller's walk). */
+static int insert_at(IovaAllocator *a, Node *parent, Node **link, uint64_t start, uint64_t last) {
+        Node *n = node_new(a);
 
-        while (*link) {
-                parent = *link;
-                link = start < parent->start ? &parent->left : &parent->right;
-        }
-        n = node_new(a);
         if (!n)
                 return -ENOMEM;
         set_range(a, n, start, last);
@@ -215,6 +231,16 @@ static int insert(IovaAllocator *a, uint64_t start, uint64_t last) {
         retrace(a, parent);
         a->n_ranges++;
         return 0;
+}
+
+static int insert(IovaAllocator *a, uint64_t start, uint64_t last) {
+        Node **link = &a->root, *parent = NULL;
+
+        while (*link) {
+                parent = *link;
+                link = start < parent->start ? &parent->left : &parent->right;
+        }
+        return insert_at(a, parent, link, start, last);
 }
 
 static void erase(IovaAllocator *a, Node *z) {
@@ -326,16 +352,20 @@ static int give(IovaAllocator *a, uint64_t start, uint64_t last) {
                 uint64_t new_last = next->last;
                 /* erase() only ever moves ranges that lie above next: prev keeps its range. */
                 erase(a, next);
-                set_range(a, prev, prev->start, new_last);
-                retrace(a, prev);
+                grow(a, prev, prev->start, new_last);
         } else if (join_prev) {
-                set_range(a, prev, prev->start, last);
-                retrace(a, prev);
+                grow(a, prev, prev->start, last);
         } else if (join_next) {
-                set_range(a, next, start, next->last);
-                retrace(a, next);
+                grow(a, next, start, next->last);
         } else {
-                int r = insert(a, start, last);
+                /* Between prev and its successor: prev has no right child or next has no left one. */
+                int r;
+                if (prev && !prev->right)
+                        r = insert_at(a, prev, &prev->right, start, last);
+                else if (next)
+                        r = insert_at(a, next, &next->left, start, last);
+                else
+                        r = insert_at(a, NULL, &a->root, start, last);
                 if (r < 0)
                         return r;
         }
