@@ -251,7 +251,8 @@ int verb_leases(Iovactl *c, int argc, char **argv) {
         if (r < 0)
                 return log_parse_error(r);
         /* In address order, as "layout" draws them. */
-        qsort(leases.items, leases.n, sizeof(IovaLease), cmp_lease_iova);
+        if (leases.n > 0)
+                qsort(leases.items, leases.n, sizeof(IovaLease), cmp_lease_iova);
 
         t = table_new(columns, ELEMENTSOF(columns));
         if (!t)

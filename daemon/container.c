@@ -224,6 +224,30 @@ static Container *group_owner(Manager *m, unsigned group) {
         return NULL;
 }
 
+/* Whether the platform lets a group of this container take interrupts safely. */
+static int check_isolation(Container *c, const SysfsGroup *g, IovadError *e) {
+        Manager *m = c->manager;
+
+        if (!sysfs_group_viable(m->platform, g))
+                return iovad_error(e, EPERM, IOVAD_ERROR_NOT_VIABLE,
+                                   "Group %u is not viable: every device in it must be bound to vfio-pci or to no "
+                                   "driver (see Device.Bind)",
+                                   g->id);
+        switch (m->platform->isolation) {
+        case ISOLATION_REMAPPED:
+        case ISOLATION_ISOLATED_MSI:
+        case ISOLATION_UNSAFE:
+                return 0;
+        case ISOLATION_NONE:
+        case _ISOLATION_MAX:
+                break;
+        }
+        return iovad_error(e, EPERM, IOVAD_ERROR_INTERRUPT_ISOLATION,
+                           "Group %u cannot be attached: the platform has no interrupt remapping and "
+                           "vfio_iommu_type1.allow_unsafe_interrupts is off",
+                           g->id);
+}
+
 ssize_t container_check_attach(Container *c, unsigned group, AttachConflict **ret, IovadError *e) {
         _cleanup_free_ Range *live = NULL;
         _cleanup_free_ Lease **leases = NULL;
@@ -244,6 +268,10 @@ ssize_t container_check_attach(Container *c, unsigned group, AttachConflict **re
                 return iovad_error(e, EBUSY, IOVAD_ERROR_BUSY, "Group %u is attached to container '%s'", group,
                                    owner->name);
 
+        /* A dry run refuses what AttachGroup would refuse before it looks at leases. */
+        r = check_isolation(c, g, e);
+        if (r < 0)
+                return r;
         r = container_lease_ranges(c, &live, &leases, &n_live);
         if (r < 0)
                 return iovad_error(e, -r, IOVAD_ERROR_NO_MEMORY, "Out of memory");
@@ -269,30 +297,6 @@ ssize_t container_check_attach(Container *c, unsigned group, AttachConflict **re
                 *ret = out;
         }
         return n;
-}
-
-/* Whether the platform lets a group of this container take interrupts safely. */
-static int check_isolation(Container *c, const SysfsGroup *g, IovadError *e) {
-        Manager *m = c->manager;
-
-        if (!sysfs_group_viable(m->platform, g))
-                return iovad_error(e, EPERM, IOVAD_ERROR_NOT_VIABLE,
-                                   "Group %u is not viable: every device in it must be bound to vfio-pci or to no "
-                                   "driver (see Device.Bind)",
-                                   g->id);
-        switch (m->platform->isolation) {
-        case ISOLATION_REMAPPED:
-        case ISOLATION_ISOLATED_MSI:
-        case ISOLATION_UNSAFE:
-                return 0;
-        case ISOLATION_NONE:
-        case _ISOLATION_MAX:
-                break;
-        }
-        return iovad_error(e, EPERM, IOVAD_ERROR_INTERRUPT_ISOLATION,
-                           "Group %u cannot be attached: the platform has no interrupt remapping and "
-                           "vfio_iommu_type1.allow_unsafe_interrupts is off",
-                           g->id);
 }
 
 static int format_conflicts(Container *c, unsigned group, const AttachConflict *cf, size_t n, IovadError *e) {
@@ -421,7 +425,6 @@ static int attach_errno_to_error(Container *c, unsigned group, int r, IovadError
 
 int container_attach(Container *c, unsigned group, IovadError *e) {
         _cleanup_free_ AttachConflict *cf = NULL;
-        const SysfsGroup *g;
         unsigned *groups;
         ssize_t n;
         int r;
@@ -431,11 +434,6 @@ int container_attach(Container *c, unsigned group, IovadError *e) {
                 return (int) n;
         if (n > 0)
                 return format_conflicts(c, group, cf, (size_t) n, e);
-        g = find_group(c, group, e);
-        r = check_isolation(c, g, e);
-        if (r < 0)
-                return r;
-
         groups = reallocarray(c->groups, c->n_groups + 1, sizeof(unsigned));
         if (!groups)
                 return iovad_error(e, ENOMEM, IOVAD_ERROR_NO_MEMORY, "Out of memory");

@@ -45,8 +45,11 @@ int lease_object_find(sd_bus *bus, const char *path, const char *interface, void
         if (parse_lease_path(path, &id) <= 0)
                 return 0;
         l = manager_find_lease(m, id);
-        if (!l || !caller_may_see(bus, l))
+        if (!l)
                 return 0;
+        if (!caller_may_see(bus, l))
+                return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                         "Lease %" PRIu64 " belongs to another user", id);
         *found = l;
         return 1;
 }

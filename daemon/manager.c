@@ -175,12 +175,23 @@ void client_free(Client *c) {
 
 static int on_client_gone_deferred(sd_event_source *s, void *userdata) {
         Client *c = userdata;
-        size_t n = 0;
+        Container *changed[64];
+        size_t n = 0, n_changed = 0;
 
-        for (Lease *l = c->leases; l; l = l->cl_next)
+        for (Lease *l = c->leases; l; l = l->cl_next) {
                 n++;
-        log_info("Client %s left the bus: releasing its %zu lease%s", c->name, n, n == 1 ? "" : "s");
+                bool seen = false;
+                for (size_t i = 0; i < n_changed; i++)
+                        seen = seen || changed[i] == l->container;
+                if (l->mapped && !seen && n_changed < ELEMENTSOF(changed))
+                        changed[n_changed++] = l->container;
+        }
+        if (n > 0)
+                log_info("Client %s left the bus: releasing its %zu lease%s", c->name, n, n == 1 ? "" : "s");
         client_free(c);
+        /* Their mappings gave DMA entries back. */
+        for (size_t i = 0; i < n_changed; i++)
+                bus_emit_container_changed(changed[i], "DmaMappingsAvailable", NULL);
         return 0;
 }
 
