@@ -12,8 +12,11 @@
 
 typedef struct Manager Manager;
 
-/* The caller's effective uid, from the bus (never from the message body). */
-int bus_caller_uid(sd_bus_message *m, uid_t *ret);
+/*
+ * The caller's effective uid, from the bus (never from the message body);
+ * asked of the bus once per client that holds leases, then remembered.
+ */
+int bus_caller_uid(Manager *mgr, sd_bus_message *m, uid_t *ret);
 
 /* sd_bus_error from an IovadError; returns the negative errno for handlers. */
 int bus_error_from(sd_bus_error *error, const IovadError *e, int r);

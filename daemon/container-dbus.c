@@ -225,7 +225,7 @@ static int make_lease(sd_bus_message *msg, Container *c, uint64_t size, const Le
                 if (r <= 0)
                         return r;
         } else {
-                r = manager_get_client(m, sd_bus_message_get_sender(msg), &client);
+                r = manager_get_client(m, sd_bus_message_get_sender(msg), uid, &client);
                 if (r < 0)
                         return r;
         }
@@ -343,7 +343,7 @@ static int method_list_leases(sd_bus_message *msg, void *userdata, sd_bus_error 
         uid_t uid;
         int r;
 
-        r = bus_caller_uid(msg, &uid);
+        r = bus_caller_uid(c->manager, msg, &uid);
         if (r < 0)
                 return r;
         r = sd_bus_message_new_method_return(msg, &reply);

@@ -31,7 +31,7 @@ static bool caller_may_see(sd_bus *bus, const Lease *l) {
         sd_bus_message *m = sd_bus_get_current_message(bus);
         uid_t uid;
 
-        if (!m || bus_caller_uid(m, &uid) < 0)
+        if (!m || bus_caller_uid(l->container->manager, m, &uid) < 0)
                 return false;
         return uid == 0 || uid == l->owner;
 }
@@ -61,7 +61,7 @@ int lease_node_enumerator(sd_bus *bus, const char *path, void *userdata, char **
         uid_t uid;
         char **l;
 
-        if (!msg || bus_caller_uid(msg, &uid) < 0)
+        if (!msg || bus_caller_uid(m, msg, &uid) < 0)
                 return 0;
         for (size_t i = 0; i < m->n_containers; i++)
                 for (Lease *x = m->containers[i]->leases; x; x = x->c_next)

@@ -165,7 +165,7 @@ static int method_create_container(sd_bus_message *msg, void *userdata, sd_bus_e
         if (manager_find_container(m, name))
                 return sd_bus_error_setf(error, IOVAD_ERROR_EXISTS, "Container '%s' exists already", name);
         if (!users) {
-                r = bus_caller_uid(msg, &caller);
+                r = bus_caller_uid(m, msg, &caller);
                 if (r < 0)
                         return r;
                 users = malloc(sizeof(uid_t));

@@ -207,19 +207,27 @@ static int on_client_gone(sd_bus_track *t, void *userdata) {
         return sd_event_add_defer(c->manager->event, &c->gone, on_client_gone_deferred, c);
 }
 
-int manager_get_client(Manager *m, const char *name, Client **ret) {
+Client *manager_find_client(Manager *m, const char *name) {
+        for (Client *c = m->clients; c; c = c->next)
+                if (strcmp(c->name, name) == 0 && !c->gone)
+                        return c;
+        return NULL;
+}
+
+int manager_get_client(Manager *m, const char *name, uid_t uid, Client **ret) {
         Client *c;
         int r;
 
-        for (c = m->clients; c; c = c->next)
-                if (strcmp(c->name, name) == 0 && !c->gone) {
-                        *ret = c;
-                        return 0;
-                }
+        c = manager_find_client(m, name);
+        if (c) {
+                *ret = c;
+                return 0;
+        }
         c = calloc(1, sizeof(*c));
         if (!c)
                 return -ENOMEM;
         c->manager = m;
+        c->uid = uid;
         c->name = strdup(name);
         if (!c->name) {
                 free(c);

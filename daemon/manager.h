@@ -28,6 +28,7 @@ typedef struct Device {
 struct Client {
         Manager *manager;
         char *name;                 /* unique bus name */
+        uid_t uid;                  /* its connection's uid, which never changes */
         sd_bus_track *track;
         sd_event_source *gone;      /* deferred cleanup once the peer left */
         Lease *leases;
@@ -76,8 +77,10 @@ Lease *manager_find_lease(Manager *m, uint64_t id);
 int manager_add_lease(Manager *m, Lease *l);
 void manager_remove_lease(Manager *m, Lease *l);
 
-/* The Client for a bus name, created and tracked on first use. */
-int manager_get_client(Manager *m, const char *name, Client **ret);
+/* The Client for a bus name (whose connection has @uid), created and tracked on first use. */
+int manager_get_client(Manager *m, const char *name, uid_t uid, Client **ret);
+/* The Client for a bus name, or NULL when it has none or has left the bus. */
+Client *manager_find_client(Manager *m, const char *name);
 void client_free(Client *c);
 
 /* Writes the state file; logs on failure (state is best effort at runtime). */
