@@ -10,7 +10,7 @@ pkgs=(
 	gcc meson ninja-build pkg-config libc6-dev
 	libsystemd-dev libjson-c-dev libpci-dev pci.ids check
 	# run and bus tests: a private dbus-daemon, busctl, setpriv
-	dbus-daemon systemd util-linux
+	dbus-daemon systemd util-linux python3
 	# kernel tier: QEMU/TCG, a static busybox for the guest, module tools
 	qemu-system-x86 busybox-static kmod xz-utils zstd cpio
 )
