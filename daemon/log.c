@@ -37,7 +37,8 @@ void log_write(int level, const char *fmt, ...) {
          * the priority; on a terminal it would only be noise. One write per
          * line keeps lines whole when several processes share stderr.
          */
-        if (getenv("JOURNAL_STREAM"))
+        const char *js = getenv("JOURNAL_STREAM");
+        if (js && *js)
                 dprintf(STDERR_FILENO, "<%d>%s\n", level, buf);
         else
                 dprintf(STDERR_FILENO, "iovad: %s\n", buf);

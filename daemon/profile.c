@@ -12,6 +12,7 @@
 
 #include <json.h>
 
+#include "json-util.h"
 #include "macro.h"
 #include "profile.h"
 #include "sysfs.h"
@@ -19,10 +20,6 @@
 /* Profiles are small hand-written files; anything this big is a mistake. */
 #define PROFILE_FILE_MAX (4U * 1024U * 1024U)
 
-static void json_object_putp(json_object **o) {
-        if (*o)
-                (void) json_object_put(*o);
-}
 
 static void json_tokener_freep(json_tokener **t) {
         if (*t)

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <fcntl.h>
-#include <json-c/json.h>
 #include <limits.h>
 #include <sys/stat.h>
 #include <stdarg.h>
@@ -10,14 +9,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "json-util.h"
 #include "macro.h"
 #include "manager.h"
 #include "state.h"
 
-static void json_putp(json_object **o) {
-        if (*o)
-                json_object_put(*o);
-}
 
 void state_done(State *s) {
         for (size_t i = 0; i < s->n_containers; i++) {
@@ -33,7 +29,7 @@ void state_done(State *s) {
 }
 
 char *state_format(const State *s) {
-        _cleanup_(json_putp) json_object *root = json_object_new_object();
+        _cleanup_(json_object_putp) json_object *root = json_object_new_object();
         json_object *cs = json_object_new_array(), *ls = json_object_new_array();
 
         json_object_object_add(root, "version", json_object_new_int(STATE_VERSION));
@@ -130,7 +126,7 @@ static int get_u32_array(json_object *o, const char *key, size_t *ret_n, void *r
 }
 
 int state_parse(const char *json, State *ret, char **ret_error) {
-        _cleanup_(json_putp) json_object *root = json_tokener_parse(json);
+        _cleanup_(json_object_putp) json_object *root = json_tokener_parse(json);
         json_object *cs, *ls;
         State s = {};
         uint64_t version;

@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf.h"
+#include "state.h"
+
+START_TEST(test_conf_defaults_and_values) {
+        Config c;
+        char *err = NULL;
+
+        config_init(&c);
+        ck_assert_int_eq(config_parse(&c, "{}", &err), 0);
+        ck_assert_uint_eq(c.max_leases, CONFIG_DEFAULT_MAX_LEASES);
+        ck_assert_uint_eq(c.max_mapped_bytes, CONFIG_DEFAULT_MAX_MAPPED_BYTES);
+        ck_assert_int_eq(config_parse(&c,
+                                      "{ \"quota\": { \"leases\": 2, \"mapped_bytes\": 8192, \"dma_entries\": 1 },"
+                                      "  \"reserved_regions\": [ \"0x0 0xfff reserved\", \"0x0 0xfff reserved\" ] }",
+                                      &err), 0);
+        ck_assert_uint_eq(c.max_leases, 2);
+        ck_assert_uint_eq(c.max_mapped_bytes, 8192);
+        ck_assert_uint_eq(c.max_dma_entries, 1);
+        ck_assert_uint_eq(c.reserved.n, 1); /* repeated lines merge */
+        ck_assert_str_eq(c.reserved.items[0].origin, "policy");
+        config_done(&c);
+}
+END_TEST
+
+START_TEST(test_conf_bad_input_named_and_unchanged) {
+        static const struct { const char *json, *names; } bad[] = {
+                { "[]", "$" },
+                { "not json", "$" },
+                { "{ \"quota\": 5 }", "quota" },
+                { "{ \"quota\": { \"leases\": -1 } }", "quota.leases" },
+                { "{ \"quota\": { \"leases\": 4294967296 } }", "quota.leases" },
+                { "{ \"quota\": { \"lease\": 1 } }", "quota.lease" },
+                { "{ \"quota\": { \"dma_entries\": \"1\" } }", "quota.dma_entries" },
+                { "{ \"reserved_regions\": [ \"0x1000 0x0 msi\" ] }", "reserved_regions[0]" },
+                { "{ \"reserved_regions\": \"0x0 0xfff msi\" }", "reserved_regions" },
+                { "{ \"typo\": 1 }", "typo" },
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                Config c;
+                char *err = NULL;
+
+                config_init(&c);
+                c.max_leases = 7;
+                ck_assert_int_eq(config_parse(&c, bad[i].json, &err), -EINVAL);
+                ck_assert_msg(err && strncmp(err, bad[i].names, strlen(bad[i].names)) == 0, "'%s': message '%s'",
+                              bad[i].json, err ? err : "(none)");
+                ck_assert_uint_eq(c.max_leases, 7);
+                free(err);
+                config_done(&c);
+        }
+}
+END_TEST
+
+START_TEST(test_state_round_trip) {
+        uid_t users[] = { 0, 1000 };
+        unsigned groups[] = { 5, 12 };
+        StateContainer sc = { .name = (char *) "vm1", .users = users, .n_users = 2, .groups = groups, .n_groups = 2 };
+        StateLease sl = { .id = 7, .container = (char *) "vm1", .iova = 0xfef00000, .size = 0x200000,
+                          .owner = 1000, .mapped = true, .writable = false, .offset = 0x1000 };
+        State s = { .next_lease_id = 9, .containers = &sc, .n_containers = 1, .leases = &sl, .n_leases = 1 };
+        State back = {};
+        char *text = state_format(&s), *err = NULL;
+
+        ck_assert_ptr_nonnull(text);
+        ck_assert_int_eq(state_parse(text, &back, &err), 0);
+        ck_assert_uint_eq(back.next_lease_id, 9);
+        ck_assert_uint_eq(back.n_containers, 1);
+        ck_assert_str_eq(back.containers[0].name, "vm1");
+        ck_assert_uint_eq(back.containers[0].n_users, 2);
+        ck_assert_uint_eq(back.containers[0].users[1], 1000);
+        ck_assert_uint_eq(back.containers[0].n_groups, 2);
+        ck_assert_uint_eq(back.containers[0].groups[1], 12);
+        ck_assert_uint_eq(back.n_leases, 1);
+        ck_assert_uint_eq(back.leases[0].id, 7);
+        ck_assert_uint_eq(back.leases[0].iova, 0xfef00000);
+        ck_assert_uint_eq(back.leases[0].size, 0x200000);
+        ck_assert_uint_eq(back.leases[0].owner, 1000);
+        ck_assert(back.leases[0].mapped);
+        ck_assert(!back.leases[0].writable);
+        ck_assert_uint_eq(back.leases[0].offset, 0x1000);
+        state_done(&back);
+        free(text);
+}
+END_TEST
+
+START_TEST(test_state_refuses_bad_files) {
+        static const char *const bad[] = {
+                "",
+                "[]",
+                "{ \"version\": 2, \"next_lease_id\": 1, \"containers\": [], \"leases\": [] }",
+                "{ \"next_lease_id\": 1, \"containers\": [], \"leases\": [] }",
+                "{ \"version\": 1, \"next_lease_id\": 1, \"containers\": {}, \"leases\": [] }",
+                "{ \"version\": 1, \"next_lease_id\": 1, \"containers\": [ { \"name\": \"a\", \"users\": [ -1 ], \"groups\": [] } ], \"leases\": [] }",
+                "{ \"version\": 1, \"next_lease_id\": 1, \"containers\": [], \"leases\": [ { \"id\": 0, \"container\": \"a\", \"iova\": 0, \"size\": 4096, \"owner\": 0, \"mapped\": false, \"writable\": true, \"offset\": 0 } ] }",
+                "{ \"version\": 1, \"next_lease_id\": 1, \"containers\": [], \"leases\": [ { \"id\": 1, \"container\": \"a\", \"iova\": 0, \"size\": 0, \"owner\": 0, \"mapped\": false, \"writable\": true, \"offset\": 0 } ] }",
+                "{ \"version\": 1, \"next_lease_id\": 1, \"containers\": [], \"leases\": [ { \"id\": 1, \"container\": \"a\", \"iova\": 0, \"size\": 4096, \"owner\": 0, \"mapped\": 1, \"writable\": true, \"offset\": 0 } ] }",
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                State s = {};
+                char *err = NULL;
+                ck_assert_msg(state_parse(bad[i], &s, &err) == -EINVAL, "accepted: %s", bad[i]);
+                ck_assert_ptr_nonnull(err);
+                free(err);
+        }
+}
+END_TEST
+
+int main(void) {
+        Suite *s = suite_create("conf-state");
+        TCase *tc = tcase_create("conf");
+        tcase_add_test(tc, test_conf_defaults_and_values);
+        tcase_add_test(tc, test_conf_bad_input_named_and_unchanged);
+        suite_add_tcase(s, tc);
+        tc = tcase_create("state");
+        tcase_add_test(tc, test_state_round_trip);
+        tcase_add_test(tc, test_state_refuses_bad_files);
+        suite_add_tcase(s, tc);
+
+        SRunner *sr = srunner_create(s);
+        srunner_run_all(sr, CK_NORMAL);
+        int failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
