@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "bus-util.h"
@@ -184,4 +186,19 @@ int bus_append_ranges(sd_bus_message *reply, const RangeList *l) {
         if (r >= 0)
                 r = sd_bus_message_close_container(reply);
         return r;
+}
+
+int bus_object_missing(sd_bus *bus, const char *path, sd_bus_error *error, const char *name, const char *fmt, ...) {
+        sd_bus_message *m = sd_bus_get_current_message(bus);
+        const char *iface = m ? sd_bus_message_get_interface(m) : NULL;
+        char text[256];
+        va_list ap;
+
+        if (!m || !streq_ptr(sd_bus_message_get_path(m), path) || !iface ||
+            !(strncmp(iface, "org.iovad1.", 11) == 0 || strcmp(iface, "org.freedesktop.DBus.Properties") == 0))
+                return 0;
+        va_start(ap, fmt);
+        (void) vsnprintf(text, sizeof(text), fmt, ap);
+        va_end(ap);
+        return sd_bus_error_set(error, name, text);
 }

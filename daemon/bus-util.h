@@ -9,6 +9,7 @@
 
 #include "container.h"
 #include "error.h"
+#include "macro.h"
 
 typedef struct Manager Manager;
 
@@ -42,6 +43,17 @@ typedef enum LeaseOptionSet {
 int bus_read_lease_options(sd_bus_message *m, LeaseOptionSet set, LeaseOptions *ret, sd_bus_error *error);
 
 int bus_append_ranges(sd_bus_message *reply, const RangeList *l);
+
+/**
+ * bus_object_missing() - answer for a well-formed path whose object is gone.
+ * A call addressed to exactly @path gets the named error @name (so a client
+ * learns "no such lease" rather than "unknown object"); everything else
+ * sd-bus walks on its own (introspection, GetManagedObjects) just sees no
+ * object there, since sd-bus's object manager does not expect a lookup to
+ * fail. Returns what a find callback returns.
+ */
+_printf_(5, 6) int bus_object_missing(sd_bus *bus, const char *path, sd_bus_error *error, const char *name,
+                                      const char *fmt, ...);
 
 /* Container, lease and device vtables and their registration. */
 extern const sd_bus_vtable manager_vtable[];

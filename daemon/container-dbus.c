@@ -21,11 +21,13 @@ int container_object_find(sd_bus *bus, const char *path, const char *interface, 
         int r;
 
         r = sd_bus_path_decode(path, IOVAD_CONTAINER_PREFIX, &name);
-        if (r <= 0)
+        if (r < 0)
                 return r;
+        if (r == 0 || isempty(name))
+                return 0; /* not below the prefix, or the prefix itself */
         c = manager_find_container(m, name);
         if (!c)
-                return 0;
+                return bus_object_missing(bus, path, error, IOVAD_ERROR_NO_SUCH_CONTAINER, "No container '%s'", name);
         *found = c;
         return 1;
 }
@@ -386,11 +388,12 @@ static int method_destroy(sd_bus_message *msg, void *userdata, sd_bus_error *err
         if (n_groups)
                 memcpy(groups, c->groups, n_groups * sizeof(unsigned));
 
+        /* InterfacesRemoved lists the object's interfaces: announce it while it still exists. */
+        (void) sd_bus_emit_object_removed(sd_bus_message_get_bus(msg), path);
         manager_remove_container(m, c);
         container_free(c);
         log_info("Destroyed container '%s'", name);
         manager_save_state(m);
-        (void) sd_bus_emit_object_removed(sd_bus_message_get_bus(msg), path);
         for (size_t i = 0; i < n_groups; i++)
                 bus_emit_devices_changed(m, groups[i]);
         return sd_bus_reply_method_return(msg, NULL);

@@ -22,7 +22,9 @@ int device_object_find(sd_bus *bus, const char *path, const char *interface, voi
                 return r;
         d = sysfs_find_device(m->platform, address);
         if (!d)
-                return 0;
+                return pci_address_valid(address) ? bus_object_missing(bus, path, error, IOVAD_ERROR_NO_SUCH_DEVICE,
+                                                                        "There is no PCI device %s", address)
+                                                  : 0;
         *found = &m->devices[d - m->platform->devices];
         return 1;
 }

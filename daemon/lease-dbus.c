@@ -46,10 +46,11 @@ int lease_object_find(sd_bus *bus, const char *path, const char *interface, void
                 return 0;
         l = manager_find_lease(m, id);
         if (!l)
-                return 0;
+                return bus_object_missing(bus, path, error, IOVAD_ERROR_NO_SUCH_LEASE,
+                                          "There is no lease %" PRIu64 " (never made, or released)", id);
         if (!caller_may_see(bus, l))
-                return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
-                                         "Lease %" PRIu64 " belongs to another user", id);
+                return bus_object_missing(bus, path, error, SD_BUS_ERROR_ACCESS_DENIED,
+                                          "Lease %" PRIu64 " belongs to another user", id);
         *found = l;
         return 1;
 }

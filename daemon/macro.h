@@ -93,3 +93,7 @@ static inline bool streq_ptr(const char *a, const char *b) {
                 return a == b;
         return __builtin_strcmp(a, b) == 0;
 }
+
+static inline bool isempty(const char *s) {
+        return !s || !*s;
+}

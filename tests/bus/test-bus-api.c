@@ -126,8 +126,8 @@ START_TEST(test_container_lifecycle) {
 
         sd_bus_message_unref(container_ok(bus, path, "Destroy", NULL));
         manager_fail(bus, IOVAD_ERROR_NO_SUCH_CONTAINER, "GetContainer", "s", "vm-1.a_b");
-        container_fail(bus, ERR_UNKNOWN_OBJECT, path, "Destroy", NULL);
-        prop_fail(bus, ERR_UNKNOWN_OBJECT, path, IOVAD_CONTAINER_IFACE, "Name");
+        container_fail(bus, IOVAD_ERROR_NO_SUCH_CONTAINER, path, "Destroy", NULL);
+        prop_fail(bus, IOVAD_ERROR_NO_SUCH_CONTAINER, path, IOVAD_CONTAINER_IFACE, "Name");
         process_until(bus, &sr.seen, 10 * 1000 * 1000);
         ck_assert_int_ge(sd_bus_message_read(sr.last, "o", &got), 0);
         ck_assert_str_eq(got, path);
@@ -322,9 +322,9 @@ START_TEST(test_lease_basic) {
          * A lease that does not exist (any more) is an unknown object: sd-bus
          * answers for fallback paths that iovad's lookup does not find.
          */
-        free(call_fail(bus, ERR_UNKNOWN_OBJECT, l, IOVAD_LEASE_IFACE, "Release", NULL));
-        prop_fail(bus, ERR_UNKNOWN_OBJECT, l, IOVAD_LEASE_IFACE, "Iova");
-        free(call_fail(bus, ERR_UNKNOWN_OBJECT, IOVAD_LEASE_PREFIX "/999999", IOVAD_LEASE_IFACE, "Release", NULL));
+        free(call_fail(bus, IOVAD_ERROR_NO_SUCH_LEASE, l, IOVAD_LEASE_IFACE, "Release", NULL));
+        prop_fail(bus, IOVAD_ERROR_NO_SUCH_LEASE, l, IOVAD_LEASE_IFACE, "Iova");
+        free(call_fail(bus, IOVAD_ERROR_NO_SUCH_LEASE, IOVAD_LEASE_PREFIX "/999999", IOVAD_LEASE_IFACE, "Release", NULL));
         free(call_fail(bus, ERR_UNKNOWN_OBJECT, IOVAD_LEASE_PREFIX "/0", IOVAD_LEASE_IFACE, "Release", NULL));
         free(call_fail(bus, ERR_UNKNOWN_OBJECT, IOVAD_LEASE_PREFIX "/x", IOVAD_LEASE_IFACE, "Release", NULL));
 
@@ -703,12 +703,14 @@ START_TEST(test_device_open) {
         free(call_fail(bus, IOVAD_ERROR_NOT_SUPPORTED, dev, IOVAD_DEVICE_IFACE, "Open", NULL));
         free(call_fail(bus, IOVAD_ERROR_NOT_ATTACHED, other, IOVAD_DEVICE_IFACE, "Open", NULL));
 
-        /* A device that does not exist is an unknown object, as sd-bus says for fallback paths. */
+        /* A well-formed address with no device is NoSuchDevice; a path that is no address names nothing. */
         {
                 _cleanup_(freep) char *none = iovad_device_path("0000:7f:1f.7");
-                free(call_fail(bus, ERR_UNKNOWN_OBJECT, none, IOVAD_DEVICE_IFACE, "Open", NULL));
-                free(call_fail(bus, ERR_UNKNOWN_OBJECT, none, IOVAD_DEVICE_IFACE, "Bind", NULL));
-                prop_fail(bus, ERR_UNKNOWN_OBJECT, none, IOVAD_DEVICE_IFACE, "Driver");
+                _cleanup_(freep) char *junk = iovad_device_path("not-an-address");
+                free(call_fail(bus, IOVAD_ERROR_NO_SUCH_DEVICE, none, IOVAD_DEVICE_IFACE, "Open", NULL));
+                free(call_fail(bus, IOVAD_ERROR_NO_SUCH_DEVICE, none, IOVAD_DEVICE_IFACE, "Bind", NULL));
+                prop_fail(bus, IOVAD_ERROR_NO_SUCH_DEVICE, none, IOVAD_DEVICE_IFACE, "Driver");
+                free(call_fail(bus, ERR_UNKNOWN_OBJECT, junk, IOVAD_DEVICE_IFACE, "Open", NULL));
         }
         /* Binding a device that is on vfio-pci already changes nothing. */
         sd_bus_message_unref(call_ok(bus, dev, IOVAD_DEVICE_IFACE, "Bind", NULL));
@@ -729,7 +731,7 @@ START_TEST(test_destroy_with_leases) {
         attach(bus, c, 5);
         l = lease(bus, c, PAGE, NULL);
         sd_bus_message_unref(container_ok(bus, c, "Destroy", NULL));
-        free(call_fail(bus, SD_BUS_ERROR_UNKNOWN_OBJECT, l, IOVAD_LEASE_IFACE, "Release", NULL));
+        free(call_fail(bus, IOVAD_ERROR_NO_SUCH_LEASE, l, IOVAD_LEASE_IFACE, "Release", NULL));
         manager_fail(bus, IOVAD_ERROR_NO_SUCH_CONTAINER, "GetContainer", "s", "c");
         c2 = create_container(bus, "c2", NULL, 0);
         attach(bus, c2, 5);
