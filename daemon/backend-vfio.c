@@ -387,12 +387,6 @@ static int read_driver(const char *dev, char **ret) {
         return 0;
 }
 
-/* A driver name used as a path component below bus/pci/drivers. */
-static bool driver_name_valid(const char *s) {
-        return s && s[0] != '\0' && strlen(s) <= NAME_MAX && !strchr(s, '/') &&
-                strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
-}
-
 static int device_dir(Backend *b, const char *address, char **ret) {
         char *dev;
 
@@ -503,7 +497,7 @@ static int vfio_unbind_vfio(Backend *b, const char *address, const char *previou
         /* Giving it "back" to vfio-pci means letting the kernel pick. */
         have_previous = previous_driver && previous_driver[0] != '\0' &&
                 strcmp(previous_driver, VFIO_PCI_DRIVER) != 0;
-        if (have_previous && !driver_name_valid(previous_driver))
+        if (have_previous && !driver_name_valid(previous_driver, NAME_MAX + 1))
                 return -EINVAL;
 
         r = device_dir(b, address, &dev);

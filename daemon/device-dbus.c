@@ -167,6 +167,7 @@ static int method_bind(sd_bus_message *msg, void *userdata, sd_bus_error *error)
         snprintf(m->rebind[i].address, sizeof(m->rebind[i].address), "%s", address);
         snprintf(m->rebind[i].driver, sizeof(m->rebind[i].driver), "%s", driver);
         log_info("Bound %s to vfio-pci (was %s)", address, *driver ? driver : "unbound");
+        manager_save_state(m);
         (void) manager_refresh_platform(m, &e);
         bus_emit_devices_changed(m, (unsigned) group);
         return sd_bus_reply_method_return(msg, NULL);
@@ -208,6 +209,7 @@ static int method_unbind(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         if (i < m->n_rebind) {
                 memmove(m->rebind + i, m->rebind + i + 1, (m->n_rebind - i - 1) * sizeof(*m->rebind));
                 m->n_rebind--;
+                manager_save_state(m);
         }
         (void) manager_refresh_platform(m, &e);
         if (group >= 0)

@@ -170,6 +170,12 @@ static void restore_state(Manager *m) {
                 log_error("Ignoring %s/state.json: %s", m->state_dir, msg ? msg : strerror(-r));
                 return;
         }
+        m->rebind = calloc(s.n_rebinds ? s.n_rebinds : 1, sizeof(Rebind));
+        if (!m->rebind) {
+                log_error("Out of memory restoring %s/state.json", m->state_dir);
+                state_done(&s);
+                return;
+        }
         m->restoring = true;
         for (size_t i = 0; i < s.n_containers; i++) {
                 StateContainer *sc = &s.containers[i];
@@ -209,9 +215,20 @@ static void restore_state(Manager *m) {
         }
         if (s.next_lease_id > m->next_lease_id)
                 m->next_lease_id = s.next_lease_id;
+        /* Only what is still on vfio-pci has a driver to go back to. */
+        for (size_t i = 0; i < s.n_rebinds; i++) {
+                const SysfsDevice *d = sysfs_find_device(m->platform, s.rebinds[i].address);
+                if (!d || strcmp(d->driver, "vfio-pci") != 0) {
+                        log_info("%s is no longer on vfio-pci: forgetting that Bind took it from %s",
+                                 s.rebinds[i].address, s.rebinds[i].driver[0] ? s.rebinds[i].driver : "no driver");
+                        continue;
+                }
+                m->rebind[m->n_rebind++] = s.rebinds[i];
+        }
         m->restoring = false;
-        log_info("Restored %zu container%s and %zu persistent lease%s", m->n_containers,
-                 m->n_containers == 1 ? "" : "s", s.n_leases, s.n_leases == 1 ? "" : "s");
+        log_info("Restored %zu container%s, %zu persistent lease%s and %zu bound device%s", m->n_containers,
+                 m->n_containers == 1 ? "" : "s", s.n_leases, s.n_leases == 1 ? "" : "s", m->n_rebind,
+                 m->n_rebind == 1 ? "" : "s");
         state_done(&s);
         manager_save_state(m);
 }

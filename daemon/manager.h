@@ -16,6 +16,7 @@
 #include "backend.h"
 #include "conf.h"
 #include "container.h"
+#include "state.h"
 #include "sysfs.h"
 
 /* A PCI device as the bus sees it; rebuilt whenever the platform is re-read. */
@@ -57,8 +58,8 @@ struct Manager {
 
         Client *clients;
 
-        /* Devices handed to vfio-pci by Bind, and the driver they had. */
-        struct { char address[16]; char driver[64]; } *rebind;
+        /* Devices handed to vfio-pci by Bind, and the driver they had; saved in the state file. */
+        Rebind *rebind;
         size_t n_rebind;
         bool restoring;             /* loading state: no saves, no signals */
 };

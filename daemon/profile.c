@@ -173,18 +173,6 @@ bad:
         return fail(ret_error, path, "expected a hex string like \"%s\" (at most 0x%" PRIx32 ")", example, max);
 }
 
-static bool driver_name_valid(const char *s, size_t size) {
-        /* It becomes a directory name and a symlink target in sysfs. */
-        if (strlen(s) >= size)
-                return false;
-        if (strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
-                return false;
-        for (const char *p = s; *p; p++)
-                if (*p <= ' ' || *p == '/' || *p >= 0x7f)
-                        return false;
-        return true;
-}
-
 static void profile_group_done(ProfileGroup *g) {
         for (char **l = g->reserved_lines; l && *l; l++)
                 free(*l);

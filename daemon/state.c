@@ -25,17 +25,19 @@ void state_done(State *s) {
         for (size_t i = 0; i < s->n_leases; i++)
                 free(s->leases[i].container);
         free(s->leases);
+        free(s->rebinds);
         *s = (State) {};
 }
 
 char *state_format(const State *s) {
         _cleanup_(json_object_putp) json_object *root = json_object_new_object();
-        json_object *cs = json_object_new_array(), *ls = json_object_new_array();
+        json_object *cs = json_object_new_array(), *ls = json_object_new_array(), *rs = json_object_new_array();
 
         json_object_object_add(root, "version", json_object_new_int(STATE_VERSION));
         json_object_object_add(root, "next_lease_id", json_object_new_uint64(s->next_lease_id));
         json_object_object_add(root, "containers", cs);
         json_object_object_add(root, "leases", ls);
+        json_object_object_add(root, "rebinds", rs);
         for (size_t i = 0; i < s->n_containers; i++) {
                 const StateContainer *c = &s->containers[i];
                 json_object *o = json_object_new_object(), *u = json_object_new_array(), *g = json_object_new_array();
@@ -60,6 +62,12 @@ char *state_format(const State *s) {
                 json_object_object_add(o, "writable", json_object_new_boolean(l->writable));
                 json_object_object_add(o, "offset", json_object_new_uint64(l->offset));
                 json_object_array_add(ls, o);
+        }
+        for (size_t i = 0; i < s->n_rebinds; i++) {
+                json_object *o = json_object_new_object();
+                json_object_object_add(o, "address", json_object_new_string(s->rebinds[i].address));
+                json_object_object_add(o, "driver", json_object_new_string(s->rebinds[i].driver));
+                json_object_array_add(rs, o);
         }
         const char *text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED);
         return text ? strdup(text) : NULL;
@@ -127,7 +135,7 @@ static int get_u32_array(json_object *o, const char *key, size_t *ret_n, void *r
 
 int state_parse(const char *json, State *ret, char **ret_error) {
         _cleanup_(json_object_putp) json_object *root = json_tokener_parse(json);
-        json_object *cs, *ls;
+        json_object *cs, *ls, *rs;
         State s = {};
         uint64_t version;
 
@@ -186,6 +194,33 @@ int state_parse(const char *json, State *ret, char **ret_error) {
                         return -ENOMEM;
                 }
         }
+        /* Optional: files written before Bind was remembered have none. */
+        if (json_object_object_get_ex(root, "rebinds", &rs)) {
+                if (!json_object_is_type(rs, json_type_array)) {
+                        state_done(&s);
+                        return bad(ret_error, "rebinds: not an array");
+                }
+                size_t nr = json_object_array_length(rs);
+                s.rebinds = calloc(nr ? nr : 1, sizeof(Rebind));
+                if (!s.rebinds) {
+                        state_done(&s);
+                        return -ENOMEM;
+                }
+                for (size_t i = 0; i < nr; i++) {
+                        json_object *o = json_object_array_get_idx(rs, i);
+                        Rebind *b = &s.rebinds[s.n_rebinds];
+                        const char *address = json_object_is_type(o, json_type_object) ? get_str(o, "address") : NULL;
+                        const char *driver = address ? get_str(o, "driver") : NULL;
+                        if (!pci_address_valid(address) || !driver ||
+                            (driver[0] && !driver_name_valid(driver, sizeof(b->driver)))) {
+                                state_done(&s);
+                                return bad(ret_error, "rebinds[%zu]: address or driver missing or malformed", i);
+                        }
+                        snprintf(b->address, sizeof(b->address), "%s", address);
+                        snprintf(b->driver, sizeof(b->driver), "%s", driver);
+                        s.n_rebinds++;
+                }
+        }
         *ret = s;
         return 0;
 }
@@ -241,6 +276,8 @@ static int state_collect(Manager *m, State *s) {
                                         .offset = l->offset,
                                 };
         }
+        s->rebinds = m->rebind;
+        s->n_rebinds = m->n_rebind;
         return 0;
 }
 

@@ -2,8 +2,9 @@
 #pragma once
 
 /*
- * The state file, STATE_DIR/state.json: containers (name, users, groups)
- * and persistent leases, so a restarted iovad keeps what it promised. The
+ * The state file, STATE_DIR/state.json: containers (name, users, groups),
+ * persistent leases and the devices Bind gave to vfio-pci, so a restarted
+ * iovad keeps what it promised. The
  * memory of persistent mapped leases lives in systemd's file descriptor
  * store (FDNAME=lease-ID) when iovad runs under systemd. This module owns
  * the format: docs/state.md.
@@ -39,12 +40,20 @@ typedef struct StateContainer {
         size_t n_groups;
 } StateContainer;
 
+/* A device Bind handed to vfio-pci and the driver Unbind gives it back to. */
+typedef struct Rebind {
+        char address[16];           /* "0000:00:06.0" */
+        char driver[64];            /* "" when it had none */
+} Rebind;
+
 typedef struct State {
         uint64_t next_lease_id;
         StateContainer *containers;
         size_t n_containers;
         StateLease *leases;
         size_t n_leases;
+        Rebind *rebinds;
+        size_t n_rebinds;
 } State;
 
 /* Serialise @m: temp file in the same directory, fsync, rename. */

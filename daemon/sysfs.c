@@ -81,6 +81,18 @@ bool pci_address_valid(const char *s) {
         return true;
 }
 
+bool driver_name_valid(const char *s, size_t size) {
+        /* It is a directory name below bus/pci/drivers and a symlink target. */
+        if (!s || s[0] == '\0' || strlen(s) >= size)
+                return false;
+        if (strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+                return false;
+        for (const char *p = s; *p; p++)
+                if ((unsigned char) *p <= ' ' || *p == '/' || (unsigned char) *p >= 0x7f)
+                        return false;
+        return true;
+}
+
 _printf_(3, 4)
 static int fail(char **ret_error, int r, const char *fmt, ...) {
         va_list ap;

@@ -94,3 +94,6 @@ char *pci_describe(uint16_t vendor, uint16_t device);
 
 /* "0000:01:00.0" -> true; anything else false. */
 bool pci_address_valid(const char *s);
+
+/* A PCI driver name shorter than @size: no white space, '/', "." or "..". */
+bool driver_name_valid(const char *s, size_t size);

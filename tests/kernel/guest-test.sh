@@ -5,7 +5,7 @@
 # chrooted into the host's root (read-only) with the build directory shared
 # read-write, from the run directory that run-kernel-test.sh prepared:
 #
-#   test.env       IOMMU, DAEMON, CLIENT, RANGES, TEST_UID (sourced)
+#   test.env       IOMMU, DAEMON, CLIENT, IOVACTL, RANGES, TEST_UID (sourced)
 #   bus.policy     the project's dbus/org.iovad1.conf, when it has one
 #
 # guest-init exports IOVAD_EDU (edu PCI addresses) and IOVAD_GROUPS (their
@@ -18,11 +18,17 @@
 #      and compares the container's UsableRanges with step 1;
 #   4. runs kernel-client as TEST_UID (setpriv) against the edu devices;
 #   5. finds the IOMMU fault of the client's blocked DMA in the kernel log;
-#   6. stops iovad and checks that it let go of the groups.
+#   6. moves BIND_DEV (a virtio device that virtio-pci drives) to vfio-pci
+#      with `iovactl bind`, restarts iovad, opens the device from a
+#      container, and gives it back to virtio-pci with `iovactl unbind`;
+#   7. stops iovad and checks that it let go of the groups.
 # Each check prints "ok: ..." or "FAIL: ..."; the last line is
 # "guest-test: PASS (N checks)" or "guest-test: FAIL (F of N checks failed)".
 set -u
 run=$(cd "$(dirname "$0")" && pwd)
+# run-vm.sh puts a virtio-rng device at this slot; the guest's virtio-pci
+# drives it, so it is the device that Bind takes away and Unbind gives back.
+BIND_DEV=0000:00:06.0
 . "$run/test.env"
 export LC_ALL=C
 
@@ -60,7 +66,7 @@ set -- $IOVAD_GROUPS
 check "two edu devices in separate IOMMU groups ($IOVAD_GROUPS)" \
 	test $# -eq 2 -a "${1:-x}" != "${2:-x}"
 check "VFIO container device present" test -c /dev/vfio/vfio
-for f in "$DAEMON" "$CLIENT" "$RANGES"; do
+for f in "$DAEMON" "$CLIENT" "$IOVACTL" "$RANGES"; do
 	check "test program $f present" test -x "$f"
 done
 [ "$failures" -eq 0 ] || finish
@@ -119,30 +125,44 @@ check "private system bus up ($DBUS_SYSTEM_BUS_ADDRESS, policy: $([ -f "$run/bus
 	test -S "$rt/system_bus_socket"
 
 mkdir -p "$rt/state" "$rt/runtime"
-say "starting iovad at $(uptime_s)s: $DAEMON --state-dir=$rt/state --runtime-dir=$rt/runtime --log-level=debug --no-polkit"
-"$DAEMON" --state-dir="$rt/state" --runtime-dir="$rt/runtime" --log-level=debug --no-polkit \
-	> "$run/iovad.log" 2>&1 &
-iovad_pid=$!
-up=
-i=0
-while [ $i -lt 600 ]; do
-	if busctl call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus \
-		NameHasOwner s org.iovad1 2>/dev/null | grep -q true; then
-		up=1
-		break
+start_iovad() {
+	say "starting iovad at $(uptime_s)s: $DAEMON --state-dir=$rt/state --runtime-dir=$rt/runtime --log-level=debug --no-polkit"
+	"$DAEMON" --state-dir="$rt/state" --runtime-dir="$rt/runtime" --log-level=debug --no-polkit \
+		>> "$run/iovad.log" 2>&1 &
+	iovad_pid=$!
+	local up='' i=0
+	while [ $i -lt 600 ]; do
+		if busctl call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus \
+			NameHasOwner s org.iovad1 2>/dev/null | grep -q true; then
+			up=1
+			break
+		fi
+		kill -0 "$iovad_pid" 2>/dev/null || break
+		sleep 0.1
+		i=$((i + 1))
+	done
+	if [ -n "$up" ]; then
+		ok "iovad owns org.iovad1 at $(uptime_s)s"
+	else
+		fail "iovad did not come up on the bus; its log:"
+		sed 's/^/iovad| /' "$run/iovad.log"
+		iovad_pid=
+		finish
 	fi
-	kill -0 "$iovad_pid" 2>/dev/null || break
-	sleep 0.1
-	i=$((i + 1))
-done
-if [ -n "$up" ]; then
-	ok "iovad owns org.iovad1 at $(uptime_s)s"
-else
-	fail "iovad did not come up on the bus; its log:"
-	sed 's/^/iovad| /' "$run/iovad.log"
+}
+stop_iovad() {
+	say "stopping iovad at $(uptime_s)s"
+	kill -TERM "$iovad_pid"
+	local i=0
+	while kill -0 "$iovad_pid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+	kill -KILL "$iovad_pid" 2>/dev/null && say "iovad ignored SIGTERM for 10 s, killed"
+	wait "$iovad_pid"
+	local rc=$?
 	iovad_pid=
-	finish
-fi
+	check "iovad exits cleanly on SIGTERM (exit $rc)" test "$rc" -eq 0
+}
+: > "$run/iovad.log"
+start_iovad
 backend=$(busctl get-property org.iovad1 /org/iovad1 org.iovad1.Manager Backend 2>&1)
 check "iovad uses the vfio-type1 backend ($backend)" test "$backend" = 's "vfio-type1"'
 
@@ -237,16 +257,76 @@ else
 	fail "kernel-client reported no blocked DMA to look for"
 fi
 
-# 6. iovad stops cleanly and lets go of the groups.
-say "stopping iovad at $(uptime_s)s"
-kill -TERM "$iovad_pid"
-i=0
-while kill -0 "$iovad_pid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-kill -KILL "$iovad_pid" 2>/dev/null && say "iovad ignored SIGTERM for 10 s, killed"
-wait "$iovad_pid"
-iovad_rc=$?
-iovad_pid=
-check "iovad exits cleanly on SIGTERM (exit $iovad_rc)" test "$iovad_rc" -eq 0
+# 6. Binding: BIND_DEV goes from virtio-pci to vfio-pci and back.
+dev=/sys/bus/pci/devices/$BIND_DEV
+driver_of() { d=$(readlink "$dev/driver"); echo "${d##*/}"; }
+# The object path encodes the address as sd_bus_path_encode() does.
+bind_path=/org/iovad1/device/$(echo "$BIND_DEV" | sed 's/:/_3a/g; s/\./_2e/g')
+prop_driver() { busctl get-property org.iovad1 "$bind_path" org.iovad1.Device Driver 2>&1; }
+as_user() { setpriv --reuid="$TEST_UID" --regid="$TEST_UID" --clear-groups -- "$@"; }
+cp "$IOVACTL" "$rt/iovactl"
+chmod 755 "$rt/iovactl"
+bind_group=$(readlink "$dev/iommu_group")
+bind_group=${bind_group##*/}
+check "$BIND_DEV starts on virtio-pci (driver $(driver_of), IOMMU group ${bind_group:-none})" \
+	test "$(driver_of)" = virtio-pci -a -n "$bind_group"
+
+out=$(as_user "$rt/iovactl" bind "$BIND_DEV" 2>&1)
+rc=$?
+check "uid $TEST_UID may not bind $BIND_DEV (exit $rc: $out)" \
+	sh -c '[ "$1" -eq 1 ] && echo "$2" | grep -q AccessDenied' - "$rc" "$out"
+check "the refused bind left $BIND_DEV on $(driver_of)" test "$(driver_of)" = virtio-pci
+
+out=$("$rt/iovactl" bind "$BIND_DEV" 2>&1)
+rc=$?
+check "root: iovactl bind $BIND_DEV (exit $rc${out:+: $out})" test "$rc" -eq 0
+check "$BIND_DEV is on vfio-pci now (sysfs driver $(driver_of), driver_override $(cat "$dev/driver_override"))" \
+	test "$(driver_of)" = vfio-pci -a "$(cat "$dev/driver_override")" = vfio-pci
+check "the Device's Driver property follows ($(prop_driver))" test "$(prop_driver)" = 's "vfio-pci"'
+check "/dev/vfio/$bind_group exists for its group" test -c "/dev/vfio/$bind_group"
+check "state.json remembers virtio-pci for $BIND_DEV" \
+	sh -c 'tr -d " \n" < "$1" | grep -q "\"address\":\"$2\",\"driver\":\"virtio-pci\""' - "$rt/state/state.json" "$BIND_DEV"
+
+# The previous driver must survive a restart of iovad.
+stop_iovad
+start_iovad
+check "the restarted iovad restored one bound device" \
+	grep -q 'Restored .* and 1 bound device$' "$run/iovad.log"
+
+out=$(busctl call org.iovad1 /org/iovad1 org.iovad1.Manager CreateContainer 'sa{sv}' \
+	bind 1 users au 1 "$TEST_UID" 2>&1)
+bind_container=$(echo "$out" | sed -n 's/^o "\(.*\)"$/\1/p')
+check "CreateContainer bind for uid $TEST_UID -> ${bind_container:-$out}" test -n "$bind_container"
+out=$(busctl call org.iovad1 "$bind_container" org.iovad1.Container AttachGroup u "$bind_group" 2>&1)
+check "AttachGroup $bind_group${out:+: $out}" test -z "$out"
+out=$(as_user "$rt/iovactl" open "$BIND_DEV" 2>&1)
+rc=$?
+check "uid $TEST_UID opens the rebound device: $out" \
+	sh -c '[ "$1" -eq 0 ] && echo "$2" | grep -q "^Opened $3 as fd "' - "$rc" "$out" "$BIND_DEV"
+out=$("$rt/iovactl" unbind "$BIND_DEV" 2>&1)
+rc=$?
+check "Unbind while group $bind_group is in a container is Busy (exit $rc: $out)" \
+	sh -c '[ "$1" -eq 1 ] && echo "$2" | grep -q Busy' - "$rc" "$out"
+check "... and $BIND_DEV stays on $(driver_of)" test "$(driver_of)" = vfio-pci
+out=$(busctl call org.iovad1 "$bind_container" org.iovad1.Container DetachGroup u "$bind_group" 2>&1)
+check "DetachGroup $bind_group${out:+: $out}" test -z "$out"
+
+out=$("$rt/iovactl" unbind "$BIND_DEV" 2>&1)
+rc=$?
+check "root: iovactl unbind $BIND_DEV (exit $rc${out:+: $out})" test "$rc" -eq 0
+check "$BIND_DEV is back on virtio-pci (sysfs driver $(driver_of), driver_override $(cat "$dev/driver_override"))" \
+	test "$(driver_of)" = virtio-pci -a "$(cat "$dev/driver_override")" = '(null)'
+check "iovad gave it back by name, not by reprobing" \
+	grep -q "Gave $BIND_DEV back to virtio-pci$" "$run/iovad.log"
+check "the Device's Driver property follows ($(prop_driver))" test "$(prop_driver)" = 's "virtio-pci"'
+check "state.json no longer lists $BIND_DEV" sh -c '! grep -q "$2" "$1"' - "$rt/state/state.json" "$BIND_DEV"
+out=$("$rt/iovactl" unbind "$BIND_DEV" 2>&1)
+rc=$?
+check "a second unbind is refused with NotAttached (exit $rc: $out)" \
+	sh -c '[ "$1" -eq 1 ] && echo "$2" | grep -q NotAttached' - "$rc" "$out"
+
+# 7. iovad stops cleanly and lets go of the groups.
+stop_iovad
 check "the groups are free again after iovad exits" \
 	sh -c '"$1" $2 > /dev/null' - "$RANGES" "$IOVAD_GROUPS"
 if [ "$failures" -ne 0 ]; then

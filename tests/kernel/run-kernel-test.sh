@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
 # run-kernel-test.sh --iommu intel|amd --build-root DIR --run-dir DIR
-#                    --daemon PATH --client PATH --ranges PATH
+#                    --daemon PATH --client PATH --iovactl PATH --ranges PATH
 #                    [--source-root DIR] [--uid N] [--vm-timeout SECS]
 #
 # One test of the kernel tier (meson registers it as kernel-intel and
@@ -10,8 +10,9 @@
 # kernel into the cache (fetch-kernel.sh), builds the initramfs, boots the
 # guest with the build root shared (run-vm.sh) and runs guest-test.sh in
 # it. The real iovad (--daemon) runs inside the guest against the kernel's
-# VFIO; kernel-client (--client) is its unprivileged user, iova-ranges
-# (--ranges) the kernel's own answer. RUN-DIR, inside the build root, gets
+# VFIO; kernel-client (--client) is its unprivileged user, iovactl
+# (--iovactl) binds and unbinds a device, iova-ranges (--ranges) is the
+# kernel's own answer. RUN-DIR, inside the build root, gets
 # the console log, iovad's log and the client's output. The policy file
 # SOURCE-ROOT/dbus/org.iovad1.conf is used for the guest's bus when present.
 #
@@ -20,7 +21,7 @@
 # /var/tmp/iovad-kernel-cache).
 set -uo pipefail
 here=$(dirname "$(realpath "$0")")
-iommu='' build='' run='' daemon='' client='' ranges='' source='' uid=1000 vm_timeout=480
+iommu='' build='' run='' daemon='' client='' iovactl='' ranges='' source='' uid=1000 vm_timeout=480
 while [ $# -gt 0 ]; do
 	case $1 in
 	--iommu) iommu=$2 ;;
@@ -28,6 +29,7 @@ while [ $# -gt 0 ]; do
 	--run-dir) run=$2 ;;
 	--daemon) daemon=$2 ;;
 	--client) client=$2 ;;
+	--iovactl) iovactl=$2 ;;
 	--ranges) ranges=$2 ;;
 	--source-root) source=$2 ;;
 	--uid) uid=$2 ;;
@@ -37,13 +39,14 @@ while [ $# -gt 0 ]; do
 	shift 2 || { echo "run-kernel-test: $1 needs a value" >&2; exit 2; }
 done
 if [ -z "$iommu" ] || [ -z "$build" ] || [ -z "$run" ] || [ -z "$daemon" ] ||
-   [ -z "$client" ] || [ -z "$ranges" ]; then
+   [ -z "$client" ] || [ -z "$iovactl" ] || [ -z "$ranges" ]; then
 	sed -n '4,6s/^# \{0,1\}//p' "$0" >&2
 	exit 2
 fi
 name=kernel-$iommu
 build=$(realpath "$build") run=$(realpath -m "$run")
-daemon=$(realpath -m "$daemon") client=$(realpath -m "$client") ranges=$(realpath -m "$ranges")
+daemon=$(realpath -m "$daemon") client=$(realpath -m "$client") iovactl=$(realpath -m "$iovactl")
+ranges=$(realpath -m "$ranges")
 case $run in
 "$build"/*) ;;
 *) echo "$name: the run directory must be inside the build root ($build)" >&2; exit 2 ;;
@@ -64,7 +67,7 @@ kdir=$(bash "$here/fetch-kernel.sh" 6.1 | tail -1)
 [ -n "$kdir" ] && [ -e "$kdir/complete" ] || fail "fetch-kernel.sh found no kernel"
 step "fetch-kernel.sh ($kdir)"
 
-for f in "$daemon" "$client" "$ranges"; do
+for f in "$daemon" "$client" "$iovactl" "$ranges"; do
 	[ -x "$f" ] || fail "$f is missing: build the project first"
 done
 rm -rf "$run"
@@ -77,6 +80,7 @@ cat > "$run/test.env" <<EOF
 IOMMU=$iommu
 DAEMON=$daemon
 CLIENT=$client
+IOVACTL=$iovactl
 RANGES=$ranges
 TEST_UID=$uid
 EOF

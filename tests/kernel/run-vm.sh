@@ -4,8 +4,9 @@
 # run-vm.sh -k KDIR -i INITRD -H SHARE -c SCRIPT [-m IOMMU] [-t SECS] [-l LOG] [-e ARGS] [-T FILE]
 #
 # Boots a throw-away x86_64 guest under QEMU with TCG (never KVM): q35, one
-# vCPU, a virtual IOMMU with interrupt remapping and two QEMU edu devices at
-# fixed slots (00:04.0 and 00:05.0, each in its own IOMMU group). The host's
+# vCPU, a virtual IOMMU with interrupt remapping, two QEMU edu devices at
+# fixed slots (00:04.0 and 00:05.0, each in its own IOMMU group) and a
+# virtio-rng device at 00:06.0 (driven by virtio-pci in the guest). The host's
 # / is the guest's root (read-only 9p) and SHARE is shared read-write at its
 # own path; guest-init runs SCRIPT there as root.
 #
@@ -50,9 +51,10 @@ amd)   qemu+=(-device amd-iommu,intremap=on)
 *)     echo "run-vm: unknown IOMMU '$iommu' (intel or amd)" >&2; exit 2 ;;
 esac
 
-# Two edu devices can do DMA through the IOMMU; fixed slots keep their
-# addresses the same for both IOMMUs.
-qemu+=(-device edu,addr=4 -device edu,addr=5)
+# Two edu devices can do DMA through the IOMMU; a virtio-rng device, which
+# the guest's virtio-pci drives, is the one the test moves to vfio-pci and
+# back. Fixed slots keep the addresses the same for both IOMMUs.
+qemu+=(-device edu,addr=4 -device edu,addr=5 -device virtio-rng-pci,addr=6)
 qemu+=(-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap
        -virtfs "local,path=$share,mount_tag=share,security_model=none,multidevs=remap")
 

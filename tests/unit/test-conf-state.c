@@ -63,7 +63,9 @@ START_TEST(test_state_round_trip) {
         StateContainer sc = { .name = (char *) "vm1", .users = users, .n_users = 2, .groups = groups, .n_groups = 2 };
         StateLease sl = { .id = 7, .container = (char *) "vm1", .iova = 0xfef00000, .size = 0x200000,
                           .owner = 1000, .mapped = true, .writable = false, .offset = 0x1000 };
-        State s = { .next_lease_id = 9, .containers = &sc, .n_containers = 1, .leases = &sl, .n_leases = 1 };
+        Rebind rb[] = { { "0000:00:06.0", "virtio-pci" }, { "0000:03:00.1", "" } };
+        State s = { .next_lease_id = 9, .containers = &sc, .n_containers = 1, .leases = &sl, .n_leases = 1,
+                    .rebinds = rb, .n_rebinds = 2 };
         State back = {};
         char *text = state_format(&s), *err = NULL;
 
@@ -84,8 +86,26 @@ START_TEST(test_state_round_trip) {
         ck_assert(back.leases[0].mapped);
         ck_assert(!back.leases[0].writable);
         ck_assert_uint_eq(back.leases[0].offset, 0x1000);
+        ck_assert_uint_eq(back.n_rebinds, 2);
+        ck_assert_str_eq(back.rebinds[0].address, "0000:00:06.0");
+        ck_assert_str_eq(back.rebinds[0].driver, "virtio-pci");
+        ck_assert_str_eq(back.rebinds[1].address, "0000:03:00.1");
+        ck_assert_str_eq(back.rebinds[1].driver, "");
         state_done(&back);
         free(text);
+}
+END_TEST
+
+/* A file from before Bind was remembered has no "rebinds": it still loads. */
+START_TEST(test_state_without_rebinds) {
+        State s = {};
+        char *err = NULL;
+
+        ck_assert_int_eq(state_parse("{ \"version\": 1, \"next_lease_id\": 3, \"containers\": [], \"leases\": [] }",
+                                     &s, &err), 0);
+        ck_assert_uint_eq(s.next_lease_id, 3);
+        ck_assert_uint_eq(s.n_rebinds, 0);
+        state_done(&s);
 }
 END_TEST
 
@@ -100,6 +120,10 @@ START_TEST(test_state_refuses_bad_files) {
                 "{ \"version\": 1, \"next_lease_id\": 1, \"containers\": [], \"leases\": [ { \"id\": 0, \"container\": \"a\", \"iova\": 0, \"size\": 4096, \"owner\": 0, \"mapped\": false, \"writable\": true, \"offset\": 0 } ] }",
                 "{ \"version\": 1, \"next_lease_id\": 1, \"containers\": [], \"leases\": [ { \"id\": 1, \"container\": \"a\", \"iova\": 0, \"size\": 0, \"owner\": 0, \"mapped\": false, \"writable\": true, \"offset\": 0 } ] }",
                 "{ \"version\": 1, \"next_lease_id\": 1, \"containers\": [], \"leases\": [ { \"id\": 1, \"container\": \"a\", \"iova\": 0, \"size\": 4096, \"owner\": 0, \"mapped\": 1, \"writable\": true, \"offset\": 0 } ] }",
+                "{ \"version\": 1, \"next_lease_id\": 1, \"containers\": [], \"leases\": [], \"rebinds\": {} }",
+                "{ \"version\": 1, \"next_lease_id\": 1, \"containers\": [], \"leases\": [], \"rebinds\": [ { \"address\": \"00:06.0\", \"driver\": \"e1000e\" } ] }",
+                "{ \"version\": 1, \"next_lease_id\": 1, \"containers\": [], \"leases\": [], \"rebinds\": [ { \"address\": \"0000:00:06.0\", \"driver\": \"../../x\" } ] }",
+                "{ \"version\": 1, \"next_lease_id\": 1, \"containers\": [], \"leases\": [], \"rebinds\": [ { \"address\": \"0000:00:06.0\" } ] }",
         };
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
                 State s = {};
@@ -119,6 +143,7 @@ int main(void) {
         suite_add_tcase(s, tc);
         tc = tcase_create("state");
         tcase_add_test(tc, test_state_round_trip);
+        tcase_add_test(tc, test_state_without_rebinds);
         tcase_add_test(tc, test_state_refuses_bad_files);
         suite_add_tcase(s, tc);
 
