@@ -18,10 +18,11 @@
 #      and compares the container's UsableRanges with step 1;
 #   4. runs kernel-client as TEST_UID (setpriv) against the edu devices;
 #   5. finds the IOMMU fault of the client's blocked DMA in the kernel log;
-#   6. moves BIND_DEV (a virtio device that virtio-pci drives) to vfio-pci
+#   6. compares the Device objects with sysfs;
+#   7. moves BIND_DEV (a virtio device that virtio-pci drives) to vfio-pci
 #      with `iovactl bind`, restarts iovad, opens the device from a
 #      container, and gives it back to virtio-pci with `iovactl unbind`;
-#   7. stops iovad and checks that it let go of the groups.
+#   8. stops iovad and checks that it let go of the groups.
 # Each check prints "ok: ..." or "FAIL: ..."; the last line is
 # "guest-test: PASS (N checks)" or "guest-test: FAIL (F of N checks failed)".
 set -u
@@ -257,7 +258,28 @@ else
 	fail "kernel-client reported no blocked DMA to look for"
 fi
 
-# 6. Binding: BIND_DEV goes from virtio-pci to vfio-pci and back.
+# 6. Discovery: what iovad says of each device is what sysfs says.
+for a in $IOVAD_EDU $BIND_DEV; do
+	sys=/sys/bus/pci/devices/$a
+	path=/org/iovad1/device/$(echo "$a" | sed 's/:/_3a/g; s/\./_2e/g')
+	props=$(busctl get-property org.iovad1 "$path" org.iovad1.Device \
+		VendorId DeviceId Class IommuGroup Driver InterruptIsolation 2>&1 | tr '\n' ' ')
+	g=$(readlink "$sys/iommu_group")
+	d=$(readlink "$sys/driver")
+	want=$(printf 'q %d q %d u %d u %d s "%s" s "remapped" ' "$(cat "$sys/vendor")" "$(cat "$sys/device")" \
+		"$(cat "$sys/class")" "${g##*/}" "${d##*/}")
+	check "Device $a: $props" test "$props" = "$want"
+	desc=$(busctl get-property org.iovad1 "$path" org.iovad1.Device Description 2>&1)
+	ids=$(printf '%04x:%04x' "$(cat "$sys/vendor")" "$(cat "$sys/device")")
+	# pci.ids names QEMU's virtio devices but not edu: ids alone then.
+	case $a in
+	"$BIND_DEV") want="s \"$ids Red Hat, Inc. Virtio RNG\"" ;;
+	*) want="s \"$ids\"" ;;
+	esac
+	check "Device $a Description from libpci: $desc" test "$desc" = "$want"
+done
+
+# 7. Binding: BIND_DEV goes from virtio-pci to vfio-pci and back.
 dev=/sys/bus/pci/devices/$BIND_DEV
 driver_of() { d=$(readlink "$dev/driver"); echo "${d##*/}"; }
 # The object path encodes the address as sd_bus_path_encode() does.
@@ -270,6 +292,14 @@ bind_group=$(readlink "$dev/iommu_group")
 bind_group=${bind_group##*/}
 check "$BIND_DEV starts on virtio-pci (driver $(driver_of), IOMMU group ${bind_group:-none})" \
 	test "$(driver_of)" = virtio-pci -a -n "$bind_group"
+
+out=$(busctl call org.iovad1 /org/iovad1 org.iovad1.Manager CreateContainer 'sa{sv}' \
+	bind 1 users au 1 "$TEST_UID" 2>&1)
+bind_container=$(echo "$out" | sed -n 's/^o "\(.*\)"$/\1/p')
+check "CreateContainer bind for uid $TEST_UID -> ${bind_container:-$out}" test -n "$bind_container"
+out=$(busctl call org.iovad1 "$bind_container" org.iovad1.Container AttachGroup u "$bind_group" 2>&1)
+check "AttachGroup $bind_group while virtio-pci drives $BIND_DEV is refused ($out)" \
+	sh -c 'echo "$1" | grep -q "Group $2 is not viable"' - "$out" "$bind_group"
 
 out=$(as_user "$rt/iovactl" bind "$BIND_DEV" 2>&1)
 rc=$?
@@ -293,12 +323,8 @@ start_iovad
 check "the restarted iovad restored one bound device" \
 	grep -q 'Restored .* and 1 bound device$' "$run/iovad.log"
 
-out=$(busctl call org.iovad1 /org/iovad1 org.iovad1.Manager CreateContainer 'sa{sv}' \
-	bind 1 users au 1 "$TEST_UID" 2>&1)
-bind_container=$(echo "$out" | sed -n 's/^o "\(.*\)"$/\1/p')
-check "CreateContainer bind for uid $TEST_UID -> ${bind_container:-$out}" test -n "$bind_container"
 out=$(busctl call org.iovad1 "$bind_container" org.iovad1.Container AttachGroup u "$bind_group" 2>&1)
-check "AttachGroup $bind_group${out:+: $out}" test -z "$out"
+check "AttachGroup $bind_group to the restored container bind${out:+: $out}" test -z "$out"
 out=$(as_user "$rt/iovactl" open "$BIND_DEV" 2>&1)
 rc=$?
 check "uid $TEST_UID opens the rebound device: $out" \
@@ -325,7 +351,7 @@ rc=$?
 check "a second unbind is refused with NotAttached (exit $rc: $out)" \
 	sh -c '[ "$1" -eq 1 ] && echo "$2" | grep -q NotAttached' - "$rc" "$out"
 
-# 7. iovad stops cleanly and lets go of the groups.
+# 8. iovad stops cleanly and lets go of the groups.
 stop_iovad
 check "the groups are free again after iovad exits" \
 	sh -c '"$1" $2 > /dev/null' - "$RANGES" "$IOVAD_GROUPS"
