@@ -234,12 +234,8 @@ static int make_lease(sd_bus_message *msg, Container *c, uint64_t size, const Le
         r = container_lease(c, uid, client, size, o, TAKE_FD(fd), offset, ret, &e);
         if (r < 0)
                 return bus_error_from(error, &e, r);
-        if (o->persistent) {
+        if (o->persistent)
                 manager_save_state(m);
-                if ((*ret)->mapped)
-                        log_warning("Persistent lease %" PRIu64 " maps memory that only lives as long as iovad",
-                                    (*ret)->id);
-        }
         if ((*ret)->mapped)
                 bus_emit_container_changed(c, "DmaMappingsAvailable", NULL);
         return 1;

@@ -117,6 +117,7 @@ void lease_release(Lease *l) {
         if (!l)
                 return;
         c = l->container;
+        manager_lease_released(c->manager, l);
         if (l->mapped) {
                 r = c->manager->backend->ops->unmap_dma(c->backend, l->iova, l->size);
                 if (r < 0)
@@ -716,6 +717,7 @@ int container_lease(Container *c, uid_t owner, Client *client, uint64_t size, co
                 q->dma_entries++;
                 q->mapped_bytes += size;
         }
+        manager_lease_created(c->manager, l);
         *ret = l;
         return 0;
 

@@ -157,26 +157,167 @@ static int setup_backend(Manager *m, const Args *a) {
         return 0;
 }
 
-/* Bring back containers and persistent leases from the state file. */
-static void restore_state(Manager *m) {
+/*
+ * The fds systemd passed back from the fd store (FDSTORE=1 before the
+ * restart): the memfds of mapped leases, named "lease-ID".
+ */
+typedef struct StoredFds {
+        char **names;
+        int n;
+} StoredFds;
+
+static void stored_fds_load(StoredFds *s) {
+        int n = sd_listen_fds_with_names(true, &s->names);
+
+        if (n < 0) {
+                log_warning("Ignoring the fds passed by the service manager: %s", strerror(-n));
+                n = 0;
+        }
+        s->n = n;
+        if (n > 0)
+                log_info("The service manager passed %d stored fd%s", n, n == 1 ? "" : "s");
+}
+
+/* The memfd of lease @id, now the caller's; -1 when there is none. */
+static int stored_fds_take(StoredFds *s, uint64_t id) {
+        char name[32];
+
+        snprintf(name, sizeof(name), "lease-%" PRIu64, id);
+        for (int i = 0; i < s->n; i++)
+                if (s->names[i] && strcmp(s->names[i], name) == 0) {
+                        free(s->names[i]);
+                        s->names[i] = NULL;
+                        return SD_LISTEN_FDS_START + i;
+                }
+        return -1;
+}
+
+/* What no restored lease took: closed, and dropped from the store. */
+static void stored_fds_done(StoredFds *s) {
+        for (int i = 0; i < s->n; i++) {
+                if (!s->names[i])
+                        continue;
+                log_info("Dropping stored fd %s: no lease of it is left", s->names[i]);
+                safe_close(SD_LISTEN_FDS_START + i);
+                (void) sd_notifyf(false, "FDSTOREREMOVE=1\nFDNAME=%s", s->names[i]);
+                free(s->names[i]);
+        }
+        free(s->names);
+        *s = (StoredFds) {};
+}
+
+/*
+ * One lease back where it was, with its id (and so its object path); its
+ * memory mapped again when the fd store kept it.
+ */
+static int restore_lease(Manager *m, Container *c, uint64_t id, uid_t owner, Client *client, uint64_t iova,
+                         uint64_t size, bool mapped, bool writable, uint64_t offset, StoredFds *fds) {
+        LeaseOptions o = LEASE_OPTIONS_INIT;
+        IovadError e = {};
+        int memfd = -1, r;
+        Lease *l;
+
+        o.fixed = true;
+        o.iova = iova;
+        o.persistent = !client;
+        o.readonly = !writable;
+        if (mapped) {
+                memfd = stored_fds_take(fds, id);
+                if (memfd < 0)
+                        log_warning("Lease %" PRIu64 " was mapped, but its memory is not in the fd store (iovad ran "
+                                    "without a service manager, or was stopped): keeping its IOVA range reserved, unmapped",
+                                    id);
+        }
+        m->next_lease_id = id; /* keep its object path */
+        r = container_lease(c, owner, client, size, &o, memfd, memfd >= 0 ? offset : 0, &l, &e);
+        if (r < 0)
+                log_error("Cannot restore lease %" PRIu64 ": %s", id, e.message);
+        return r;
+}
+
+/*
+ * Leases of connections: back for every client still on the bus, with the
+ * same Client tracking as before; a client that left while iovad was away
+ * gets nothing back, its memory dropped from the fd store.
+ */
+static size_t restore_connection_leases(Manager *m, StoredFds *fds, uint64_t *max_id) {
+        _cleanup_free_ JournalLease *jl = NULL;
         _cleanup_free_ char *msg = NULL;
-        State s = {};
+        size_t n = 0, restored = 0;
         int r;
 
-        r = state_load(m->state_dir, &s, &msg);
+        r = lease_journal_load(m->runtime_dir, m->bus_id, &jl, &n, max_id, &msg);
         if (r == -ENOENT)
-                return;
+                return 0;
+        if (r == -ESTALE) {
+                log_info("The lease journal is of an earlier bus: its connections are gone, and their leases");
+                return 0;
+        }
         if (r < 0) {
-                log_error("Ignoring %s/state.json: %s", m->state_dir, msg ? msg : strerror(-r));
+                log_error("Ignoring the lease journal: %s", msg ? msg : strerror(-r));
+                return 0;
+        }
+        for (size_t i = 0; i < n; i++) {
+                Container *c = manager_find_container(m, jl[i].container);
+                Client *client;
+
+                if (!c) {
+                        log_error("Lease %" PRIu64 " belongs to unknown container '%s': dropped", jl[i].id,
+                                  jl[i].container);
+                        continue;
+                }
+                /* Track first, then ask: the client cannot slip away in between. */
+                r = manager_get_client(m, jl[i].client, jl[i].owner, &client);
+                if (r < 0) {
+                        log_error("Cannot track %s: %s", jl[i].client, strerror(-r));
+                        continue;
+                }
+                if (!client->leases) {
+                        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+                        int has = 0;
+                        r = sd_bus_call_method(m->bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                               "org.freedesktop.DBus", "NameHasOwner", NULL, &reply, "s",
+                                               jl[i].client);
+                        if (r >= 0)
+                                r = sd_bus_message_read(reply, "b", &has);
+                        if (r < 0 || !has) {
+                                log_info("%s left the bus while iovad was away: lease %" PRIu64 " is released",
+                                         jl[i].client, jl[i].id);
+                                client_free(client);
+                                continue;
+                        }
+                }
+                if (restore_lease(m, c, jl[i].id, jl[i].owner, client, jl[i].iova, jl[i].size, jl[i].mapped,
+                                  jl[i].writable, jl[i].offset, fds) >= 0)
+                        restored++;
+                if (!client->leases)
+                        client_free(client);
+        }
+        return restored;
+}
+
+/* Bring back containers, persistent leases and bound devices from the state file, then the connections' leases. */
+static void restore_state(Manager *m) {
+        _cleanup_free_ char *msg = NULL;
+        StoredFds fds = {};
+        State s = {};
+        size_t n_persistent = 0, n_connection = 0;
+        uint64_t max_id = 0;
+        sd_id128_t bus_id;
+        int r;
+
+        r = sd_bus_get_bus_id(m->bus, &bus_id);
+        if (r < 0) {
+                log_error_errno(r, "Cannot learn the bus's id: leases of connections will not survive a restart");
                 return;
         }
-        m->rebind = calloc(s.n_rebinds ? s.n_rebinds : 1, sizeof(Rebind));
-        if (!m->rebind) {
-                log_error("Out of memory restoring %s/state.json", m->state_dir);
-                state_done(&s);
-                return;
-        }
+        sd_id128_to_string(bus_id, m->bus_id);
+        stored_fds_load(&fds);
+
         m->restoring = true;
+        r = state_load(m->state_dir, &s, &msg);
+        if (r < 0 && r != -ENOENT)
+                log_error("Ignoring %s/state.json: %s", m->state_dir, msg ? msg : strerror(-r));
         for (size_t i = 0; i < s.n_containers; i++) {
                 StateContainer *sc = &s.containers[i];
                 IovadError e = {};
@@ -193,30 +334,18 @@ static void restore_state(Manager *m) {
         for (size_t i = 0; i < s.n_leases; i++) {
                 StateLease *sl = &s.leases[i];
                 Container *c = manager_find_container(m, sl->container);
-                LeaseOptions o = LEASE_OPTIONS_INIT;
-                IovadError e = {};
-                Lease *l;
 
                 if (!c) {
                         log_error("Lease %" PRIu64 " belongs to unknown container '%s': dropped", sl->id, sl->container);
                         continue;
                 }
-                o.fixed = true;
-                o.iova = sl->iova;
-                o.persistent = true;
-                o.readonly = !sl->writable;
-                if (sl->mapped)
-                        log_warning("Lease %" PRIu64 " was mapped, but its memory did not survive the restart: "
-                                    "keeping its IOVA range reserved, unmapped",
-                                    sl->id);
-                m->next_lease_id = sl->id; /* keep its object path */
-                if (container_lease(c, sl->owner, NULL, sl->size, &o, -1, 0, &l, &e) < 0)
-                        log_error("Cannot restore lease %" PRIu64 ": %s", sl->id, e.message);
+                if (restore_lease(m, c, sl->id, sl->owner, NULL, sl->iova, sl->size, sl->mapped, sl->writable,
+                                  sl->offset, &fds) >= 0)
+                        n_persistent++;
         }
-        if (s.next_lease_id > m->next_lease_id)
-                m->next_lease_id = s.next_lease_id;
         /* Only what is still on vfio-pci has a driver to go back to. */
-        for (size_t i = 0; i < s.n_rebinds; i++) {
+        m->rebind = calloc(s.n_rebinds ? s.n_rebinds : 1, sizeof(Rebind));
+        for (size_t i = 0; m->rebind && i < s.n_rebinds; i++) {
                 const SysfsDevice *d = sysfs_find_device(m->platform, s.rebinds[i].address);
                 if (!d || strcmp(d->driver, "vfio-pci") != 0) {
                         log_info("%s is no longer on vfio-pci: forgetting that Bind took it from %s",
@@ -225,12 +354,21 @@ static void restore_state(Manager *m) {
                 }
                 m->rebind[m->n_rebind++] = s.rebinds[i];
         }
+        n_connection = restore_connection_leases(m, &fds, &max_id);
+
+        /* Never hand out an id again that a client might still hold. */
+        if (s.next_lease_id > m->next_lease_id)
+                m->next_lease_id = s.next_lease_id;
+        if (max_id >= m->next_lease_id)
+                m->next_lease_id = max_id + 1;
         m->restoring = false;
-        log_info("Restored %zu container%s, %zu persistent lease%s and %zu bound device%s", m->n_containers,
-                 m->n_containers == 1 ? "" : "s", s.n_leases, s.n_leases == 1 ? "" : "s", m->n_rebind,
-                 m->n_rebind == 1 ? "" : "s");
+        stored_fds_done(&fds);
+        log_info("Restored %zu container%s, %zu persistent lease%s, %zu lease%s of connections and %zu bound device%s",
+                 m->n_containers, m->n_containers == 1 ? "" : "s", n_persistent, n_persistent == 1 ? "" : "s",
+                 n_connection, n_connection == 1 ? "" : "s", m->n_rebind, m->n_rebind == 1 ? "" : "s");
         state_done(&s);
         manager_save_state(m);
+        (void) manager_compact_journal(m);
 }
 
 static int run(int argc, char **argv) {
@@ -317,6 +455,8 @@ static int run(int argc, char **argv) {
 
         r = sd_event_loop(m->event);
         (void) sd_notify(false, "STOPPING=1\nSTATUS=Shutting down");
+        /* Leases stay in the journal and the fd store for the next start. */
+        m->stopping = true;
         log_info("Shutting down");
 
 finish:

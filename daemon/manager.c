@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <systemd/sd-daemon.h>
 
 #include "iovad-bus.h"
 #include "log.h"
@@ -36,6 +37,7 @@ Manager *manager_free(Manager *m) {
         while (m->clients)
                 client_free(m->clients);
         free(m->lease_table);
+        lease_journal_free(m->journal);
         free(m->rebind);
         free(m->devices);
         sysfs_platform_free(m->platform);
@@ -258,4 +260,85 @@ void manager_save_state(Manager *m) {
         r = state_save(m);
         if (r < 0)
                 log_error("Saving state to %s failed: %s", m->state_dir, strerror(-r));
+}
+
+static void journal_lease_of(const Lease *l, JournalLease *ret) {
+        *ret = (JournalLease) {
+                .id = l->id,
+                .iova = l->iova,
+                .size = l->size,
+                .owner = l->owner,
+                .mapped = l->mapped,
+                .writable = l->writable,
+                .offset = l->offset,
+        };
+        snprintf(ret->client, sizeof(ret->client), "%s", l->client ? l->client->name : "");
+        snprintf(ret->container, sizeof(ret->container), "%s", l->container->name);
+}
+
+int manager_compact_journal(Manager *m) {
+        _cleanup_free_ JournalLease *all = NULL;
+        size_t n = 0;
+        int r;
+
+        all = calloc(m->n_leases ? m->n_leases : 1, sizeof(JournalLease));
+        if (!all)
+                return -ENOMEM;
+        for (size_t i = 0; i < m->n_containers; i++)
+                for (Lease *l = m->containers[i]->leases; l; l = l->c_next)
+                        if (l->client)
+                                journal_lease_of(l, &all[n++]);
+        if (m->journal)
+                r = lease_journal_compact(m->journal, all, n);
+        else
+                r = lease_journal_new(m->runtime_dir, m->bus_id, all, n, &m->journal);
+        if (r < 0)
+                log_error("Writing the lease journal in %s failed: %s", m->runtime_dir, strerror(-r));
+        return r;
+}
+
+void manager_lease_created(Manager *m, Lease *l) {
+        int r;
+
+        /* A restore re-creates what the journal and the fd store already hold. */
+        if (m->restoring)
+                return;
+        if (l->client && m->journal) {
+                JournalLease j;
+                journal_lease_of(l, &j);
+                r = lease_journal_add(m->journal, &j);
+                if (r < 0)
+                        log_error("Lease %" PRIu64 " is not in the lease journal, so a restart of iovad would lose it: %s",
+                                  l->id, strerror(-r));
+                else if (lease_journal_wants_compaction(m->journal, m->n_leases))
+                        (void) manager_compact_journal(m);
+        }
+        if (l->mapped) {
+                char msg[64];
+                snprintf(msg, sizeof(msg), "FDSTORE=1\nFDNAME=lease-%" PRIu64, l->id);
+                /* 0 without a service manager: the memory then lasts as long as iovad. */
+                r = sd_pid_notify_with_fds(0, false, msg, &l->memfd, 1);
+                if (r < 0)
+                        log_warning("Cannot keep the memory of lease %" PRIu64 " in the fd store: %s", l->id,
+                                    strerror(-r));
+                else if (r == 0 && l->persistent)
+                        log_warning("Persistent lease %" PRIu64 " maps memory that only lives as long as iovad: "
+                                    "no service manager keeps it in an fd store",
+                                    l->id);
+        }
+}
+
+void manager_lease_released(Manager *m, Lease *l) {
+        int r;
+
+        if (m->restoring || m->stopping)
+                return;
+        if (l->client && m->journal) {
+                r = lease_journal_remove(m->journal, l->id);
+                if (r < 0)
+                        log_error("Cannot note the release of lease %" PRIu64 " in the lease journal: %s", l->id,
+                                  strerror(-r));
+        }
+        if (l->mapped)
+                (void) sd_notifyf(false, "FDSTOREREMOVE=1\nFDNAME=lease-%" PRIu64, l->id);
 }

@@ -16,6 +16,7 @@
 #include "backend.h"
 #include "conf.h"
 #include "container.h"
+#include "lease-journal.h"
 #include "state.h"
 #include "sysfs.h"
 
@@ -62,6 +63,11 @@ struct Manager {
         Rebind *rebind;
         size_t n_rebind;
         bool restoring;             /* loading state: no saves, no signals */
+        bool stopping;              /* shutting down: what goes now is not released */
+
+        /* Leases of bus connections, for a restart (lease-journal.h). */
+        LeaseJournal *journal;
+        char bus_id[33];
 };
 
 int manager_new(Manager **ret);
@@ -86,6 +92,17 @@ void client_free(Client *c);
 
 /* Writes the state file; logs on failure (state is best effort at runtime). */
 void manager_save_state(Manager *m);
+
+/*
+ * What outlives the process, kept in step with each lease: a lease of a
+ * connection goes into the lease journal, the memfd of a mapped lease into
+ * systemd's fd store (FDNAME=lease-ID), where a restarted iovad finds it.
+ * container.c calls these once the lease is complete, and before it goes.
+ */
+void manager_lease_created(Manager *m, Lease *l);
+void manager_lease_released(Manager *m, Lease *l);
+/* Rewrites the lease journal from the live leases (after a restore, and when it has grown). */
+int manager_compact_journal(Manager *m);
 
 /* Bus glue (the *-dbus.c files). */
 int manager_bus_setup(Manager *m);

@@ -10,7 +10,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -303,6 +305,123 @@ static int name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *e
         return 0;
 }
 
+/* In the daemon's child process: NOTIFY_SOCKET, and the stored fds as systemd passes them (fd 3 on). */
+static void pass_stored_fds(BusEnv *e) {
+        char sock[700], n[16], pid[16], names[64 * 65] = "";
+        int moved[ELEMENTSOF(e->store)];
+
+        xsprintf(sock, "%s/notify.sock", e->dir);
+        setenv("NOTIFY_SOCKET", sock, 1);
+        if (e->n_store == 0)
+                return;
+        /* Out of the way first: the targets 3.. may be taken by other fds. */
+        for (size_t i = 0; i < e->n_store; i++) {
+                moved[i] = fcntl(e->store[i].fd, F_DUPFD_CLOEXEC, 100);
+                if (moved[i] < 0)
+                        _exit(127);
+        }
+        for (size_t i = 0; i < e->n_store; i++) {
+                if (dup2(moved[i], 3 + (int) i) < 0) /* without O_CLOEXEC */
+                        _exit(127);
+                if (i > 0)
+                        strcat(names, ":");
+                strcat(names, e->store[i].name);
+        }
+        snprintf(n, sizeof(n), "%zu", e->n_store);
+        snprintf(pid, sizeof(pid), "%d", (int) getpid());
+        setenv("LISTEN_FDS", n, 1);
+        setenv("LISTEN_FDNAMES", names, 1);
+        setenv("LISTEN_PID", pid, 1);
+}
+
+void env_fdstore_enable(BusEnv *e) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+        ck_assert(!e->fdstore);
+        ck_assert_uint_lt((size_t) snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/notify.sock", e->dir),
+                          sizeof(sa.sun_path));
+        e->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        ck_assert_int_ge(e->notify_fd, 0);
+        ck_assert_int_eq(bind(e->notify_fd, (struct sockaddr *) &sa, sizeof(sa)), 0);
+        e->fdstore = true;
+}
+
+static void fdstore_drop(BusEnv *e, const char *name) {
+        for (size_t i = 0; i < e->n_store;)
+                if (streq(e->store[i].name, name)) {
+                        close(e->store[i].fd);
+                        e->store[i] = e->store[--e->n_store];
+                } else
+                        i++;
+}
+
+size_t env_fdstore_collect(BusEnv *e) {
+        ck_assert(e->fdstore);
+        for (;;) {
+                char text[4096], control[CMSG_SPACE(sizeof(int) * 16)];
+                struct iovec iov = { .iov_base = text, .iov_len = sizeof(text) - 1 };
+                struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+                                     .msg_controllen = sizeof(control) };
+                int fds[16];
+                size_t n_fds = 0;
+                ssize_t k = recvmsg(e->notify_fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+
+                if (k < 0 && errno == EAGAIN)
+                        break;
+                ck_assert_msg(k >= 0, "recvmsg: %s", strerror(errno));
+                text[k] = '\0';
+                for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+                        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+                                size_t m = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                                ck_assert_uint_le(n_fds + m, ELEMENTSOF(fds));
+                                memcpy(fds + n_fds, CMSG_DATA(c), m * sizeof(int));
+                                n_fds += m;
+                        }
+
+                bool store = false, remove = false;
+                char name[64] = "stored";
+                for (char *save = NULL, *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+                        if (streq(line, "FDSTORE=1"))
+                                store = true;
+                        else if (streq(line, "FDSTOREREMOVE=1"))
+                                remove = true;
+                        else if (strncmp(line, "FDNAME=", 7) == 0)
+                                xsprintf(name, "%s", line + 7);
+                if (remove)
+                        fdstore_drop(e, name);
+                for (size_t i = 0; i < n_fds; i++) {
+                        if (!store) {
+                                close(fds[i]);
+                                continue;
+                        }
+                        ck_assert_uint_lt(e->n_store, ELEMENTSOF(e->store));
+                        xsprintf(e->store[e->n_store].name, "%s", name);
+                        e->store[e->n_store++].fd = fds[i];
+                }
+        }
+        return e->n_store;
+}
+
+int env_fdstore_find(const BusEnv *e, const char *name) {
+        for (size_t i = 0; i < e->n_store; i++)
+                if (streq(e->store[i].name, name))
+                        return e->store[i].fd;
+        return -1;
+}
+
+void env_daemon_kill(BusEnv *e) {
+        int status;
+        pid_t r;
+
+        ck_assert_int_gt(e->daemon_pid, 0);
+        ck_assert_int_eq(kill(e->daemon_pid, SIGKILL), 0);
+        do
+                r = waitpid(e->daemon_pid, &status, 0);
+        while (r < 0 && errno == EINTR);
+        ck_assert_int_eq(r, e->daemon_pid);
+        e->daemon_pid = 0;
+}
+
 void env_daemon_start(BusEnv *e) {
         char iovad[700], simulate[300], state[700], runtime[700], config[700], profiles[700];
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
@@ -313,6 +432,8 @@ void env_daemon_start(BusEnv *e) {
         int has, r;
 
         ck_assert_int_eq(e->daemon_pid, 0);
+        if (e->fdstore)
+                (void) env_fdstore_collect(e);
         xsprintf(iovad, "%s/daemon/iovad", env_build_root());
         xsprintf(profiles, "%s/daemon/profiles", env_source_root());
         xsprintf(simulate, "--simulate=%s", e->profile);
@@ -340,6 +461,8 @@ void env_daemon_start(BusEnv *e) {
                 setenv("IOVAD_PROFILES_DIR", profiles, 1);
                 unsetenv("JOURNAL_STREAM");
                 unsetenv("NOTIFY_SOCKET");
+                if (e->fdstore)
+                        pass_stored_fds(e);
                 if (e->config[0])
                         execl(iovad, iovad, simulate, state, runtime, "--no-polkit", config, (char *) NULL);
                 else
@@ -422,6 +545,13 @@ void env_stop(BusEnv *e) {
                 (void) kill(e->bus_pid, SIGTERM);
                 (void) waitpid(e->bus_pid, &status, 0);
                 e->bus_pid = 0;
+        }
+        if (e->fdstore) {
+                for (size_t i = 0; i < e->n_store; i++)
+                        close(e->store[i].fd);
+                e->n_store = 0;
+                close(e->notify_fd);
+                e->fdstore = false;
         }
         xsprintf(marker, "%s/RUNNING", e->dir);
         (void) unlink(marker);

@@ -61,6 +61,15 @@ typedef struct BusEnv {
         pid_t bus_pid;
         pid_t daemon_pid;
         unsigned starts;        /* daemon starts, for log names */
+
+        /* The stand-in for systemd's fd store, when enabled. */
+        bool fdstore;
+        int notify_fd;          /* bound at DIR/notify.sock */
+        struct {
+                char name[64];
+                int fd;
+        } store[64];
+        size_t n_store;
 } BusEnv;
 
 /* In main(), around srunner_run_all(): the base directory and what is left in it. */
@@ -85,6 +94,21 @@ void env_stop(BusEnv *e);
 /* The daemon alone: for restarts with the same state directory. */
 void env_daemon_start(BusEnv *e);
 void env_daemon_stop(BusEnv *e);
+
+/* SIGKILL, as a crash: no log check. */
+void env_daemon_kill(BusEnv *e);
+
+/*
+ * A stand-in for systemd's file descriptor store, for the daemon's next
+ * starts: iovad gets NOTIFY_SOCKET, and the fds it stores (FDSTORE=1,
+ * FDNAME=) come back at each later start as LISTEN_FDS and LISTEN_FDNAMES,
+ * as systemd passes them across a restart; FDSTOREREMOVE=1 drops them.
+ */
+void env_fdstore_enable(BusEnv *e);
+/* Reads what iovad sent so far; returns the number of fds held. */
+size_t env_fdstore_collect(BusEnv *e);
+/* The held fd named @name (after a collect), or -1. */
+int env_fdstore_find(const BusEnv *e, const char *name);
 
 /* When iovad is found dead: how it ended and the end of its log; else "". */
 char *env_daemon_death(void);

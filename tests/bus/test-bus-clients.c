@@ -2,7 +2,8 @@
 /*
  * Callers of different uids on one iovad: who may do what, whose leases
  * each one sees, quotas, what happens when a client is killed or leaves
- * the bus, and persistent leases across a daemon restart.
+ * the bus, and leases (persistent or of connections) across restarts and
+ * crashes of the daemon, with systemd's fd store stood in for.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -10,6 +11,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "bus-env.h"
@@ -641,6 +643,158 @@ START_TEST(test_persistent_restart) {
 }
 END_TEST
 
+static uint64_t lease_id(const char *path) {
+        uint64_t id;
+
+        ck_assert_int_eq(sscanf(path, IOVAD_LEASE_PREFIX "/%" SCNu64, &id), 1);
+        return id;
+}
+
+static int stored(const BusEnv *e, const char *lease_path) {
+        char name[64];
+
+        xsprintf(name, "lease-%" PRIu64, lease_id(lease_path));
+        return env_fdstore_find(e, name);
+}
+
+static bool same_file(int a, int b) {
+        struct stat x, y;
+
+        ck_assert_int_eq(fstat(a, &x), 0);
+        ck_assert_int_eq(fstat(b, &y), 0);
+        return x.st_dev == y.st_dev && x.st_ino == y.st_ino;
+}
+
+/*
+ * A crash (SIGKILL) loses nothing a connected client holds: its leases come
+ * back at the same paths and IOVAs, mapped ones with the same memory from
+ * the fd store, and are still released when the client leaves. A client
+ * that left while iovad was down gets nothing back.
+ */
+START_TEST(test_crash_keeps_connection_leases) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL, *other = NULL, *admin = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(freep) char *c = NULL, *iova_only = NULL, *alloc = NULL, *own = NULL, *pers = NULL,
+                              *gone1 = NULL, *gone2 = NULL, *fresh = NULL;
+        _cleanup_(closep) int alloc_fd = -1, own_fd = -1, pers_fd = -1, gone_fd = -1;
+        const uid_t users[] = { 0 };
+        uint64_t iova[4];
+        LeaseInfo li[8];
+        const char *path;
+        char *mem;
+        BusEnv e;
+
+        env_start(&e, NULL, NULL);
+        env_daemon_stop(&e);
+        env_fdstore_enable(&e);
+        env_daemon_start(&e);
+        bus = env_connect();
+        c = create_container(bus, "vm", users, 1);
+        attach(bus, c, 5);
+
+        iova_only = lease(bus, c, 4 * PAGE, &iova[0]);
+        alloc = allocate_mapped(bus, c, 2 * PAGE, &iova[1], &alloc_fd);
+        mem = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, alloc_fd, 0);
+        ck_assert_ptr_ne(mem, MAP_FAILED);
+        memcpy(mem, "kept across a crash", 20);
+        own_fd = sealed_memfd(2 * PAGE, 0);
+        reply = container_ok(bus, c, "MapMemory", "htta{sv}", own_fd, 0ULL, 2 * PAGE, 0);
+        ck_assert_int_ge(sd_bus_message_read(reply, "ot", &path, &iova[2]), 0);
+        own = strdup(path);
+        reply = sd_bus_message_unref(reply);
+        pers_fd = sealed_memfd(PAGE, 0);
+        reply = container_ok(bus, c, "MapMemory", "htta{sv}", pers_fd, 0ULL, PAGE, 1, "persistent", "b", 1);
+        ck_assert_int_ge(sd_bus_message_read(reply, "ot", &path, &iova[3]), 0);
+        pers = strdup(path);
+        reply = sd_bus_message_unref(reply);
+
+        other = env_connect();
+        gone1 = lease(other, c, PAGE, NULL);
+        gone2 = allocate_mapped(other, c, PAGE, NULL, &gone_fd);
+
+        /* Every mapped lease's memfd is in the store, under its name. */
+        ck_assert_uint_eq(env_fdstore_collect(&e), 4);
+        ck_assert(same_file(stored(&e, alloc), alloc_fd));
+        ck_assert(same_file(stored(&e, own), own_fd));
+        ck_assert(same_file(stored(&e, pers), pers_fd));
+        ck_assert(same_file(stored(&e, gone2), gone_fd));
+
+        env_daemon_kill(&e);
+        sd_bus_flush_close_unref(other); /* leaves while iovad is down */
+        other = NULL;
+        env_daemon_start(&e);
+
+        /* The same connection finds everything where it was. */
+        ck_assert_uint_eq(list_leases(bus, c, li, 8), 4);
+        ck_assert_uint_eq(prop_t(bus, iova_only, IOVAD_LEASE_IFACE, "Iova"), iova[0]);
+        ck_assert_uint_eq(prop_t(bus, alloc, IOVAD_LEASE_IFACE, "Iova"), iova[1]);
+        ck_assert_uint_eq(prop_t(bus, own, IOVAD_LEASE_IFACE, "Iova"), iova[2]);
+        ck_assert_uint_eq(prop_t(bus, pers, IOVAD_LEASE_IFACE, "Iova"), iova[3]);
+        ck_assert(!prop_b(bus, iova_only, IOVAD_LEASE_IFACE, "Mapped"));
+        ck_assert(prop_b(bus, alloc, IOVAD_LEASE_IFACE, "Mapped"));
+        ck_assert(prop_b(bus, own, IOVAD_LEASE_IFACE, "Mapped"));
+        ck_assert(prop_b(bus, pers, IOVAD_LEASE_IFACE, "Mapped"));
+        ck_assert(!prop_b(bus, alloc, IOVAD_LEASE_IFACE, "Persistent"));
+        ck_assert_uint_eq(prop_u(bus, c, IOVAD_CONTAINER_IFACE, "DmaMappingsAvailable"), 65535 - 3);
+        prop_fail(bus, IOVAD_ERROR_NO_SUCH_LEASE, gone1, IOVAD_LEASE_IFACE, "Iova");
+        prop_fail(bus, IOVAD_ERROR_NO_SUCH_LEASE, gone2, IOVAD_LEASE_IFACE, "Iova");
+
+        /* The departed client's memory left the store; the rest is the same memory. */
+        ck_assert_uint_eq(env_fdstore_collect(&e), 3);
+        ck_assert_int_eq(stored(&e, gone2), -1);
+        {
+                char back[20];
+                ck_assert_int_eq(pread(stored(&e, alloc), back, sizeof(back), 0), (ssize_t) sizeof(back));
+                ck_assert_str_eq(back, "kept across a crash");
+        }
+
+        /* No id is handed out twice, not even the departed client's. */
+        fresh = lease(bus, c, PAGE, NULL);
+        ck_assert_uint_gt(lease_id(fresh), lease_id(gone2));
+        release(bus, fresh);
+
+        /* The restored leases still belong to the connection: they go with it. */
+        admin = env_connect();
+        sd_bus_flush_close_unref(bus);
+        bus = NULL;
+        wait_leases(admin, c, 1);
+        ck_assert_uint_eq(list_leases(admin, c, li, 8), 1);
+        ck_assert_str_eq(li[0].path, pers);
+        ck_assert_uint_eq(env_fdstore_collect(&e), 1);
+        ck_assert(same_file(stored(&e, pers), pers_fd));
+
+        /* A clean stop and start maps the persistent lease's memory again too. */
+        env_daemon_stop(&e);
+        env_daemon_start(&e);
+        ck_assert(prop_b(admin, pers, IOVAD_LEASE_IFACE, "Mapped"));
+        ck_assert_uint_eq(prop_t(admin, pers, IOVAD_LEASE_IFACE, "Iova"), iova[3]);
+        (void) munmap(mem, 2 * PAGE);
+        env_stop(&e);
+}
+END_TEST
+
+/* A SIGTERM stop is not a release: a connected client keeps its leases across it. */
+START_TEST(test_restart_keeps_connection_leases) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(freep) char *c = NULL, *l = NULL;
+        const uid_t users[] = { 0 };
+        uint64_t iova;
+        BusEnv e;
+
+        env_start(&e, NULL, NULL);
+        bus = env_connect();
+        c = create_container(bus, "vm", users, 1);
+        attach(bus, c, 5);
+        l = lease(bus, c, 8 * PAGE, &iova);
+        env_daemon_stop(&e);
+        env_daemon_start(&e);
+        ck_assert_uint_eq(prop_t(bus, l, IOVAD_LEASE_IFACE, "Iova"), iova);
+        ck_assert(!prop_b(bus, l, IOVAD_LEASE_IFACE, "Persistent"));
+        container_fail(bus, IOVAD_ERROR_RESERVED_CONFLICT, c, "Lease", "ta{sv}", PAGE, 1, "iova", "t", iova);
+        env_stop(&e);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("bus-clients");
         TCase *tc = env_tcase("clients");
@@ -657,6 +811,8 @@ int main(void) {
         tcase_add_test(tc, test_quota_dma_entries);
         tcase_add_test(tc, test_policy_reservations);
         tcase_add_test(tc, test_persistent_restart);
+        tcase_add_test(tc, test_crash_keeps_connection_leases);
+        tcase_add_test(tc, test_restart_keeps_connection_leases);
         suite_add_tcase(s, tc);
 
         sr = env_runner(s);
