@@ -4,10 +4,10 @@
 /*
  * The state file, STATE_DIR/state.json: containers (name, users, groups),
  * persistent leases and the devices Bind gave to vfio-pci, so a restarted
- * iovad keeps what it promised. The
- * memory of persistent mapped leases lives in systemd's file descriptor
- * store (FDNAME=lease-ID) when iovad runs under systemd. This module owns
- * the format: docs/state.md.
+ * iovad keeps what it promised. Leases of connections are in the lease
+ * journal (lease-journal.h); the memory of mapped leases lives in systemd's
+ * file descriptor store (FDNAME=lease-ID) when iovad runs under systemd.
+ * This module owns the format: docs/state.md.
  */
 
 #include <stdbool.h>
