@@ -232,6 +232,19 @@ static int parse_add(char *line, JournalLease *l) {
         return 0;
 }
 
+/* Room for one more item after @n in *@p, doubling *@cap. */
+static bool grow(void **p, size_t *cap, size_t n, size_t elem) {
+        if (n < *cap)
+                return true;
+        size_t c = *cap ? *cap * 2 : 64;
+        void *a = reallocarray(*p, c, elem);
+        if (!a)
+                return false;
+        *p = a;
+        *cap = c;
+        return true;
+}
+
 static int cmp_u64(const void *a, const void *b) {
         uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
         return x < y ? -1 : x > y;
@@ -273,14 +286,8 @@ int lease_journal_load(const char *dir, const char *bus_id, JournalLease **ret, 
                 }
                 line[len - 1] = '\0';
                 if (line[0] == '+' && line[1] == ' ') {
-                        if (n == cap) {
-                                size_t c = cap ? cap * 2 : 64;
-                                JournalLease *a = reallocarray(leases, c, sizeof(*a));
-                                if (!a)
-                                        return -ENOMEM;
-                                leases = a;
-                                cap = c;
-                        }
+                        if (!grow((void **) &leases, &cap, n, sizeof(*leases)))
+                                return -ENOMEM;
                         if (parse_add(line, &leases[n]) < 0)
                                 return bad(ret_error, -EINVAL, "%s:%zu: malformed record", path, lineno);
                         if (leases[n].id > max_id)
@@ -290,14 +297,8 @@ int lease_journal_load(const char *dir, const char *bus_id, JournalLease **ret, 
                         uint64_t v;
                         if (!parse_hex(line + 2, &v))
                                 return bad(ret_error, -EINVAL, "%s:%zu: malformed record", path, lineno);
-                        if (n_removed == cap_removed) {
-                                size_t c = cap_removed ? cap_removed * 2 : 64;
-                                uint64_t *a = reallocarray(removed, c, sizeof(*a));
-                                if (!a)
-                                        return -ENOMEM;
-                                removed = a;
-                                cap_removed = c;
-                        }
+                        if (!grow((void **) &removed, &cap_removed, n_removed, sizeof(*removed)))
+                                return -ENOMEM;
                         removed[n_removed++] = v;
                 } else
                         return bad(ret_error, -EINVAL, "%s:%zu: unknown record", path, lineno);

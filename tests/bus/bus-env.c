@@ -409,17 +409,23 @@ int env_fdstore_find(const BusEnv *e, const char *name) {
         return -1;
 }
 
-void env_daemon_kill(BusEnv *e) {
+/* Sends @sig to iovad and reaps it; returns its wait status. */
+static int daemon_end(BusEnv *e, int sig) {
         int status;
         pid_t r;
 
         ck_assert_int_gt(e->daemon_pid, 0);
-        ck_assert_int_eq(kill(e->daemon_pid, SIGKILL), 0);
+        ck_assert_int_eq(kill(e->daemon_pid, sig), 0);
         do
                 r = waitpid(e->daemon_pid, &status, 0);
         while (r < 0 && errno == EINTR);
         ck_assert_int_eq(r, e->daemon_pid);
         e->daemon_pid = 0;
+        return status;
+}
+
+void env_daemon_kill(BusEnv *e) {
+        (void) daemon_end(e, SIGKILL);
 }
 
 void env_daemon_start(BusEnv *e) {
@@ -516,16 +522,8 @@ static void check_log_clean(const char *path) {
 }
 
 void env_daemon_stop(BusEnv *e) {
-        int status;
-        pid_t r;
+        int status = daemon_end(e, SIGTERM);
 
-        ck_assert_int_gt(e->daemon_pid, 0);
-        ck_assert_int_eq(kill(e->daemon_pid, SIGTERM), 0);
-        do
-                r = waitpid(e->daemon_pid, &status, 0);
-        while (r < 0 && errno == EINTR);
-        ck_assert_int_eq(r, e->daemon_pid);
-        e->daemon_pid = 0;
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
                 _cleanup_(freep) char *tail = log_tail(e->log, 8000);
                 ck_abort_msg("iovad did not exit cleanly on SIGTERM (%s %d):\n%s",
