@@ -27,31 +27,41 @@
 
 /*
  * A leaf of 32 ranges is 576 bytes, nine cache lines; an inner node of 16
- * children is 448 bytes. Both have the same slot size in the slabs. Non-root
- * nodes are kept at least half full, which bounds the memory per range and
- * the tree's height.
+ * children is 448 bytes. Both take the same slot size in the slabs.
+ * Non-root nodes are kept at least half full, which bounds the memory per
+ * range and the tree's height. (The unit tests also build this file with
+ * nodes of four entries, so that a few hundred ranges make a tall tree.)
  */
+#ifndef LEAF_MAX
 #define LEAF_MAX 32
-#define LEAF_MIN (LEAF_MAX / 2)
+#endif
+#ifndef INNER_MAX
 #define INNER_MAX 16
+#endif
+#define LEAF_MIN (LEAF_MAX / 2)
 #define INNER_MIN (INNER_MAX / 2)
 
 /*
  * A tree of height h (levels above the leaves) holds at least
- * 2 * INNER_MIN^(h-1) * LEAF_MIN ranges, 2^62 for h = 20; there can be at
- * most 2^63 ranges (ranges and the gaps between them are at least a byte).
+ * 2 * INNER_MIN^(h-1) * LEAF_MIN ranges, and there are at most 2^63 ranges
+ * (ranges and the gaps between them are at least a byte long): with
+ * INNER_MIN >= 8 the height stays below 21, with any legal sizes below 63.
  */
+#if INNER_MIN >= 8
 #define MAX_HEIGHT 21
+#else
+#define MAX_HEIGHT 63
+#endif
 
-_Static_assert(LEAF_MAX % 2 == 0 && LEAF_MIN >= 2, "leaves must split into two legal halves");
-_Static_assert(INNER_MAX % 2 == 0 && INNER_MIN >= 8, "MAX_HEIGHT assumes inner nodes of at least 8 children");
+_Static_assert(LEAF_MAX % 4 == 0 && LEAF_MIN >= 2, "leaves split into two legal halves and are ranked four slots at a time");
+_Static_assert(INNER_MAX % 2 == 0 && INNER_MIN >= 2, "inner nodes split into two legal halves");
 _Static_assert(LEAF_MAX <= UINT16_MAX && INNER_MAX <= UINT16_MAX, "counts are 16 bits");
 
 typedef struct Leaf {
         uint16_t n;
         uint8_t level;                  /* always 0: lets verify check the shape */
         uint8_t order[LEAF_MAX];        /* largest aligned block order of each range */
-        /* Unused slots hold UINT64_MAX so that ranking reads a fixed number of slots. */
+        /* Unused slots are kept in a fixed state (leaf_clear()) so that scans read every slot. */
         _Alignas(64) uint64_t start[LEAF_MAX];
         uint64_t last[LEAF_MAX];        /* inclusive */
 } Leaf;
@@ -92,8 +102,6 @@ typedef struct Slab {
         struct Slab *next;
         Node nodes[SLAB_NODES];
 } Slab;
-
-_Static_assert(SLAB_NODES >= MAX_HEIGHT + 2, "one slab must cover the worst insertion");
 
 struct IovaAllocator {
         Node *root;          /* never NULL: an empty allocator has an empty leaf */
@@ -149,13 +157,23 @@ static void node_put(IovaAllocator *a, Node *n) {
         a->n_spare++;
 }
 
+/*
+ * An unused slot: the start is UINT64_MAX so that ranking never counts it
+ * (but for addr UINT64_MAX, see leaf_rank()), span and order are 0.
+ */
+static void leaf_clear(Leaf *l, unsigned j) {
+        l->start[j] = UINT64_MAX;
+        l->last[j] = UINT64_MAX;
+        l->order[j] = 0;
+}
+
 static Leaf *leaf_new(IovaAllocator *a) {
         Leaf *l = &node_take(a)->leaf;
 
         l->n = 0;
         l->level = 0;
         for (unsigned j = 0; j < LEAF_MAX; j++)
-                l->start[j] = UINT64_MAX;
+                leaf_clear(l, j);
         return l;
 }
 
@@ -188,12 +206,20 @@ static uint8_t range_order(uint64_t s, uint64_t l) {
 
 /* Ranges in @l starting at or before @addr. */
 static inline unsigned leaf_rank(const Leaf *l, uint64_t addr) {
-        unsigned c = 0;
+        unsigned c0 = 0, c1 = 0, c2 = 0, c3 = 0;
 
-        /* Branch-free over every slot: the unused ones count only when addr is UINT64_MAX. */
-        for (unsigned j = 0; j < LEAF_MAX; j++)
-                c += l->start[j] <= addr;
-        return min_u(c, l->n);
+        /*
+         * Branch-free over every slot, the unused ones counting only when addr
+         * is UINT64_MAX; four counters so the additions do not form one long
+         * dependency chain.
+         */
+        for (unsigned j = 0; j < LEAF_MAX; j += 4) {
+                c0 += l->start[j] <= addr;
+                c1 += l->start[j + 1] <= addr;
+                c2 += l->start[j + 2] <= addr;
+                c3 += l->start[j + 3] <= addr;
+        }
+        return min_u(c0 + c1 + c2 + c3, l->n);
 }
 
 /* The child of @x that holds @addr, or would: the last whose lowest start is <= addr, else the first. */
@@ -205,17 +231,22 @@ static inline unsigned inner_rank(const Inner *x, uint64_t addr) {
         return min_u(c, x->n - 1u);
 }
 
+/*
+ * Unused slots have a span of 0 and an order of 0, so every slot can be
+ * taken into account: fixed trip counts, which the compiler unrolls.
+ */
 static Max leaf_max(const Leaf *l) {
-        Max m = {};
+        uint64_t s0 = 0, s1 = 0;
+        uint8_t order = 0;
 
-        for (unsigned j = 0; j < l->n; j++) {
-                uint64_t span = l->last[j] - l->start[j];
-                if (span > m.span)
-                        m.span = span;
-                if (l->order[j] > m.order)
-                        m.order = l->order[j];
+        for (unsigned j = 0; j < LEAF_MAX; j += 2) {
+                uint64_t a = l->last[j] - l->start[j], b = l->last[j + 1] - l->start[j + 1];
+                s0 = a > s0 ? a : s0;
+                s1 = b > s1 ? b : s1;
         }
-        return m;
+        for (unsigned j = 0; j < LEAF_MAX; j++)
+                order = l->order[j] > order ? l->order[j] : order;
+        return (Max) { s0 > s1 ? s0 : s1, order };
 }
 
 static Max inner_max(const Inner *x) {
@@ -255,10 +286,10 @@ static void leaf_move(Leaf *dst, unsigned to, const Leaf *src, unsigned from, un
         memmove(dst->order + to, src->order + from, count);
 }
 
-/* Cut @l down to @n entries, restoring the sentinels behind them. */
+/* Cut @l down to @n entries, making the slots behind them unused again. */
 static void leaf_truncate(Leaf *l, unsigned n) {
         for (unsigned j = n; j < l->n; j++)
-                l->start[j] = UINT64_MAX;
+                leaf_clear(l, j);
         l->n = (uint16_t) n;
 }
 
@@ -355,17 +386,29 @@ static void node_share(Node *left, Node *right, unsigned level) {
 
 /* ---- paths ---- */
 
+/*
+ * Ask for every cache line of a node at once: the search inside a node
+ * reads the keys first and only then knows which child pointer or which
+ * range it needs, which would otherwise be a second miss in a row.
+ */
+static inline void node_prefetch(const Node *n) {
+        for (size_t off = 0; off < sizeof(Node); off += 64)
+                __builtin_prefetch((const char *) n + off);
+}
+
 /* The leaf where @addr is or would be, and the way there. */
 static void descend(const IovaAllocator *a, uint64_t addr, Path *path) {
         Node *n = a->root;
 
         for (unsigned l = a->height; l > 0; l--) {
                 Inner *x = &n->inner;
+                node_prefetch(n);
                 unsigned i = inner_rank(x, addr);
                 path->node[l] = x;
                 path->idx[l] = i;
                 n = x->child[i];
         }
+        node_prefetch(n);
         path->leaf = &n->leaf;
 }
 
@@ -446,6 +489,20 @@ static void refresh_max(const IovaAllocator *a, Path *path, unsigned level) {
                 x->max_span[i] = m.span;
                 x->max_order[i] = m.order;
         }
+}
+
+/*
+ * A range of the path's leaf that had @span and @order shrank or went
+ * away. The maxima can only fall if it held one of them.
+ */
+static void lower_max(const IovaAllocator *a, Path *path, uint64_t span, uint8_t order) {
+        if (a->height == 0)
+                return;
+        const Inner *x = path->node[1];
+        unsigned i = path->idx[1];
+        if (span < x->max_span[i] && order < x->max_order[i])
+                return;
+        refresh_max(a, path, 0);
 }
 
 /*
@@ -578,9 +635,14 @@ static void rebalance(IovaAllocator *a, Path *path, unsigned level) {
         }
 }
 
-/* Remove entry @j of the path's leaf. */
-static void erase_at(IovaAllocator *a, Path *path, unsigned j) {
+/*
+ * Remove entry @j of the path's leaf. @absorbed: another range of the same
+ * leaf took it over and was raised already, so no maximum can fall.
+ */
+static void erase_at(IovaAllocator *a, Path *path, unsigned j, bool absorbed) {
         Leaf *l = path->leaf;
+        uint64_t span = l->last[j] - l->start[j];
+        uint8_t order = l->order[j];
 
         leaf_remove(l, j);
         a->n_ranges--;
@@ -588,10 +650,10 @@ static void erase_at(IovaAllocator *a, Path *path, unsigned j) {
                 fix_first(a, path, 0, l->start[0]);
         if (a->height == 0)
                 return; /* the root leaf may hold anything down to nothing */
-        if (l->n >= LEAF_MIN)
-                refresh_max(a, path, 0);
-        else
+        if (l->n < LEAF_MIN)
                 rebalance(a, path, 0);
+        else if (!absorbed)
+                lower_max(a, path, span, order);
 }
 
 /* ---- the allocator ---- */
@@ -698,7 +760,8 @@ static int give(IovaAllocator *a, uint64_t start, uint64_t last) {
                 if (!nl) {
                         /* Both in this leaf: the lower one takes both, the upper one goes. */
                         leaf_set(l, j - 1, l->start[j - 1], l->last[j]);
-                        erase_at(a, &path, j);
+                        raise_max(a, &path, 0, l->last[j - 1] - l->start[j - 1], l->order[j - 1]);
+                        erase_at(a, &path, j, true);
                 } else {
                         /*
                          * Across two leaves: grow the lower one first, then remove the
@@ -706,7 +769,7 @@ static int give(IovaAllocator *a, uint64_t start, uint64_t last) {
                          */
                         leaf_set(l, j - 1, l->start[j - 1], nl->last[0]);
                         raise_max(a, &path, 0, l->last[j - 1] - l->start[j - 1], l->order[j - 1]);
-                        erase_at(a, &next_path, 0);
+                        erase_at(a, &next_path, 0, false);
                 }
         } else if (join_prev) {
                 leaf_set(l, j - 1, l->start[j - 1], last);
@@ -750,24 +813,25 @@ int iova_release(IovaAllocator *a, uint64_t start, uint64_t size) {
 static int take(IovaAllocator *a, Path *path, unsigned j, uint64_t start, uint64_t last) {
         Leaf *l = path->leaf;
         uint64_t n_start = l->start[j], n_last = l->last[j];
+        uint8_t n_order = l->order[j];
 
         if (start == n_start && last == n_last)
-                erase_at(a, path, j);
+                erase_at(a, path, j, false);
         else if (start == n_start) {
                 leaf_set(l, j, last + 1, n_last);
                 if (j == 0)
                         fix_first(a, path, 0, last + 1);
-                refresh_max(a, path, 0);
+                lower_max(a, path, n_last - n_start, n_order);
         } else if (last == n_last) {
                 leaf_set(l, j, n_start, start - 1);
-                refresh_max(a, path, 0);
+                lower_max(a, path, n_last - n_start, n_order);
         } else {
                 /* Reserve the nodes a split may need first, so a failure leaves everything as it was. */
                 int r = spares_for_insert(a);
                 if (r < 0)
                         return r;
                 leaf_set(l, j, n_start, start - 1);
-                refresh_max(a, path, 0);
+                lower_max(a, path, n_last - n_start, n_order);
                 insert_at(a, path, j + 1, last + 1, n_last);
         }
         account_sub(a, last - start);
@@ -966,7 +1030,7 @@ static int verify_node(const IovaAllocator *a, const Node *n, unsigned level, Ve
                         return -EUCLEAN;
                 for (unsigned j = 0; j < LEAF_MAX; j++) {
                         if (j >= l->n) {
-                                if (l->start[j] != UINT64_MAX)
+                                if (l->start[j] != UINT64_MAX || l->last[j] != UINT64_MAX || l->order[j] != 0)
                                         return -EUCLEAN;
                                 continue;
                         }
