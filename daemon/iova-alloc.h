@@ -5,10 +5,11 @@
  * IOVA allocator: hands out ranges of a 64-bit address space made of the
  * usable ranges of a container.
  *
- * The free space is an AVL tree of free ranges keyed by address; every
- * node carries the largest free length and the largest naturally aligned
- * power-of-two block found in its subtree, so searches skip whole subtrees
- * that cannot fit a request. Every operation is O(log n) in the number of
+ * The free space is a B+-tree of free ranges keyed by address, with the
+ * ranges packed in leaf arrays; every inner node carries, per child, the
+ * largest free length and the largest naturally aligned power-of-two block
+ * found below it, so searches skip whole subtrees that cannot fit a
+ * request. Every operation is O(log n) in the number of
  * free ranges for requests whose alignment is at most the page size or
  * equal to their (power-of-two) size, which covers page and size-aligned
  * requests; other alignments first look for a range that is sure to fit
