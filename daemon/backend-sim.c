@@ -271,8 +271,8 @@ static int sim_map_dma(BackendContainer *c, uint64_t iova, uint64_t size, void *
         return 0;
 }
 
-static int sim_unmap_dma(BackendContainer *c, uint64_t iova, uint64_t size) {
-        uint64_t last;
+static int sim_unmap_dma(BackendContainer *c, uint64_t iova, uint64_t size, uint64_t *ret_unmapped) {
+        uint64_t last, unmapped = 0;
         size_t i, j;
 
         if (!range_last(iova, size, &last))
@@ -281,12 +281,16 @@ static int sim_unmap_dma(BackendContainer *c, uint64_t iova, uint64_t size) {
         /* Cutting a mapping in two is refused, as type1 does. */
         if (i < c->n_maps && c->maps[i].iova < iova)
                 return -EINVAL;
-        for (j = i; j < c->n_maps && c->maps[j].iova <= last; j++)
+        for (j = i; j < c->n_maps && c->maps[j].iova <= last; j++) {
                 if (c->maps[j].last > last)
                         return -EINVAL;
+                unmapped += c->maps[j].last - c->maps[j].iova + 1;
+        }
         memmove(c->maps + i, c->maps + j, (c->n_maps - j) * sizeof(SimMapping));
         c->n_maps -= j - i;
         c->dma_avail += (uint32_t) (j - i);
+        /* As type1 does, the size written back is what was unmapped. */
+        *ret_unmapped = unmapped;
         return 0;
 }
 

@@ -289,7 +289,7 @@ static int vfio_map_dma(BackendContainer *c, uint64_t iova, uint64_t size, void 
         return 0;
 }
 
-static int vfio_unmap_dma(BackendContainer *c, uint64_t iova, uint64_t size) {
+static int vfio_unmap_dma(BackendContainer *c, uint64_t iova, uint64_t size, uint64_t *ret_unmapped) {
         struct vfio_iommu_type1_dma_unmap unmap = {
                 .argsz = sizeof(unmap),
                 .iova = iova,
@@ -303,6 +303,8 @@ static int vfio_unmap_dma(BackendContainer *c, uint64_t iova, uint64_t size) {
 
         if (ioctl(c->fd, VFIO_IOMMU_UNMAP_DMA, &unmap) < 0)
                 return -errno;
+        /* The kernel writes back how much it unmapped; the caller checks it. */
+        *ret_unmapped = unmap.size;
         return 0;
 }
 

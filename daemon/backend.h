@@ -51,7 +51,8 @@ typedef struct BackendOps {
         int (*get_info)(BackendContainer *c, BackendInfo *ret);
 
         int (*map_dma)(BackendContainer *c, uint64_t iova, uint64_t size, void *vaddr, bool writable);
-        int (*unmap_dma)(BackendContainer *c, uint64_t iova, uint64_t size);
+        /* *ret_unmapped: the bytes the kernel says it unmapped (VFIO_IOMMU_UNMAP_DMA writes size back). */
+        int (*unmap_dma)(BackendContainer *c, uint64_t iova, uint64_t size, uint64_t *ret_unmapped);
 
         /* A VFIO device fd for @address, which must be in an attached group. */
         int (*open_device)(BackendContainer *c, unsigned group, const char *address);
@@ -84,3 +85,12 @@ int backend_sim_new(Profile *profile, const char *runtime_dir, Backend **ret);
 int backend_vfio_new(const char *sysfs_root, Backend **ret);
 
 Backend *backend_free(Backend *b);
+
+/**
+ * backend_open() - the backend iovad's command line asks for: the
+ * simulated one on profile @simulate (a file, or a name in @profiles_dir)
+ * when it is not NULL, else vfio-type1 on the host below @sysfs_root.
+ * On failure *@ret_error says why, in words for the administrator.
+ */
+int backend_open(const char *simulate, const char *profiles_dir, const char *runtime_dir, const char *sysfs_root,
+                 Backend **ret, char **ret_error);

@@ -8,6 +8,7 @@
 #include "conf.h"
 #include "json-util.h"
 #include "macro.h"
+#include "parse-error.h"
 
 
 void config_init(Config *c) {
@@ -22,25 +23,13 @@ void config_done(Config *c) {
         region_list_clear(&c->reserved);
 }
 
-_printf_(2, 3) static int fail(char **ret_error, const char *fmt, ...) {
-        va_list ap;
-
-        if (ret_error) {
-                va_start(ap, fmt);
-                if (vasprintf(ret_error, fmt, ap) < 0)
-                        *ret_error = NULL;
-                va_end(ap);
-        }
-        return -EINVAL;
-}
-
 static int get_u64(json_object *v, const char *path, uint64_t max, uint64_t *ret, char **ret_error) {
         if (!json_object_is_type(v, json_type_int))
-                return fail(ret_error, "%s: expected a whole number", path);
+                return parse_error(ret_error, -EINVAL, "%s: expected a whole number", path);
         errno = 0;
         uint64_t x = json_object_get_uint64(v);
         if (errno != 0 || json_object_get_int64(v) < 0 || x > max)
-                return fail(ret_error, "%s: out of range (0..%llu)", path, (unsigned long long) max);
+                return parse_error(ret_error, -EINVAL, "%s: out of range (0..%llu)", path, (unsigned long long) max);
         *ret = x;
         return 0;
 }
@@ -53,12 +42,12 @@ int config_parse(Config *c, const char *json, char **ret_error) {
         config_init(&n);
         root = json_tokener_parse(json);
         if (!root || !json_object_is_type(root, json_type_object))
-                return fail(ret_error, "$: not a JSON object");
+                return parse_error(ret_error, -EINVAL, "$: not a JSON object");
 
         json_object_object_foreach(root, key, val) {
                 if (strcmp(key, "quota") == 0) {
                         if (!json_object_is_type(val, json_type_object)) {
-                                r = fail(ret_error, "quota: expected an object");
+                                r = parse_error(ret_error, -EINVAL, "quota: expected an object");
                                 goto error;
                         }
                         json_object_object_foreach(val, qk, qv) {
@@ -79,13 +68,13 @@ int config_parse(Config *c, const char *json, char **ret_error) {
                                         if (r < 0)
                                                 goto error;
                                 } else {
-                                        r = fail(ret_error, "%s: unknown key", path);
+                                        r = parse_error(ret_error, -EINVAL, "%s: unknown key", path);
                                         goto error;
                                 }
                         }
                 } else if (strcmp(key, "reserved_regions") == 0) {
                         if (!json_object_is_type(val, json_type_array)) {
-                                r = fail(ret_error, "reserved_regions: expected an array of strings");
+                                r = parse_error(ret_error, -EINVAL, "reserved_regions: expected an array of strings");
                                 goto error;
                         }
                         for (size_t i = 0; i < json_object_array_length(val); i++) {
@@ -94,7 +83,7 @@ int config_parse(Config *c, const char *json, char **ret_error) {
 
                                 if (!json_object_is_type(e, json_type_string) ||
                                     region_parse_line(json_object_get_string(e), &reg) < 0) {
-                                        r = fail(ret_error,
+                                        r = parse_error(ret_error, -EINVAL,
                                                  "reserved_regions[%zu]: expected \"0xSTART 0xEND TYPE\" with an "
                                                  "inclusive end",
                                                  i);
@@ -105,7 +94,7 @@ int config_parse(Config *c, const char *json, char **ret_error) {
                                         goto error;
                         }
                 } else {
-                        r = fail(ret_error, "%s: unknown key", key);
+                        r = parse_error(ret_error, -EINVAL, "%s: unknown key", key);
                         goto error;
                 }
         }
@@ -131,6 +120,6 @@ int config_load(Config *c, const char *path, char **ret_error) {
         if (getdelim(&text, &size, '\0', f) < 0 && !feof(f))
                 return -errno;
         if (!text)
-                return fail(ret_error, "%s: empty file", path);
+                return parse_error(ret_error, -EINVAL, "%s: empty file", path);
         return config_parse(c, text, ret_error);
 }

@@ -8,15 +8,14 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "bus-util.h"
 #include "iovad-bus.h"
 #include "log.h"
-#include "manager.h"
+#include "server.h"
 
 int container_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
                           sd_bus_error *error) {
         _cleanup_free_ char *name = NULL;
-        Manager *m = userdata;
+        Server *s = userdata;
         Container *c;
         int r;
 
@@ -25,21 +24,21 @@ int container_object_find(sd_bus *bus, const char *path, const char *interface, 
                 return r;
         if (r == 0 || isempty(name))
                 return 0; /* not below the prefix, or the prefix itself */
-        c = manager_find_container(m, name);
+        c = manager_find_container(s->manager, name);
         if (!c)
-                return bus_object_missing(bus, path, error, IOVAD_ERROR_NO_SUCH_CONTAINER, "No container '%s'", name);
+                return bus_object_missing(bus, path, error, IOVAD_E_NO_SUCH_CONTAINER, "No container '%s'", name);
         *found = c;
         return 1;
 }
 
 int container_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error) {
-        Manager *m = userdata;
+        Manager *m = ((Server *) userdata)->manager;
         char **l = calloc(m->n_containers + 1, sizeof(char *));
 
         if (!l)
                 return -ENOMEM;
         for (size_t i = 0; i < m->n_containers; i++) {
-                l[i] = strdup(m->containers[i]->path);
+                l[i] = iovad_container_path(m->containers[i]->name);
                 if (!l[i]) {
                         for (size_t k = 0; k < i; k++)
                                 free(l[k]);
@@ -96,83 +95,88 @@ static int property_get_dma_avail(sd_bus *bus, const char *path, const char *int
         return sd_bus_message_append(reply, "u", c->n_groups > 0 ? c->dma_avail : 0);
 }
 
-void bus_emit_container_changed(Container *c, const char *property, ...) {
-        sd_bus *bus = c->manager->bus;
+void bus_emit_container_changed(Server *s, Container *c, const char *property, ...) {
+        _cleanup_free_ char *path = NULL;
         char *names[16];
         size_t n = 0;
         va_list ap;
 
-        if (!bus || c->manager->restoring)
+        path = iovad_container_path(c->name);
+        if (!path)
                 return;
         va_start(ap, property);
         for (const char *p = property; p && n < ELEMENTSOF(names) - 1; p = va_arg(ap, const char *))
                 names[n++] = (char *) p;
         va_end(ap);
         names[n] = NULL;
-        (void) sd_bus_emit_properties_changed_strv(bus, c->path, IOVAD_CONTAINER_IFACE, names);
+        (void) sd_bus_emit_properties_changed_strv(s->bus, path, IOVAD_CONTAINER_IFACE, names);
 }
 
-static void emit_layout_changed(Container *c) {
-        bus_emit_container_changed(c, "Groups", "Aperture", "ReservedRegions", "UsableRanges", "PageSizes",
+static void emit_layout_changed(Server *s, Container *c) {
+        bus_emit_container_changed(s, c, "Groups", "Aperture", "ReservedRegions", "UsableRanges", "PageSizes",
                                    "DmaMappingsAvailable", NULL);
 }
 
+/* The names polkit is told for a call about a container and a group. */
+#define CONTAINER_DETAILS(c, groupbuf) ((const char *const[]) { "container", (c)->name, "group", (groupbuf), NULL })
+
 static int method_attach_group(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Server *s = server_of_bus(sd_bus_message_get_bus(msg));
         Container *c = userdata;
-        Manager *m = c->manager;
         IovadError e = {};
+        char groupbuf[16];
         uint32_t group;
         int r;
 
         r = sd_bus_message_read(msg, "u", &group);
         if (r < 0)
                 return r;
-        r = bus_authorize(m, msg, "org.iovad1.manage-containers", error);
+        snprintf(groupbuf, sizeof(groupbuf), "%u", group);
+        r = server_authorize(s, msg, IOVAD_ACTION_MANAGE_CONTAINERS, CONTAINER_DETAILS(c, groupbuf), error);
         if (r <= 0)
-                return r;
-        /* Drivers may have changed since we last looked (viability). */
-        r = manager_refresh_platform(m, &e);
-        if (r >= 0)
-                r = container_attach(c, group, &e);
+                return r == 0 ? 1 : r;
+        r = manager_attach_group(s->manager, c, group, &e);
         if (r < 0) {
                 log_info("Attaching group %u to '%s' refused: %s", group, c->name, e.message);
-                return bus_error_from(error, &e, r);
+                return bus_reply_error(error, &e, r);
         }
         log_info("Attached group %u to '%s'", group, c->name);
-        manager_save_state(m);
-        emit_layout_changed(c);
-        bus_emit_devices_changed(m, group);
+        emit_layout_changed(s, c);
+        bus_emit_devices_changed(s, group);
         return sd_bus_reply_method_return(msg, NULL);
 }
 
 static int method_detach_group(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Server *s = server_of_bus(sd_bus_message_get_bus(msg));
         Container *c = userdata;
-        Manager *m = c->manager;
         IovadError e = {};
+        char groupbuf[16];
         uint32_t group;
         int r;
 
         r = sd_bus_message_read(msg, "u", &group);
         if (r < 0)
                 return r;
-        r = bus_authorize(m, msg, "org.iovad1.manage-containers", error);
+        snprintf(groupbuf, sizeof(groupbuf), "%u", group);
+        r = server_authorize(s, msg, IOVAD_ACTION_MANAGE_CONTAINERS, CONTAINER_DETAILS(c, groupbuf), error);
         if (r <= 0)
-                return r;
-        r = container_detach(c, group, &e);
+                return r == 0 ? 1 : r;
+        r = manager_detach_group(s->manager, c, group, &e);
         if (r < 0)
-                return bus_error_from(error, &e, r);
+                return bus_reply_error(error, &e, r);
         log_info("Detached group %u from '%s'", group, c->name);
-        manager_save_state(m);
-        emit_layout_changed(c);
-        bus_emit_devices_changed(m, group);
+        emit_layout_changed(s, c);
+        bus_emit_devices_changed(s, group);
         return sd_bus_reply_method_return(msg, NULL);
 }
 
 static int method_check_attach(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Server *s = server_of_bus(sd_bus_message_get_bus(msg));
         _cleanup_free_ AttachConflict *cf = NULL;
         Container *c = userdata;
         IovadError e = {};
+        char groupbuf[16];
         uint32_t group;
         ssize_t n;
         int r;
@@ -180,17 +184,20 @@ static int method_check_attach(sd_bus_message *msg, void *userdata, sd_bus_error
         r = sd_bus_message_read(msg, "u", &group);
         if (r < 0)
                 return r;
-        r = bus_authorize_container_use(c, msg, NULL, error);
-        if (r <= 0) {
+        r = server_authorize_container_use(s, c, msg, NULL, error);
+        if (r == -EACCES) {
                 /* Those who may attach may also ask first. */
                 sd_bus_error_free(error);
-                r = bus_authorize(c->manager, msg, "org.iovad1.manage-containers", error);
-                if (r <= 0)
-                        return r;
+                snprintf(groupbuf, sizeof(groupbuf), "%u", group);
+                r = server_authorize(s, msg, IOVAD_ACTION_MANAGE_CONTAINERS, CONTAINER_DETAILS(c, groupbuf), error);
+                if (r == 0)
+                        return 1;
         }
-        n = container_check_attach(c, group, &cf, &e);
+        if (r < 0)
+                return r;
+        n = manager_check_attach(s->manager, c, group, &cf, &e);
         if (n < 0)
-                return bus_error_from(error, &e, (int) n);
+                return bus_reply_error(error, &e, (int) n);
         r = sd_bus_message_new_method_return(msg, &reply);
         if (r < 0)
                 return r;
@@ -209,35 +216,37 @@ static int method_check_attach(sd_bus_message *msg, void *userdata, sd_bus_error
         return sd_bus_send(NULL, reply, NULL);
 }
 
-/* Common tail of Lease, MapMemory and AllocateMapped. */
-static int make_lease(sd_bus_message *msg, Container *c, uint64_t size, const LeaseOptions *o, int memfd,
+/*
+ * Common tail of Lease, MapMemory and AllocateMapped. Returns 1 with the
+ * lease in *@ret, 0 when the call waits for polkit (the handler returns 1),
+ * negative on error.
+ */
+static int make_lease(Server *s, sd_bus_message *msg, Container *c, uint64_t size, const LeaseOptions *o, int memfd,
                       uint64_t offset, Lease **ret, sd_bus_error *error) {
         _cleanup_close_ int fd = memfd;
-        Manager *m = c->manager;
         Client *client = NULL;
         IovadError e = {};
         uid_t uid;
         int r;
 
-        r = bus_authorize_container_use(c, msg, &uid, error);
-        if (r <= 0)
+        r = server_authorize_container_use(s, c, msg, &uid, error);
+        if (r < 0)
                 return r;
         if (o->persistent) {
-                r = bus_authorize(m, msg, "org.iovad1.persistent-lease", error);
+                r = server_authorize(s, msg, IOVAD_ACTION_PERSISTENT_LEASE,
+                                     (const char *const[]) { "container", c->name, NULL }, error);
                 if (r <= 0)
                         return r;
         } else {
-                r = manager_get_client(m, sd_bus_message_get_sender(msg), uid, &client);
+                r = server_get_client(s, msg, uid, &client);
                 if (r < 0)
                         return r;
         }
-        r = container_lease(c, uid, client, size, o, TAKE_FD(fd), offset, ret, &e);
+        r = manager_lease(s->manager, c, uid, client, size, o, TAKE_FD(fd), offset, ret, &e);
         if (r < 0)
-                return bus_error_from(error, &e, r);
-        if (o->persistent)
-                manager_save_state(m);
+                return bus_reply_error(error, &e, r);
         if ((*ret)->mapped)
-                bus_emit_container_changed(c, "DmaMappingsAvailable", NULL);
+                bus_emit_container_changed(s, c, "DmaMappingsAvailable", NULL);
         return 1;
 }
 
@@ -255,9 +264,9 @@ static int method_lease(sd_bus_message *msg, void *userdata, sd_bus_error *error
         r = bus_read_lease_options(msg, LEASE_OPTIONS_LEASE, &o, error);
         if (r < 0)
                 return r;
-        r = make_lease(msg, c, size, &o, -1, 0, &l, error);
+        r = make_lease(server_of_bus(sd_bus_message_get_bus(msg)), msg, c, size, &o, -1, 0, &l, error);
         if (r <= 0)
-                return r;
+                return r == 0 ? 1 : r;
         path = iovad_lease_path(l->id);
         if (!path)
                 return -ENOMEM;
@@ -281,11 +290,13 @@ static int method_map_memory(sd_bus_message *msg, void *userdata, sd_bus_error *
                 return r;
         /* The message owns its fd; the lease keeps a copy of its own. */
         copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-        if (copy < 0)
-                return sd_bus_error_set_errnof(error, errno, "Cannot duplicate the memfd: %m");
-        r = make_lease(msg, c, size, &o, copy, offset, &l, error);
+        if (copy < 0) {
+                IovadError e = {};
+                return bus_reply_error(error, &e, iovad_error(&e, IOVAD_E_BAD_MEMORY, "Cannot duplicate the memfd: %m"));
+        }
+        r = make_lease(server_of_bus(sd_bus_message_get_bus(msg)), msg, c, size, &o, copy, offset, &l, error);
         if (r <= 0)
-                return r;
+                return r == 0 ? 1 : r;
         path = iovad_lease_path(l->id);
         if (!path)
                 return -ENOMEM;
@@ -294,8 +305,10 @@ static int method_map_memory(sd_bus_message *msg, void *userdata, sd_bus_error *
 
 static int method_allocate_mapped(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         _cleanup_free_ char *path = NULL;
+        Server *s = server_of_bus(sd_bus_message_get_bus(msg));
         _cleanup_close_ int fd = -1;
         Container *c = userdata;
+        IovadError e = {};
         LeaseOptions o;
         uint64_t size;
         Lease *l;
@@ -307,28 +320,19 @@ static int method_allocate_mapped(sd_bus_message *msg, void *userdata, sd_bus_er
         r = bus_read_lease_options(msg, LEASE_OPTIONS_ALLOCATE, &o, error);
         if (r < 0)
                 return r;
-        r = bus_authorize_container_use(c, msg, NULL, error);
-        if (r <= 0)
+        r = server_authorize_container_use(s, c, msg, NULL, error);
+        if (r < 0)
                 return r;
-        if (size == 0 || (c->alloc && size % iova_page_size(c->alloc) != 0))
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                         "Size 0x%" PRIx64 " is not a positive multiple of the page size", size);
-
-        fd = memfd_create("iovad-lease", MFD_CLOEXEC | MFD_ALLOW_SEALING | (o.hugepages ? MFD_HUGETLB : 0));
-        if (fd < 0)
-                return sd_bus_error_set_errnof(error, errno, "Cannot create a memfd: %m");
-        if (ftruncate(fd, (off_t) size) < 0)
-                return sd_bus_error_set_errnof(error, errno, "Cannot size the memfd to 0x%" PRIx64 ": %m", size);
-        /* The client may write the memory but never take pages away from under DMA. */
-        if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
-                return sd_bus_error_set_errnof(error, errno, "Cannot seal the memfd: %m");
+        r = container_memfd_new(c, size, o.hugepages, &fd, &e);
+        if (r < 0)
+                return bus_reply_error(error, &e, r);
 
         int copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
         if (copy < 0)
-                return sd_bus_error_set_errnof(error, errno, "Cannot duplicate the memfd: %m");
-        r = make_lease(msg, c, size, &o, copy, 0, &l, error);
+                return bus_reply_error(error, &e, iovad_error(&e, IOVAD_E_KERNEL, "Cannot duplicate the memfd: %m"));
+        r = make_lease(s, msg, c, size, &o, copy, 0, &l, error);
         if (r <= 0)
-                return r;
+                return r == 0 ? 1 : r;
         path = iovad_lease_path(l->id);
         if (!path)
                 return -ENOMEM;
@@ -337,11 +341,12 @@ static int method_allocate_mapped(sd_bus_message *msg, void *userdata, sd_bus_er
 
 static int method_list_leases(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Server *s = server_of_bus(sd_bus_message_get_bus(msg));
         Container *c = userdata;
         uid_t uid;
         int r;
 
-        r = bus_caller_uid(c->manager, msg, &uid);
+        r = server_caller_uid(s, msg, &uid);
         if (r < 0)
                 return r;
         r = sd_bus_message_new_method_return(msg, &reply);
@@ -364,34 +369,31 @@ static int method_list_leases(sd_bus_message *msg, void *userdata, sd_bus_error 
 }
 
 static int method_destroy(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Server *s = server_of_bus(sd_bus_message_get_bus(msg));
         _cleanup_free_ char *path = NULL, *name = NULL;
+        _cleanup_free_ unsigned *groups = NULL;
         Container *c = userdata;
-        Manager *m = c->manager;
         size_t n_groups;
         int r;
 
-        r = bus_authorize(m, msg, "org.iovad1.manage-containers", error);
+        r = server_authorize(s, msg, IOVAD_ACTION_MANAGE_CONTAINERS,
+                             (const char *const[]) { "container", c->name, NULL }, error);
         if (r <= 0)
-                return r;
-        path = strdup(c->path);
+                return r == 0 ? 1 : r;
+        path = iovad_container_path(c->name);
         name = strdup(c->name);
-        if (!path || !name)
-                return -ENOMEM;
         n_groups = c->n_groups;
-        _cleanup_free_ unsigned *groups = n_groups ? malloc(n_groups * sizeof(unsigned)) : NULL;
-        if (n_groups && !groups)
+        groups = malloc((n_groups ? n_groups : 1) * sizeof(unsigned));
+        if (!path || !name || !groups)
                 return -ENOMEM;
-        if (n_groups)
-                memcpy(groups, c->groups, n_groups * sizeof(unsigned));
+        memcpy(groups, c->groups, n_groups * sizeof(unsigned));
 
         /* InterfacesRemoved lists the object's interfaces: announce it while it still exists. */
         (void) sd_bus_emit_object_removed(sd_bus_message_get_bus(msg), path);
-        manager_remove_container(m, c);
-        container_free(c);
+        manager_destroy_container(s->manager, c);
         log_info("Destroyed container '%s'", name);
-        manager_save_state(m);
         for (size_t i = 0; i < n_groups; i++)
-                bus_emit_devices_changed(m, groups[i]);
+                bus_emit_devices_changed(s, groups[i]);
         return sd_bus_reply_method_return(msg, NULL);
 }
 

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <assert.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -9,13 +10,9 @@
 #include <unistd.h>
 
 #include "container.h"
-#include "iovad-bus.h"
 #include "log.h"
-#include "manager.h"
 
-#define MAX_ALIGNMENT (1ULL << 30)
-
-static bool container_name_valid(const char *name) {
+bool container_name_valid(const char *name) {
         size_t n = strlen(name);
 
         if (n == 0 || n > 64)
@@ -27,26 +24,27 @@ static bool container_name_valid(const char *name) {
         return true;
 }
 
-int container_new(Manager *m, const char *name, const uid_t *users, size_t n_users, Container **ret, IovadError *e) {
+int container_new(Backend *b, const Config *config, const char *name, const uid_t *users, size_t n_users,
+                  Container **ret, IovadError *e) {
         Container *c;
         int r;
 
         if (!container_name_valid(name))
-                return iovad_error(e, EINVAL, IOVAD_ERROR_INVALID_ARGS,
+                return iovad_error(e, IOVAD_E_INVALID_ARGS,
                                    "Container name '%s' is invalid: use 1 to 64 of A-Z a-z 0-9 - _ .", name);
         if (n_users == 0)
-                return iovad_error(e, EINVAL, IOVAD_ERROR_INVALID_ARGS, "A container needs at least one user");
+                return iovad_error(e, IOVAD_E_INVALID_ARGS, "A container needs at least one user");
 
         c = calloc(1, sizeof(*c));
         if (!c)
-                return iovad_error(e, ENOMEM, IOVAD_ERROR_NO_MEMORY, "Out of memory");
-        c->manager = m;
+                return iovad_error(e, IOVAD_E_NO_MEMORY, "Out of memory");
+        c->backend = b;
+        c->config = config;
         c->name = strdup(name);
-        c->path = iovad_container_path(name);
         c->users = reallocarray(NULL, n_users, sizeof(uid_t));
-        if (!c->name || !c->path || !c->users) {
+        if (!c->name || !c->users) {
                 container_free(c);
-                return iovad_error(e, ENOMEM, IOVAD_ERROR_NO_MEMORY, "Out of memory");
+                return iovad_error(e, IOVAD_E_NO_MEMORY, "Out of memory");
         }
         /* Keep users sorted and unique so Users reads the same however it was given. */
         for (size_t i = 0; i < n_users; i++) {
@@ -63,13 +61,17 @@ int container_new(Manager *m, const char *name, const uid_t *users, size_t n_use
                 c->users[j] = users[i];
                 c->n_users++;
         }
-        r = m->backend->ops->container_new(m->backend, &c->backend);
+        r = b->ops->container_new(b, &c->kernel);
         if (r < 0) {
                 container_free(c);
-                return iovad_error(e, -r, IOVAD_ERROR_KERNEL, "Cannot create an IOMMU container: %s", strerror(-r));
+                return iovad_error(e, IOVAD_E_KERNEL, "Cannot create an IOMMU container: %s", strerror(-r));
         }
         /* Policy reservations are part of the picture from the start. */
-        (void) region_list_append_list(&c->regions, &m->config.reserved);
+        r = region_list_append_list(&c->regions, &config->reserved);
+        if (r < 0) {
+                container_free(c);
+                return iovad_error(e, IOVAD_E_NO_MEMORY, "Out of memory");
+        }
         *ret = c;
         return 0;
 }
@@ -84,15 +86,16 @@ static void lease_unlink(Lease *l) {
         if (l->c_next)
                 l->c_next->c_prev = l->c_prev;
         c->n_leases--;
+        l->c_prev = l->c_next = NULL;
+}
 
-        if (l->client) {
-                if (l->cl_prev)
-                        l->cl_prev->cl_next = l->cl_next;
-                else
-                        l->client->leases = l->cl_next;
-                if (l->cl_next)
-                        l->cl_next->cl_prev = l->cl_prev;
-        }
+static void lease_link(Container *c, Lease *l) {
+        l->c_prev = NULL;
+        l->c_next = c->leases;
+        if (c->leases)
+                c->leases->c_prev = l;
+        c->leases = l;
+        c->n_leases++;
 }
 
 static QuotaUse *quota_get(Container *c, uid_t uid, bool create) {
@@ -109,54 +112,90 @@ static QuotaUse *quota_get(Container *c, uid_t uid, bool create) {
         return &q[c->n_quota++];
 }
 
-void lease_release(Lease *l) {
-        Container *c;
-        QuotaUse *q;
+static void quota_put(Container *c, const Lease *l) {
+        QuotaUse *q = quota_get(c, l->owner, false);
+
+        if (!q)
+                return;
+        q->leases--;
+        if (l->mapped) {
+                q->dma_entries--;
+                q->mapped_bytes -= l->size;
+        }
+}
+
+/* Unmaps @l's memory; 0 when the kernel unmapped exactly its bytes. */
+static int lease_unmap(Container *c, Lease *l, IovadError *e) {
+        uint64_t unmapped = 0;
         int r;
 
-        if (!l)
-                return;
-        c = l->container;
-        manager_lease_released(c->manager, l);
-        if (l->mapped) {
-                r = c->manager->backend->ops->unmap_dma(c->backend, l->iova, l->size);
-                if (r < 0)
-                        log_warning("Unmapping lease %" PRIu64 " (0x%" PRIx64 "+0x%" PRIx64 ") failed: %s", l->id,
-                                    l->iova, l->size, strerror(-r));
-                else if (c->dma_avail < UINT32_MAX)
-                        c->dma_avail++;
-        }
+        r = c->backend->ops->unmap_dma(c->kernel, l->iova, l->size, &unmapped);
+        if (r < 0)
+                return iovad_error(e, IOVAD_E_KERNEL,
+                                   "VFIO_IOMMU_UNMAP_DMA of lease %" PRIu64 " (0x%" PRIx64 "+0x%" PRIx64 ") failed: %s",
+                                   l->id, l->iova, l->size, strerror(-r));
+        if (unmapped != l->size)
+                return iovad_error(e, IOVAD_E_KERNEL,
+                                   "VFIO_IOMMU_UNMAP_DMA of lease %" PRIu64 " (0x%" PRIx64 "+0x%" PRIx64
+                                   ") unmapped 0x%" PRIx64 " bytes: the kernel's mappings are not what iovad made, "
+                                   "so container '%s' takes no new leases",
+                                   l->id, l->iova, l->size, unmapped, c->name);
+        if (c->dma_avail < UINT32_MAX)
+                c->dma_avail++;
+        return 0;
+}
+
+/* Frees what @l holds in this process and the lease itself; the kernel side is done. */
+static void lease_destroy(Container *c, Lease *l) {
         if (l->vaddr)
                 (void) munmap(l->vaddr, l->size);
         safe_close(l->memfd);
         if (c->alloc) {
-                r = iova_release(c->alloc, l->iova, l->size);
+                /* Only a range this allocator handed out comes back here: a failure is a bug. */
+                int r = iova_release(c->alloc, l->iova, l->size);
                 if (r < 0)
-                        log_warning("Returning IOVA 0x%" PRIx64 "+0x%" PRIx64 " failed: %s", l->iova, l->size,
-                                    strerror(-r));
+                        log_error("Returning IOVA 0x%" PRIx64 "+0x%" PRIx64 " of lease %" PRIu64 " failed: %s",
+                                  l->iova, l->size, l->id, strerror(-r));
         }
-        q = quota_get(c, l->owner, false);
-        if (q) {
-                q->leases--;
-                if (l->mapped) {
-                        q->dma_entries--;
-                        q->mapped_bytes -= l->size;
+        quota_put(c, l);
+        lease_unlink(l);
+        free(l);
+}
+
+int container_lease_release(Container *c, Lease *l, IovadError *e) {
+        int r;
+
+        assert(l->container == c);
+        if (l->stuck)
+                return iovad_error(e, IOVAD_E_KERNEL,
+                                   "Lease %" PRIu64 " could not be unmapped before: its range stays taken until "
+                                   "container '%s' is destroyed",
+                                   l->id, c->name);
+        if (l->mapped) {
+                r = lease_unmap(c, l, e);
+                if (r < 0) {
+                        l->stuck = true;
+                        c->faulted = true;
+                        return r;
                 }
         }
-        lease_unlink(l);
-        manager_remove_lease(c->manager, l);
-        free(l);
+        lease_destroy(c, l);
+        return 0;
 }
 
 Container *container_free(Container *c) {
         if (!c)
                 return NULL;
-        while (c->leases)
-                lease_release(c->leases);
-        if (c->backend) {
+        while (c->leases) {
+                Lease *l = c->leases;
+                if (l->mapped && !l->stuck)
+                        (void) lease_unmap(c, l, NULL);
+                lease_destroy(c, l);
+        }
+        if (c->kernel) {
                 for (size_t i = c->n_groups; i > 0; i--)
-                        (void) c->manager->backend->ops->detach_group(c->backend, c->groups[i - 1]);
-                c->manager->backend->ops->container_free(c->backend);
+                        (void) c->backend->ops->detach_group(c->kernel, c->groups[i - 1]);
+                c->backend->ops->container_free(c->kernel);
         }
         iova_allocator_free(c->alloc);
         region_list_clear(&c->regions);
@@ -164,7 +203,6 @@ Container *container_free(Container *c) {
         free(c->quota);
         free(c->groups);
         free(c->users);
-        free(c->path);
         free(c->name);
         free(c);
         return NULL;
@@ -210,31 +248,14 @@ int container_lease_ranges(const Container *c, Range **ret, Lease ***ret_leases,
         return 0;
 }
 
-static const SysfsGroup *find_group(Container *c, unsigned group, IovadError *e) {
-        const SysfsGroup *g = sysfs_find_group(c->manager->platform, group);
-        if (!g)
-                iovad_error(e, ENODEV, IOVAD_ERROR_NO_SUCH_GROUP, "There is no IOMMU group %u", group);
-        return g;
-}
-
-/* Which container, if any, holds @group. */
-static Container *group_owner(Manager *m, unsigned group) {
-        for (size_t i = 0; i < m->n_containers; i++)
-                if (container_has_group(m->containers[i], group))
-                        return m->containers[i];
-        return NULL;
-}
-
-/* Whether the platform lets a group of this container take interrupts safely. */
-static int check_isolation(Container *c, const SysfsGroup *g, IovadError *e) {
-        Manager *m = c->manager;
-
-        if (!sysfs_group_viable(m->platform, g))
-                return iovad_error(e, EPERM, IOVAD_ERROR_NOT_VIABLE,
+/* Whether the kernel would let @g into a container: viability and interrupt isolation. */
+static int check_isolation(const SysfsPlatform *p, const SysfsGroup *g, IovadError *e) {
+        if (!sysfs_group_viable(p, g))
+                return iovad_error(e, IOVAD_E_NOT_VIABLE,
                                    "Group %u is not viable: every device in it must be bound to vfio-pci or to no "
                                    "driver (see Device.Bind)",
                                    g->id);
-        switch (m->platform->isolation) {
+        switch (p->isolation) {
         case ISOLATION_REMAPPED:
         case ISOLATION_ISOLATED_MSI:
         case ISOLATION_UNSAFE:
@@ -243,48 +264,39 @@ static int check_isolation(Container *c, const SysfsGroup *g, IovadError *e) {
         case _ISOLATION_MAX:
                 break;
         }
-        return iovad_error(e, EPERM, IOVAD_ERROR_INTERRUPT_ISOLATION,
+        return iovad_error(e, IOVAD_E_INTERRUPT_ISOLATION,
                            "Group %u cannot be attached: the platform has no interrupt remapping and "
                            "vfio_iommu_type1.allow_unsafe_interrupts is off",
                            g->id);
 }
 
-ssize_t container_check_attach(Container *c, unsigned group, AttachConflict **ret, IovadError *e) {
+ssize_t container_check_attach(Container *c, const SysfsPlatform *p, const SysfsGroup *g, AttachConflict **ret,
+                               IovadError *e) {
         _cleanup_free_ Range *live = NULL;
         _cleanup_free_ Lease **leases = NULL;
         _cleanup_free_ RegionConflict *rc = NULL;
-        const SysfsGroup *g;
-        Container *owner;
         size_t n_live;
         ssize_t n;
         int r;
 
-        g = find_group(c, group, e);
-        if (!g)
-                return -ENODEV;
-        owner = group_owner(c->manager, group);
-        if (owner == c)
-                return iovad_error(e, EEXIST, IOVAD_ERROR_EXISTS, "Group %u is already attached to '%s'", group, c->name);
-        if (owner)
-                return iovad_error(e, EBUSY, IOVAD_ERROR_BUSY, "Group %u is attached to container '%s'", group,
-                                   owner->name);
-
+        if (container_has_group(c, g->id))
+                return iovad_error(e, IOVAD_E_EXISTS, "Group %u is already attached to '%s'", g->id, c->name);
         /* A dry run refuses what AttachGroup would refuse before it looks at leases. */
-        r = check_isolation(c, g, e);
+        r = check_isolation(p, g, e);
         if (r < 0)
                 return r;
         r = container_lease_ranges(c, &live, &leases, &n_live);
         if (r < 0)
-                return iovad_error(e, -r, IOVAD_ERROR_NO_MEMORY, "Out of memory");
+                return iovad_error(e, IOVAD_E_NO_MEMORY, "Out of memory");
         n = region_find_conflicts(&g->regions, live, n_live, ret ? &rc : NULL);
         if (n < 0)
-                return iovad_error(e, (int) -n, IOVAD_ERROR_NO_MEMORY, "Out of memory");
+                return iovad_error(e, IOVAD_E_NO_MEMORY, "Out of memory");
         if (ret) {
                 AttachConflict *out = NULL;
                 if (n > 0) {
                         out = reallocarray(NULL, (size_t) n, sizeof(AttachConflict));
                         if (!out)
-                                return iovad_error(e, ENOMEM, IOVAD_ERROR_NO_MEMORY, "Out of memory");
+                                return iovad_error(e, IOVAD_E_NO_MEMORY, "Out of memory");
                         for (ssize_t i = 0; i < n; i++) {
                                 const Region *reg = &g->regions.items[rc[i].region];
                                 out[i] = (AttachConflict) {
@@ -300,23 +312,23 @@ ssize_t container_check_attach(Container *c, unsigned group, AttachConflict **re
         return n;
 }
 
-static int format_conflicts(Container *c, unsigned group, const AttachConflict *cf, size_t n, IovadError *e) {
+int container_conflicts_error(const Container *c, unsigned group, const AttachConflict *cf, size_t n, IovadError *e) {
         char buf[sizeof(e->message)];
         size_t off = 0;
 
-        off += (size_t) snprintf(buf, sizeof(buf), "Group %u cannot be attached to '%s': its reserved regions hit %zu live lease%s:",
-                                 group, c->name, n, n == 1 ? "" : "s");
+        off += (size_t) snprintf(buf, sizeof(buf),
+                                 "Group %u cannot be attached to '%s': its reserved regions hit %zu live lease%s:", group,
+                                 c->name, n, n == 1 ? "" : "s");
         for (size_t i = 0; i < n && off < sizeof(buf); i++)
                 off += (size_t) snprintf(buf + off, sizeof(buf) - off,
                                          " %s region 0x%" PRIx64 "-0x%" PRIx64 " overlaps lease %" PRIu64
                                          " (0x%" PRIx64 "+0x%" PRIx64 ")%s",
                                          region_type_to_string(cf[i].type), cf[i].start, cf[i].end, cf[i].lease->id,
                                          cf[i].lease->iova, cf[i].lease->size, i + 1 < n ? ";" : "");
-        return iovad_error(e, EADDRINUSE, IOVAD_ERROR_RESERVED_CONFLICT, "%s", buf);
+        return iovad_error(e, IOVAD_E_RESERVED_CONFLICT, "%s", buf);
 }
 
-int container_refresh(Container *c, IovadError *e) {
-        Manager *m = c->manager;
+int container_refresh(Container *c, const SysfsPlatform *p, IovadError *e) {
         RegionList regions = {};
         RangeList model = {}, usable = {};
         BackendInfo info = {};
@@ -324,9 +336,9 @@ int container_refresh(Container *c, IovadError *e) {
         Range aperture = {};
         int r;
 
-        r = region_list_append_list(&regions, &m->config.reserved);
+        r = region_list_append_list(&regions, &c->config->reserved);
         for (size_t i = 0; r >= 0 && i < c->n_groups; i++) {
-                const SysfsGroup *g = sysfs_find_group(m->platform, c->groups[i]);
+                const SysfsGroup *g = sysfs_find_group(p, c->groups[i]);
                 if (g)
                         r = region_list_append_list(&regions, &g->regions);
         }
@@ -337,13 +349,13 @@ int container_refresh(Container *c, IovadError *e) {
         if (c->n_groups > 0) {
                 uint64_t page;
 
-                r = m->backend->ops->get_info(c->backend, &info);
+                r = c->backend->ops->get_info(c->kernel, &info);
                 if (r < 0) {
                         region_list_clear(&regions);
-                        return iovad_error(e, -r, IOVAD_ERROR_KERNEL, "VFIO_IOMMU_GET_INFO failed: %s", strerror(-r));
+                        return iovad_error(e, IOVAD_E_KERNEL, "VFIO_IOMMU_GET_INFO failed: %s", strerror(-r));
                 }
                 if (info.page_sizes == 0 || info.usable.n == 0) {
-                        r = iovad_error(e, EIO, IOVAD_ERROR_KERNEL, "The kernel reported no page sizes or no usable IOVA range");
+                        r = iovad_error(e, IOVAD_E_KERNEL, "The kernel reported no page sizes or no usable IOVA range");
                         goto fail;
                 }
                 page = info.page_sizes & -info.page_sizes;
@@ -370,7 +382,7 @@ int container_refresh(Container *c, IovadError *e) {
                 for (Lease *l = c->leases; l; l = l->c_next) {
                         r = iova_reserve(alloc, l->iova, l->size);
                         if (r < 0) {
-                                r = iovad_error(e, EADDRINUSE, IOVAD_ERROR_RESERVED_CONFLICT,
+                                r = iovad_error(e, IOVAD_E_RESERVED_CONFLICT,
                                                "Lease %" PRIu64 " (0x%" PRIx64 "+0x%" PRIx64 ") would lie outside "
                                                "the usable IOVA ranges",
                                                l->id, l->iova, l->size);
@@ -393,7 +405,7 @@ int container_refresh(Container *c, IovadError *e) {
         return 0;
 
 oom:
-        r = iovad_error(e, ENOMEM, IOVAD_ERROR_NO_MEMORY, "Out of memory");
+        r = iovad_error(e, IOVAD_E_NO_MEMORY, "Out of memory");
 fail:
         region_list_clear(&regions);
         range_list_clear(&model);
@@ -406,57 +418,57 @@ fail:
 static int attach_errno_to_error(Container *c, unsigned group, int r, IovadError *e) {
         switch (-r) {
         case EPERM:
-                return iovad_error(e, EPERM, IOVAD_ERROR_INTERRUPT_ISOLATION,
+                return iovad_error(e, IOVAD_E_INTERRUPT_ISOLATION,
                                    "The kernel refused to attach group %u: %s (interrupt isolation or viability)", group,
                                    strerror(-r));
         case EINVAL:
-                return iovad_error(e, EADDRINUSE, IOVAD_ERROR_RESERVED_CONFLICT,
+                return iovad_error(e, IOVAD_E_RESERVED_CONFLICT,
                                    "The kernel refused to attach group %u to '%s': its reserved regions or aperture "
                                    "conflict with existing DMA mappings",
                                    group, c->name);
         case EBUSY:
-                return iovad_error(e, EBUSY, IOVAD_ERROR_BUSY, "Group %u is in use elsewhere: %s", group, strerror(-r));
+                return iovad_error(e, IOVAD_E_BUSY, "Group %u is in use elsewhere: %s", group, strerror(-r));
         case ENOENT:
         case ENODEV:
-                return iovad_error(e, ENODEV, IOVAD_ERROR_NO_SUCH_GROUP, "Group %u: %s", group, strerror(-r));
+                return iovad_error(e, IOVAD_E_NO_SUCH_GROUP, "Group %u: %s", group, strerror(-r));
         default:
-                return iovad_error(e, -r, IOVAD_ERROR_KERNEL, "Attaching group %u failed: %s", group, strerror(-r));
+                return iovad_error(e, IOVAD_E_KERNEL, "Attaching group %u failed: %s", group, strerror(-r));
         }
 }
 
-int container_attach(Container *c, unsigned group, IovadError *e) {
+int container_attach(Container *c, const SysfsPlatform *p, const SysfsGroup *g, IovadError *e) {
         _cleanup_free_ AttachConflict *cf = NULL;
         unsigned *groups;
         ssize_t n;
         int r;
 
-        n = container_check_attach(c, group, &cf, e);
+        n = container_check_attach(c, p, g, &cf, e);
         if (n < 0)
                 return (int) n;
         if (n > 0)
-                return format_conflicts(c, group, cf, (size_t) n, e);
+                return container_conflicts_error(c, g->id, cf, (size_t) n, e);
         groups = reallocarray(c->groups, c->n_groups + 1, sizeof(unsigned));
         if (!groups)
-                return iovad_error(e, ENOMEM, IOVAD_ERROR_NO_MEMORY, "Out of memory");
+                return iovad_error(e, IOVAD_E_NO_MEMORY, "Out of memory");
         c->groups = groups;
 
-        r = c->manager->backend->ops->attach_group(c->backend, group);
+        r = c->backend->ops->attach_group(c->kernel, g->id);
         if (r < 0)
-                return attach_errno_to_error(c, group, r, e);
-        c->groups[c->n_groups++] = group;
+                return attach_errno_to_error(c, g->id, r, e);
+        c->groups[c->n_groups++] = g->id;
 
-        r = container_refresh(c, e);
+        r = container_refresh(c, p, e);
         if (r < 0) {
                 /* Put things back as they were. */
                 c->n_groups--;
-                (void) c->manager->backend->ops->detach_group(c->backend, group);
-                (void) container_refresh(c, NULL);
+                (void) c->backend->ops->detach_group(c->kernel, g->id);
+                (void) container_refresh(c, p, NULL);
                 return r;
         }
         return 0;
 }
 
-int container_detach(Container *c, unsigned group, IovadError *e) {
+int container_detach(Container *c, const SysfsPlatform *p, unsigned group, IovadError *e) {
         size_t i;
         int r;
 
@@ -464,20 +476,22 @@ int container_detach(Container *c, unsigned group, IovadError *e) {
                 if (c->groups[i] == group)
                         break;
         if (i == c->n_groups)
-                return iovad_error(e, ENXIO, IOVAD_ERROR_NOT_ATTACHED, "Group %u is not attached to '%s'", group,
-                                   c->name);
+                return iovad_error(e, IOVAD_E_NOT_ATTACHED, "Group %u is not attached to '%s'", group, c->name);
         /* The kernel tears the IOMMU domain down with its last group, mappings and all. */
         if (c->n_groups == 1 && c->n_leases > 0)
-                return iovad_error(e, EBUSY, IOVAD_ERROR_BUSY,
+                return iovad_error(e, IOVAD_E_BUSY,
                                    "Group %u is the last group of '%s', which still has %zu lease%s: release them first",
                                    group, c->name, c->n_leases, c->n_leases == 1 ? "" : "s");
 
-        r = c->manager->backend->ops->detach_group(c->backend, group);
+        r = c->backend->ops->detach_group(c->kernel, group);
+        if (r == -EBUSY)
+                return iovad_error(e, IOVAD_E_BUSY, "Group %u of '%s' is busy (a device of it is still open)", group,
+                                   c->name);
         if (r < 0)
-                return iovad_error(e, -r, IOVAD_ERROR_KERNEL, "Detaching group %u failed: %s", group, strerror(-r));
+                return iovad_error(e, IOVAD_E_KERNEL, "Detaching group %u failed: %s", group, strerror(-r));
         memmove(c->groups + i, c->groups + i + 1, (c->n_groups - i - 1) * sizeof(unsigned));
         c->n_groups--;
-        r = container_refresh(c, e);
+        r = container_refresh(c, p, e);
         if (r < 0)
                 log_warning("Container '%s' after detaching group %u: %s", c->name, group, e ? e->message : "");
         return 0;
@@ -493,21 +507,21 @@ static int check_memfd(int fd, uint64_t offset, uint64_t size, bool writable, Io
         snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
         n = readlink(link, target, sizeof(target) - 1);
         if (n < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-                return iovad_error(e, EBADF, IOVAD_ERROR_BAD_MEMORY, "The file descriptor is not a memfd");
+                return iovad_error(e, IOVAD_E_BAD_MEMORY, "The file descriptor is not a memfd");
         target[n] = 0;
         if (strncmp(target, "/memfd:", 7) != 0)
-                return iovad_error(e, EBADF, IOVAD_ERROR_BAD_MEMORY, "The file descriptor is not a memfd (it is %s)",
+                return iovad_error(e, IOVAD_E_BAD_MEMORY, "The file descriptor is not a memfd (it is %s)",
                                    target);
         seals = fcntl(fd, F_GET_SEALS);
         if (seals < 0 || !(seals & F_SEAL_SHRINK))
-                return iovad_error(e, EBADF, IOVAD_ERROR_BAD_MEMORY,
+                return iovad_error(e, IOVAD_E_BAD_MEMORY,
                                    "The memfd is not sealed with F_SEAL_SHRINK: pages under DMA could vanish "
                                    "(create it with MFD_ALLOW_SEALING and add the seal)");
         if (writable && (seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE)))
-                return iovad_error(e, EBADF, IOVAD_ERROR_BAD_MEMORY,
+                return iovad_error(e, IOVAD_E_BAD_MEMORY,
                                    "The memfd is sealed against writing: ask for a readonly mapping");
         if (offset > (uint64_t) st.st_size || size > (uint64_t) st.st_size - offset)
-                return iovad_error(e, EBADF, IOVAD_ERROR_BAD_MEMORY,
+                return iovad_error(e, IOVAD_E_BAD_MEMORY,
                                    "The memfd is too short: %jd bytes, but offset 0x%" PRIx64 " + size 0x%" PRIx64
                                    " were asked for",
                                    (intmax_t) st.st_size, offset, size);
@@ -518,30 +532,33 @@ static int check_options(Container *c, uint64_t size, const LeaseOptions *o, Iov
         uint64_t page = iova_page_size(c->alloc), last;
 
         if (size == 0 || size % page != 0)
-                return iovad_error(e, EINVAL, IOVAD_ERROR_INVALID_ARGS,
+                return iovad_error(e, IOVAD_E_INVALID_ARGS,
                                    "Size 0x%" PRIx64 " is not a positive multiple of the page size 0x%" PRIx64, size,
                                    page);
-        if (o->alignment != 0 && (!is_pow2_u64(o->alignment) || o->alignment > MAX_ALIGNMENT))
-                return iovad_error(e, EINVAL, IOVAD_ERROR_INVALID_ARGS,
-                                   "Alignment 0x%" PRIx64 " is not a power of two up to 1 GiB", o->alignment);
+        if (o->has_alignment &&
+            (!is_pow2_u64(o->alignment) || o->alignment < page || o->alignment > LEASE_MAX_ALIGNMENT))
+                return iovad_error(e, IOVAD_E_INVALID_ARGS,
+                                   "Alignment 0x%" PRIx64 " is not a power of two from the page size 0x%" PRIx64
+                                   " up to 1 GiB",
+                                   o->alignment, page);
         if (o->limit < size - 1)
-                return iovad_error(e, EINVAL, IOVAD_ERROR_INVALID_ARGS,
+                return iovad_error(e, IOVAD_E_INVALID_ARGS,
                                    "Limit 0x%" PRIx64 " is below the size 0x%" PRIx64, o->limit, size);
         if (o->fixed) {
                 if (o->iova % page != 0 || (o->alignment && o->iova % o->alignment != 0))
-                        return iovad_error(e, EINVAL, IOVAD_ERROR_INVALID_ARGS,
+                        return iovad_error(e, IOVAD_E_INVALID_ARGS,
                                            "IOVA 0x%" PRIx64 " is not aligned to 0x%" PRIx64, o->iova,
                                            o->alignment > page ? o->alignment : page);
                 if (!range_last(o->iova, size, &last))
-                        return iovad_error(e, EINVAL, IOVAD_ERROR_INVALID_ARGS,
+                        return iovad_error(e, IOVAD_E_INVALID_ARGS,
                                            "IOVA 0x%" PRIx64 " + size 0x%" PRIx64 " overflows 64 bits", o->iova, size);
                 if (o->iova < c->aperture.start || last > c->aperture.end)
-                        return iovad_error(e, EINVAL, IOVAD_ERROR_INVALID_ARGS,
+                        return iovad_error(e, IOVAD_E_INVALID_ARGS,
                                            "IOVA range 0x%" PRIx64 "-0x%" PRIx64 " is outside the aperture 0x%" PRIx64
                                            "-0x%" PRIx64,
                                            o->iova, last, c->aperture.start, c->aperture.end);
                 if (last > o->limit)
-                        return iovad_error(e, EINVAL, IOVAD_ERROR_INVALID_ARGS,
+                        return iovad_error(e, IOVAD_E_INVALID_ARGS,
                                            "IOVA range 0x%" PRIx64 "-0x%" PRIx64 " crosses the limit 0x%" PRIx64,
                                            o->iova, last, o->limit);
         }
@@ -549,7 +566,7 @@ static int check_options(Container *c, uint64_t size, const LeaseOptions *o, Iov
 }
 
 static int check_quota(Container *c, uid_t owner, uint64_t size, bool mapped, IovadError *e) {
-        const Config *cfg = &c->manager->config;
+        const Config *cfg = c->config;
         QuotaUse *q;
 
         if (owner == 0)
@@ -557,59 +574,57 @@ static int check_quota(Container *c, uid_t owner, uint64_t size, bool mapped, Io
         q = quota_get(c, owner, false);
         QuotaUse use = q ? *q : (QuotaUse) { .uid = owner };
         if (use.leases >= cfg->max_leases)
-                return iovad_error(e, EDQUOT, IOVAD_ERROR_QUOTA_EXCEEDED,
+                return iovad_error(e, IOVAD_E_QUOTA_EXCEEDED,
                                    "uid %u has %" PRIu32 " leases in '%s', the most allowed", (unsigned) owner,
                                    use.leases, c->name);
         if (mapped && use.dma_entries >= cfg->max_dma_entries)
-                return iovad_error(e, EDQUOT, IOVAD_ERROR_QUOTA_EXCEEDED,
+                return iovad_error(e, IOVAD_E_QUOTA_EXCEEDED,
                                    "uid %u has %" PRIu32 " DMA mappings in '%s', the most allowed", (unsigned) owner,
                                    use.dma_entries, c->name);
         if (mapped && (size > cfg->max_mapped_bytes || use.mapped_bytes > cfg->max_mapped_bytes - size))
-                return iovad_error(e, EDQUOT, IOVAD_ERROR_QUOTA_EXCEEDED,
+                return iovad_error(e, IOVAD_E_QUOTA_EXCEEDED,
                                    "uid %u would have %" PRIu64 " bytes mapped in '%s', over the quota of %" PRIu64,
                                    (unsigned) owner, use.mapped_bytes + size, c->name, cfg->max_mapped_bytes);
         return 0;
 }
 
-/* Say what a fixed address hits: a reserved region or another lease. */
 static int fixed_conflict(Container *c, uint64_t iova, uint64_t size, IovadError *e) {
         uint64_t last = iova + (size - 1);
         ssize_t i = region_list_find_overlap(&c->regions, iova, last, false);
 
         if (i >= 0) {
                 const Region *r = &c->regions.items[i];
-                return iovad_error(e, EADDRINUSE, IOVAD_ERROR_RESERVED_CONFLICT,
+                return iovad_error(e, IOVAD_E_RESERVED_CONFLICT,
                                    "IOVA range 0x%" PRIx64 "-0x%" PRIx64 " overlaps the %s region 0x%" PRIx64
                                    "-0x%" PRIx64 " (%s)",
                                    iova, last, region_type_to_string(r->type), r->start, r->end, r->origin);
         }
         for (Lease *l = c->leases; l; l = l->c_next)
                 if (l->iova <= last && iova <= l->iova + (l->size - 1))
-                        return iovad_error(e, EADDRINUSE, IOVAD_ERROR_RESERVED_CONFLICT,
+                        return iovad_error(e, IOVAD_E_RESERVED_CONFLICT,
                                            "IOVA range 0x%" PRIx64 "-0x%" PRIx64 " overlaps lease %" PRIu64
                                            " (0x%" PRIx64 "+0x%" PRIx64 ")",
                                            iova, last, l->id, l->iova, l->size);
-        return iovad_error(e, EADDRINUSE, IOVAD_ERROR_RESERVED_CONFLICT,
+        return iovad_error(e, IOVAD_E_RESERVED_CONFLICT,
                            "IOVA range 0x%" PRIx64 "-0x%" PRIx64 " is not in a usable range", iova, last);
 }
 
 static int map_errno_to_error(int r, IovadError *e) {
         switch (-r) {
         case ENOSPC:
-                return iovad_error(e, ENOBUFS, IOVAD_ERROR_DMA_LIMIT,
+                return iovad_error(e, IOVAD_E_DMA_LIMIT,
                                    "The container has no DMA mapping entries left (dma_entry_limit)");
         case ENOMEM:
-                return iovad_error(e, ENOMEM, IOVAD_ERROR_KERNEL,
+                return iovad_error(e, IOVAD_E_KERNEL,
                                    "The kernel could not pin the memory: %s (locked-memory limit?)", strerror(-r));
         default:
-                return iovad_error(e, -r, IOVAD_ERROR_KERNEL, "VFIO_IOMMU_MAP_DMA failed: %s", strerror(-r));
+                return iovad_error(e, IOVAD_E_KERNEL, "VFIO_IOMMU_MAP_DMA failed: %s", strerror(-r));
         }
 }
 
-int container_lease(Container *c, uid_t owner, Client *client, uint64_t size, const LeaseOptions *o, int memfd,
-                    uint64_t offset, Lease **ret, IovadError *e) {
+int container_lease_new(Container *c, uid_t owner, uint64_t size, const LeaseOptions *o, int memfd, uint64_t offset,
+                        Lease **ret, IovadError *e) {
         _cleanup_close_ int fd = memfd;
-        const Backend *b = c->manager->backend;
         bool mapped = memfd >= 0;
         void *vaddr = NULL;
         uint64_t iova;
@@ -618,15 +633,18 @@ int container_lease(Container *c, uid_t owner, Client *client, uint64_t size, co
         int r;
 
         if (!c->alloc)
-                return iovad_error(e, ENXIO, IOVAD_ERROR_NOT_ATTACHED,
+                return iovad_error(e, IOVAD_E_NOT_ATTACHED,
                                    "Container '%s' has no group attached: its IOVA space exists once one is", c->name);
+        if (c->faulted)
+                return iovad_error(e, IOVAD_E_KERNEL,
+                                   "Container '%s' takes no new leases: the kernel failed to unmap one of its leases",
+                                   c->name);
         r = check_options(c, size, o, e);
         if (r < 0)
                 return r;
         if (mapped) {
                 if (offset % iova_page_size(c->alloc) != 0)
-                        return iovad_error(e, EINVAL, IOVAD_ERROR_INVALID_ARGS,
-                                           "Offset 0x%" PRIx64 " is not page aligned", offset);
+                        return iovad_error(e, IOVAD_E_INVALID_ARGS, "Offset 0x%" PRIx64 " is not page aligned", offset);
                 r = check_memfd(fd, offset, size, !o->readonly, e);
                 if (r < 0)
                         return r;
@@ -635,11 +653,11 @@ int container_lease(Container *c, uid_t owner, Client *client, uint64_t size, co
         if (r < 0)
                 return r;
         if (mapped && c->dma_avail == 0)
-                return iovad_error(e, ENOBUFS, IOVAD_ERROR_DMA_LIMIT,
+                return iovad_error(e, IOVAD_E_DMA_LIMIT,
                                    "Container '%s' has no DMA mapping entries left (dma_entry_limit)", c->name);
         /* Make sure the quota slot exists before anything changes, so nothing fails after. */
         if (!quota_get(c, owner, true) || !(l = calloc(1, sizeof(Lease))))
-                return iovad_error(e, ENOMEM, IOVAD_ERROR_NO_MEMORY, "Out of memory");
+                return iovad_error(e, IOVAD_E_NO_MEMORY, "Out of memory");
 
         if (o->fixed) {
                 iova = o->iova;
@@ -647,16 +665,14 @@ int container_lease(Container *c, uid_t owner, Client *client, uint64_t size, co
                 if (r == -EBUSY)
                         r = fixed_conflict(c, iova, size, e);
                 else if (r < 0)
-                        r = iovad_error(e, -r, IOVAD_ERROR_INVALID_ARGS, "Cannot reserve 0x%" PRIx64 ": %s", iova,
-                                        strerror(-r));
+                        r = iovad_error_errno_(e, r, "Cannot reserve the fixed IOVA");
         } else {
-                r = iova_alloc(c->alloc, size, o->alignment, o->limit, &iova);
+                r = iova_alloc(c->alloc, size, o->has_alignment ? o->alignment : 0, o->limit, &iova);
                 if (r == -ENOSPC)
-                        r = iovad_error(e, ENOSPC, IOVAD_ERROR_NO_SPACE,
-                                        "No usable IOVA range of '%s' fits 0x%" PRIx64 " bytes%s", c->name, size,
-                                        o->limit != UINT64_MAX ? " below the limit" : "");
+                        r = iovad_error(e, IOVAD_E_NO_SPACE, "No usable IOVA range of '%s' fits 0x%" PRIx64 " bytes%s",
+                                        c->name, size, o->limit != UINT64_MAX ? " below the limit" : "");
                 else if (r < 0)
-                        r = iovad_error(e, -r, IOVAD_ERROR_INVALID_ARGS, "Cannot allocate IOVA space: %s", strerror(-r));
+                        r = iovad_error_errno_(e, r, "Cannot allocate IOVA space");
         }
         if (r < 0) {
                 free(l);
@@ -666,10 +682,10 @@ int container_lease(Container *c, uid_t owner, Client *client, uint64_t size, co
         if (mapped) {
                 vaddr = mmap(NULL, size, PROT_READ | (o->readonly ? 0 : PROT_WRITE), MAP_SHARED, fd, (off_t) offset);
                 if (vaddr == MAP_FAILED) {
-                        r = iovad_error(e, EBADF, IOVAD_ERROR_BAD_MEMORY, "Cannot map the memfd: %m");
+                        r = iovad_error(e, IOVAD_E_BAD_MEMORY, "Cannot map the memfd: %m");
                         goto fail;
                 }
-                r = b->ops->map_dma(c->backend, iova, size, vaddr, !o->readonly);
+                r = c->backend->ops->map_dma(c->kernel, iova, size, vaddr, !o->readonly);
                 if (r < 0) {
                         r = map_errno_to_error(r, e);
                         goto fail;
@@ -688,36 +704,14 @@ int container_lease(Container *c, uid_t owner, Client *client, uint64_t size, co
                 .memfd = mapped ? TAKE_FD(fd) : -1,
                 .vaddr = mapped ? vaddr : NULL,
                 .offset = offset,
-                .client = o->persistent ? NULL : client,
         };
-        r = manager_add_lease(c->manager, l);
-        if (r < 0) {
-                if (mapped) {
-                        (void) b->ops->unmap_dma(c->backend, iova, size);
-                        c->dma_avail++;
-                        fd = TAKE_FD(l->memfd);
-                }
-                r = iovad_error(e, -r, IOVAD_ERROR_NO_MEMORY, "Out of memory");
-                goto fail;
-        }
-        l->c_next = c->leases;
-        if (c->leases)
-                c->leases->c_prev = l;
-        c->leases = l;
-        c->n_leases++;
-        if (l->client) {
-                l->cl_next = l->client->leases;
-                if (l->client->leases)
-                        l->client->leases->cl_prev = l;
-                l->client->leases = l;
-        }
+        lease_link(c, l);
         q = quota_get(c, owner, false);
         q->leases++;
         if (mapped) {
                 q->dma_entries++;
                 q->mapped_bytes += size;
         }
-        manager_lease_created(c->manager, l);
         *ret = l;
         return 0;
 
@@ -727,4 +721,22 @@ fail:
         (void) iova_release(c->alloc, iova, size);
         free(l);
         return r;
+}
+
+int container_memfd_new(Container *c, uint64_t size, bool hugepages, int *ret_fd, IovadError *e) {
+        _cleanup_close_ int fd = -1;
+
+        if (size == 0 || (c->alloc && size % iova_page_size(c->alloc) != 0))
+                return iovad_error(e, IOVAD_E_INVALID_ARGS,
+                                   "Size 0x%" PRIx64 " is not a positive multiple of the page size", size);
+        fd = memfd_create("iovad-lease", MFD_CLOEXEC | MFD_ALLOW_SEALING | (hugepages ? MFD_HUGETLB : 0));
+        if (fd < 0)
+                return iovad_error(e, errno == ENOMEM ? IOVAD_E_NO_MEMORY : IOVAD_E_KERNEL, "Cannot create a memfd: %m");
+        if (ftruncate(fd, (off_t) size) < 0)
+                return iovad_error(e, IOVAD_E_KERNEL, "Cannot size the memfd to 0x%" PRIx64 ": %m", size);
+        /* The client may write the memory but never take pages away from under DMA. */
+        if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
+                return iovad_error(e, IOVAD_E_KERNEL, "Cannot seal the memfd: %m");
+        *ret_fd = TAKE_FD(fd);
+        return 0;
 }

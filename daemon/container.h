@@ -2,10 +2,12 @@
 #pragma once
 
 /*
- * Containers and leases: the model behind org.iovad1.Container and
- * org.iovad1.Lease, with no D-Bus in it. A container is one IOMMU domain:
- * its attached groups, the union of their reserved regions, the usable
- * ranges left, an IOVA allocator over them and the leases handed out.
+ * Containers and their leases as IOVA space: one IOMMU domain, its attached
+ * groups, the union of their reserved regions, the usable ranges left, an
+ * IOVA allocator over them, DMA mappings and per-uid quotas. No D-Bus, no
+ * lease table, no persistence: the manager (manager.h) gives leases their
+ * ids and owners and writes them down; this module takes only what it
+ * needs (the backend, the configuration, the platform as sysfs shows it).
  *
  * Every mutating function either succeeds completely or changes nothing,
  * and says why in an IovadError.
@@ -16,32 +18,34 @@
 #include <sys/types.h>
 
 #include "backend.h"
+#include "conf.h"
 #include "error.h"
 #include "iova-alloc.h"
 #include "region.h"
+#include "sysfs.h"
 
-typedef struct Manager Manager;
 typedef struct Container Container;
 typedef struct Client Client;
 typedef struct Lease Lease;
 
 struct Lease {
-        uint64_t id;
+        uint64_t id;          /* the manager's; 0 until it gives one */
         Container *container;
-        Client *client;       /* NULL when persistent */
+        Client *client;       /* the manager's: the bus connection it belongs to, NULL when persistent */
         uint64_t iova;
         uint64_t size;
         uid_t owner;
         bool persistent;
         bool mapped;
         bool writable;
+        bool stuck;           /* the kernel failed to unmap it: its range stays taken */
         int memfd;            /* mapped leases: the memory, else -1 */
         void *vaddr;          /* mapped leases: iovad's mapping of it */
         uint64_t offset;      /* into memfd */
 
-        Lease *hash_next;                  /* Manager's id table */
-        Lease *c_prev, *c_next;            /* Container's leases */
-        Lease *cl_prev, *cl_next;          /* Client's leases */
+        Lease *hash_next;                  /* the manager's id table */
+        Lease *c_prev, *c_next;            /* the container's leases */
+        Lease *cl_prev, *cl_next;          /* the manager's: the client's leases */
 };
 
 /* Per-uid use of one container, for quotas. */
@@ -53,23 +57,24 @@ typedef struct QuotaUse {
 } QuotaUse;
 
 struct Container {
-        Manager *manager;
         char *name;
-        char *path;
+        Backend *backend;      /* not owned */
+        const Config *config;  /* not owned: quotas and policy reservations */
 
-        uid_t *users;
+        uid_t *users;          /* sorted, unique */
         size_t n_users;
 
         unsigned *groups;      /* attach order */
         size_t n_groups;
 
-        BackendContainer *backend;
+        BackendContainer *kernel;
         Range aperture;        /* valid while n_groups > 0 */
         uint64_t page_sizes;
         uint32_t dma_avail;
         RegionList regions;    /* every attached group's, plus policy */
         RangeList usable;
         IovaAllocator *alloc;  /* NULL while no group is attached */
+        bool faulted;          /* the kernel misbehaved on an unmap: no new leases */
 
         Lease *leases;
         size_t n_leases;
@@ -79,7 +84,8 @@ struct Container {
 
 /* One option set for Lease / MapMemory / AllocateMapped. */
 typedef struct LeaseOptions {
-        uint64_t alignment;    /* 0: page size */
+        bool has_alignment;    /* else the smallest page size */
+        uint64_t alignment;
         uint64_t limit;        /* UINT64_MAX: none */
         bool fixed;
         uint64_t iova;
@@ -97,39 +103,71 @@ typedef struct AttachConflict {
         Lease *lease;
 } AttachConflict;
 
-int container_new(Manager *m, const char *name, const uid_t *users, size_t n_users, Container **ret, IovadError *e);
-/* Releases every lease (unmapping it), detaches every group, frees. */
+/* Largest alignment a lease may ask for. */
+#define LEASE_MAX_ALIGNMENT (1ULL << 30)
+
+/* INVALID_ARGS for a bad name or no users, KERNEL when the backend has no container for us. */
+int container_new(Backend *b, const Config *config, const char *name, const uid_t *users, size_t n_users,
+                  Container **ret, IovadError *e);
+/*
+ * Unmaps and frees every lease left (their owners are the caller's
+ * business), detaches every group, frees. The kernel drops whatever an
+ * unmap left behind when the container goes.
+ */
 Container *container_free(Container *c);
 
+bool container_name_valid(const char *name);
 bool container_has_user(const Container *c, uid_t uid);
 bool container_has_group(const Container *c, unsigned group);
 
 /**
- * container_check_attach() - what attaching @group would conflict with.
- * Returns the number of conflicts and an array of them in *@ret (may be
- * NULL when there are none). -ENODEV: no such group; -EEXIST: already
- * attached here; -EBUSY: attached to another container.
+ * container_check_attach() - what attaching @g would conflict with.
+ * Returns the number of conflicts and an array of them in *@ret (NULL when
+ * there are none). EXISTS: already attached here; NOT_VIABLE or
+ * INTERRUPT_ISOLATION: the kernel would refuse it. Whether another
+ * container holds the group is the manager's question.
  */
-ssize_t container_check_attach(Container *c, unsigned group, AttachConflict **ret, IovadError *e);
+ssize_t container_check_attach(Container *c, const SysfsPlatform *p, const SysfsGroup *g, AttachConflict **ret,
+                               IovadError *e);
 
-/* -EADDRINUSE (ReservedConflict) listing what it hits; -EPERM for isolation or viability. */
-int container_attach(Container *c, unsigned group, IovadError *e);
-/* -ENXIO when not attached; -EBUSY when it is the last group and leases live. */
-int container_detach(Container *c, unsigned group, IovadError *e);
+/* RESERVED_CONFLICT listing what it hits, the refusals of check_attach, KERNEL. */
+int container_attach(Container *c, const SysfsPlatform *p, const SysfsGroup *g, IovadError *e);
+/* NOT_ATTACHED when not attached; BUSY when it is the last group and leases live, or the kernel says busy. */
+int container_detach(Container *c, const SysfsPlatform *p, unsigned group, IovadError *e);
 
 /**
- * container_lease() - reserve IOVA space, optionally mapping memory.
+ * container_lease_new() - reserve IOVA space for @owner, optionally mapping memory.
  * @memfd: -1 for an IOVA-only lease, else a sealed memfd the lease takes
- * over (closed on failure too); @offset into it.
+ * over (closed on failure too); @offset into it. The lease is the
+ * container's, with id 0 and no client, until the manager takes it.
+ * Errors: NOT_ATTACHED, INVALID_ARGS, BAD_MEMORY, QUOTA_EXCEEDED,
+ * DMA_LIMIT, NO_SPACE, RESERVED_CONFLICT, KERNEL (also when the container
+ * is faulted), NO_MEMORY.
  */
-int container_lease(Container *c, uid_t owner, Client *client, uint64_t size, const LeaseOptions *o, int memfd,
-                    uint64_t offset, Lease **ret, IovadError *e);
+int container_lease_new(Container *c, uid_t owner, uint64_t size, const LeaseOptions *o, int memfd, uint64_t offset,
+                        Lease **ret, IovadError *e);
 
-/* Unmaps (if mapped), gives the IOVA space back and frees the lease. */
-void lease_release(Lease *l);
+/**
+ * container_lease_release() - unmap (if mapped), give the IOVA space back, free.
+ * The kernel must say it unmapped exactly the lease's bytes. When it fails
+ * or says otherwise the lease stays, marked stuck, its range kept out of
+ * the allocator; the container is marked faulted; KERNEL is returned.
+ */
+int container_lease_release(Container *c, Lease *l, IovadError *e);
+
+/*
+ * A memfd of @size bytes for AllocateMapped, sealed so that its pages can
+ * never go away from under DMA (F_SEAL_SHRINK, F_SEAL_GROW, F_SEAL_SEAL).
+ * INVALID_ARGS for a size that is not a positive multiple of the page
+ * size, KERNEL when the memfd cannot be made (no huge pages, no memory).
+ */
+int container_memfd_new(Container *c, uint64_t size, bool hugepages, int *ret_fd, IovadError *e);
 
 /* Sorted, disjoint ranges of the container's leases, for conflict checks and layouts. */
 int container_lease_ranges(const Container *c, Range **ret, Lease ***ret_leases, size_t *ret_n);
 
 /* Recompute regions/usable/allocator and the backend info; keeps leases. */
-int container_refresh(Container *c, IovadError *e);
+int container_refresh(Container *c, const SysfsPlatform *p, IovadError *e);
+
+/* Formats "Group 5 cannot be attached ...: ..." for @n conflicts into @e as RESERVED_CONFLICT. */
+int container_conflicts_error(const Container *c, unsigned group, const AttachConflict *cf, size_t n, IovadError *e);

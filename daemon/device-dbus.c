@@ -4,33 +4,32 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bus-util.h"
 #include "iovad-bus.h"
 #include "log.h"
-#include "manager.h"
+#include "server.h"
 
 /* Devices are looked up afresh for every call: the platform is re-read as drivers change. */
 int device_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
                        sd_bus_error *error) {
         _cleanup_free_ char *address = NULL;
-        Manager *m = userdata;
+        Server *s = userdata;
         const SysfsDevice *d;
         int r;
 
         r = sd_bus_path_decode(path, IOVAD_DEVICE_PREFIX, &address);
         if (r <= 0)
                 return r;
-        d = sysfs_find_device(m->platform, address);
+        d = sysfs_find_device(s->manager->platform, address);
         if (!d)
-                return pci_address_valid(address) ? bus_object_missing(bus, path, error, IOVAD_ERROR_NO_SUCH_DEVICE,
+                return pci_address_valid(address) ? bus_object_missing(bus, path, error, IOVAD_E_NO_SUCH_DEVICE,
                                                                         "There is no PCI device %s", address)
                                                   : 0;
-        *found = &m->devices[d - m->platform->devices];
+        *found = (void *) d;
         return 1;
 }
 
 int device_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error) {
-        Manager *m = userdata;
+        Manager *m = ((Server *) userdata)->manager;
         char **l = calloc(m->platform->n_devices + 1, sizeof(char *));
 
         if (!l)
@@ -49,17 +48,12 @@ int device_node_enumerator(sd_bus *bus, const char *path, void *userdata, char *
 }
 
 static Container *container_of_device(Manager *m, const SysfsDevice *d) {
-        if (d->iommu_group < 0)
-                return NULL;
-        for (size_t i = 0; i < m->n_containers; i++)
-                if (container_has_group(m->containers[i], (unsigned) d->iommu_group))
-                        return m->containers[i];
-        return NULL;
+        return d->iommu_group < 0 ? NULL : manager_container_of_group(m, (unsigned) d->iommu_group);
 }
 
 static int property_get_sysfs(sd_bus *bus, const char *path, const char *interface, const char *property,
                               sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        const SysfsDevice *d = ((Device *) userdata)->sysfs;
+        const SysfsDevice *d = userdata;
 
         if (strcmp(property, "Address") == 0)
                 return sd_bus_message_append(reply, "s", d->address);
@@ -74,7 +68,7 @@ static int property_get_sysfs(sd_bus *bus, const char *path, const char *interfa
 
 static int property_get_description(sd_bus *bus, const char *path, const char *interface, const char *property,
                                     sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        const SysfsDevice *d = ((Device *) userdata)->sysfs;
+        const SysfsDevice *d = userdata;
         _cleanup_free_ char *s = pci_describe(d->vendor, d->device);
         if (!s)
                 return -ENOMEM;
@@ -83,150 +77,98 @@ static int property_get_description(sd_bus *bus, const char *path, const char *i
 
 static int property_get_group(sd_bus *bus, const char *path, const char *interface, const char *property,
                               sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        const SysfsDevice *d = ((Device *) userdata)->sysfs;
+        const SysfsDevice *d = userdata;
         return sd_bus_message_append(reply, "u", d->iommu_group < 0 ? UINT32_MAX : (uint32_t) d->iommu_group);
 }
 
 static int property_get_container(sd_bus *bus, const char *path, const char *interface, const char *property,
                                   sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        Device *dev = userdata;
-        Container *c = container_of_device(dev->manager, dev->sysfs);
-        return sd_bus_message_append(reply, "o", c ? c->path : "/");
+        Container *c = container_of_device(server_of_bus(bus)->manager, userdata);
+        _cleanup_free_ char *p = c ? iovad_container_path(c->name) : strdup("/");
+        if (!p)
+                return -ENOMEM;
+        return sd_bus_message_append(reply, "o", p);
 }
 
 static int property_get_isolation(sd_bus *bus, const char *path, const char *interface, const char *property,
                                   sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        Device *dev = userdata;
-        Isolation i = dev->manager->platform->isolation;
+        Isolation i = server_of_bus(bus)->manager->platform->isolation;
         /* "none" reads as unsafe: such a device can only be used with unsafe interrupts. */
         return sd_bus_message_append(reply, "s", isolation_to_string(i == ISOLATION_NONE ? ISOLATION_UNSAFE : i));
 }
 
 static int method_open(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        Device *dev = userdata;
+        Server *s = server_of_bus(sd_bus_message_get_bus(msg));
+        const SysfsDevice *d = userdata;
+        Manager *m = s->manager;
         _cleanup_close_ int fd = -1;
-        const SysfsDevice *d = dev->sysfs;
-        Manager *m = dev->manager;
+        IovadError e = {};
         Container *c;
         int r;
 
         c = container_of_device(m, d);
         if (!c)
-                return sd_bus_error_setf(error, IOVAD_ERROR_NOT_ATTACHED,
-                                         "Device %s is not in a container: attach its group %d first", d->address,
-                                         d->iommu_group);
-        r = bus_authorize_container_use(c, msg, NULL, error);
-        if (r <= 0)
-                return r;
-        r = m->backend->ops->open_device(c->backend, (unsigned) d->iommu_group, d->address);
-        if (r == -EOPNOTSUPP)
-                return sd_bus_error_setf(error, IOVAD_ERROR_NOT_SUPPORTED,
-                                         "The %s backend has no real devices to open", m->backend->ops->name);
+                return bus_reply_error(error, &e,
+                                       iovad_error(&e, IOVAD_E_NOT_ATTACHED,
+                                                   "Device %s is not in a container: attach its group %d first",
+                                                   d->address, d->iommu_group));
+        r = server_authorize_container_use(s, c, msg, NULL, error);
         if (r < 0)
-                return sd_bus_error_setf(error, IOVAD_ERROR_KERNEL, "VFIO_GROUP_GET_DEVICE_FD for %s failed: %s",
-                                         d->address, strerror(-r));
+                return r;
+        r = m->backend->ops->open_device(c->kernel, (unsigned) d->iommu_group, d->address);
+        if (r == -EOPNOTSUPP)
+                r = iovad_error(&e, IOVAD_E_NOT_SUPPORTED, "The %s backend has no real devices to open",
+                                m->backend->ops->name);
+        else if (r == -EBUSY)
+                r = iovad_error(&e, IOVAD_E_BUSY, "Device %s is busy: %s", d->address, strerror(-r));
+        else if (r < 0)
+                r = iovad_error(&e, IOVAD_E_KERNEL, "VFIO_GROUP_GET_DEVICE_FD for %s failed: %s", d->address,
+                                strerror(-r));
+        if (r < 0)
+                return bus_reply_error(error, &e, r);
         fd = r;
         log_info("Opened device %s for %s", d->address, sd_bus_message_get_sender(msg));
         return sd_bus_reply_method_return(msg, "h", fd);
 }
 
-static int method_bind(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        Device *dev = userdata;
-        const SysfsDevice *d = dev->sysfs;
-        Manager *m = dev->manager;
-        char address[16], driver[64];
+/* Bind and Unbind: the address is copied first, since both re-read the platform under the object. */
+static int method_bind_or_unbind(sd_bus_message *msg, const SysfsDevice *d, bool bind, sd_bus_error *error) {
+        Server *s = server_of_bus(sd_bus_message_get_bus(msg));
         IovadError e = {};
-        int group, r;
+        char address[sizeof(d->address)];
+        int group = d->iommu_group, r;
 
-        r = bus_authorize(m, msg, "org.iovad1.bind-device", error);
-        if (r <= 0)
-                return r;
-        /* The platform is re-read below: copy what we need first. */
         snprintf(address, sizeof(address), "%s", d->address);
-        snprintf(driver, sizeof(driver), "%s", d->driver);
-        group = d->iommu_group;
-        if (strcmp(driver, "vfio-pci") == 0)
-                return sd_bus_reply_method_return(msg, NULL);
-        if (group < 0)
-                return sd_bus_error_setf(error, IOVAD_ERROR_NOT_VIABLE, "Device %s has no IOMMU group", address);
-
-        void *a = reallocarray(m->rebind, m->n_rebind + 1, sizeof(*m->rebind));
-        if (!a)
-                return -ENOMEM;
-        m->rebind = a;
-        r = m->backend->ops->bind_vfio(m->backend, address);
+        r = server_authorize(s, msg, IOVAD_ACTION_BIND_DEVICE, (const char *const[]) { "device", address, NULL },
+                             error);
+        if (r <= 0)
+                return r == 0 ? 1 : r;
+        r = bind ? manager_bind_device(s->manager, address, &e) : manager_unbind_device(s->manager, address, &e);
         if (r < 0)
-                return sd_bus_error_setf(error, r == -EBUSY ? IOVAD_ERROR_BUSY : IOVAD_ERROR_KERNEL,
-                                         "Binding %s to vfio-pci failed: %s", address, strerror(-r));
-        size_t i;
-        for (i = 0; i < m->n_rebind; i++)
-                if (strcmp(m->rebind[i].address, address) == 0)
-                        break;
-        if (i == m->n_rebind)
-                m->n_rebind++;
-        snprintf(m->rebind[i].address, sizeof(m->rebind[i].address), "%s", address);
-        snprintf(m->rebind[i].driver, sizeof(m->rebind[i].driver), "%s", driver);
-        log_info("Bound %s to vfio-pci (was %s)", address, *driver ? driver : "unbound");
-        manager_save_state(m);
-        (void) manager_refresh_platform(m, &e);
-        bus_emit_devices_changed(m, (unsigned) group);
+                return bus_reply_error(error, &e, r);
+        if (group >= 0)
+                bus_emit_devices_changed(s, (unsigned) group);
         return sd_bus_reply_method_return(msg, NULL);
+}
+
+static int method_bind(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return method_bind_or_unbind(msg, userdata, true, error);
 }
 
 static int method_unbind(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        Device *dev = userdata;
-        const SysfsDevice *d = dev->sysfs;
-        Manager *m = dev->manager;
-        const char *previous = NULL;
-        char address[16];
-        IovadError e = {};
-        int group, r;
-
-        r = bus_authorize(m, msg, "org.iovad1.bind-device", error);
-        if (r <= 0)
-                return r;
-        Container *c = container_of_device(m, d);
-        if (c)
-                /* vfio-pci waits for every device fd to close: never block the daemon on that. */
-                return sd_bus_error_setf(error, IOVAD_ERROR_BUSY, "Device %s is in container '%s': detach group %d first",
-                                         d->address, c->name, d->iommu_group);
-        if (strcmp(d->driver, "vfio-pci") != 0)
-                return sd_bus_error_setf(error, IOVAD_ERROR_NOT_ATTACHED, "Device %s is not bound to vfio-pci",
-                                         d->address);
-        snprintf(address, sizeof(address), "%s", d->address);
-        group = d->iommu_group;
-        size_t i;
-        for (i = 0; i < m->n_rebind; i++)
-                if (strcmp(m->rebind[i].address, address) == 0) {
-                        previous = m->rebind[i].driver;
-                        break;
-                }
-        r = m->backend->ops->unbind_vfio(m->backend, address, previous && *previous ? previous : NULL);
-        if (r < 0)
-                return sd_bus_error_setf(error, r == -EBUSY ? IOVAD_ERROR_BUSY : IOVAD_ERROR_KERNEL,
-                                         "Unbinding %s from vfio-pci failed: %s", address, strerror(-r));
-        log_info("Gave %s back to %s", address, previous && *previous ? previous : "the kernel's choice of driver");
-        if (i < m->n_rebind) {
-                memmove(m->rebind + i, m->rebind + i + 1, (m->n_rebind - i - 1) * sizeof(*m->rebind));
-                m->n_rebind--;
-                manager_save_state(m);
-        }
-        (void) manager_refresh_platform(m, &e);
-        if (group >= 0)
-                bus_emit_devices_changed(m, (unsigned) group);
-        return sd_bus_reply_method_return(msg, NULL);
+        return method_bind_or_unbind(msg, userdata, false, error);
 }
 
-void bus_emit_devices_changed(Manager *m, unsigned group) {
-        if (!m->bus || m->restoring)
-                return;
-        for (size_t i = 0; i < m->platform->n_devices; i++) {
-                const SysfsDevice *d = &m->platform->devices[i];
+void bus_emit_devices_changed(Server *s, unsigned group) {
+        const SysfsPlatform *p = s->manager->platform;
+
+        for (size_t i = 0; i < p->n_devices; i++) {
+                const SysfsDevice *d = &p->devices[i];
                 if (d->iommu_group != (int) group)
                         continue;
                 _cleanup_free_ char *path = iovad_device_path(d->address);
                 if (path)
-                        (void) sd_bus_emit_properties_changed(m->bus, path, IOVAD_DEVICE_IFACE, "Driver", "Container",
+                        (void) sd_bus_emit_properties_changed(s->bus, path, IOVAD_DEVICE_IFACE, "Driver", "Container",
                                                               NULL);
         }
 }

@@ -2,33 +2,46 @@
 #pragma once
 
 /*
- * What the model tells its callers when an operation is refused: a
- * negative errno for code, and the D-Bus error name plus a sentence for
- * the user. The model never depends on sd-bus; the bus glue turns an
- * IovadError into an sd_bus_error with the same name and text.
+ * What the model tells its callers when an operation is refused: a code
+ * from the error contract (dbus/iovad-errors.h) and a sentence for the
+ * user. Functions return the code's errno, negated, so "return
+ * iovad_error(e, IOVAD_E_NO_SPACE, ...)" reads as any other failure; the
+ * bus glue turns the code into its D-Bus name and never picks one itself.
+ * The model never depends on sd-bus.
  */
 
 #include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
 
+#include "iovad-errors.h"
 #include "macro.h"
 
 typedef struct IovadError {
-        const char *name; /* an IOVAD_ERROR_* or org.freedesktop.DBus.Error.* name */
+        IovadErrorCode code;   /* IOVAD_E_NONE until something fills it */
         char message[512];
 } IovadError;
 
-#define IOVAD_ERROR_INVALID_ARGS "org.freedesktop.DBus.Error.InvalidArgs"
-#define IOVAD_ERROR_ACCESS_DENIED "org.freedesktop.DBus.Error.AccessDenied"
-#define IOVAD_ERROR_NO_MEMORY "org.freedesktop.DBus.Error.NoMemory"
-
-/* Fills @e (if not NULL) and returns -@errnum, so callers can "return iovad_error(...)". */
-_printf_(4, 5) static inline int iovad_error(IovadError *e, int errnum, const char *name, const char *fmt, ...) {
+/* Fills @e (if not NULL) and returns -errno of @code. */
+_printf_(3, 4) static inline int iovad_error(IovadError *e, IovadErrorCode code, const char *fmt, ...) {
         if (e) {
                 va_list ap;
-                e->name = name;
+                e->code = code;
                 va_start(ap, fmt);
                 (void) vsnprintf(e->message, sizeof(e->message), fmt, ap);
                 va_end(ap);
         }
-        return -errnum;
+        return -iovad_error_errno(code);
+}
+
+/*
+ * An unexpected failure @r (negative errno) while doing @what: NO_MEMORY
+ * for -ENOMEM, KERNEL with the errno's text for anything else, so that no
+ * failure leaves without a documented name.
+ */
+static inline int iovad_error_errno_(IovadError *e, int r, const char *what) {
+        if (r == -ENOMEM)
+                return iovad_error(e, IOVAD_E_NO_MEMORY, "Out of memory");
+        (void) iovad_error(e, IOVAD_E_KERNEL, "%s: %s", what, strerror(-r));
+        return r;
 }

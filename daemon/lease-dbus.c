@@ -4,10 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bus-util.h"
 #include "iovad-bus.h"
 #include "log.h"
-#include "manager.h"
+#include "server.h"
 
 static int parse_lease_path(const char *path, uint64_t *ret) {
         const char *p;
@@ -27,29 +26,29 @@ static int parse_lease_path(const char *path, uint64_t *ret) {
 }
 
 /* Whoever sent the message being dispatched; leases show only to their owner and root. */
-static bool caller_may_see(sd_bus *bus, const Lease *l) {
+static bool caller_may_see(Server *s, sd_bus *bus, const Lease *l) {
         sd_bus_message *m = sd_bus_get_current_message(bus);
         uid_t uid;
 
-        if (!m || bus_caller_uid(l->container->manager, m, &uid) < 0)
+        if (!m || server_caller_uid(s, m, &uid) < 0)
                 return false;
         return uid == 0 || uid == l->owner;
 }
 
 int lease_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
                       sd_bus_error *error) {
-        Manager *m = userdata;
+        Server *s = userdata;
         uint64_t id;
         Lease *l;
 
         if (parse_lease_path(path, &id) <= 0)
                 return 0;
-        l = manager_find_lease(m, id);
+        l = manager_find_lease(s->manager, id);
         if (!l)
-                return bus_object_missing(bus, path, error, IOVAD_ERROR_NO_SUCH_LEASE,
+                return bus_object_missing(bus, path, error, IOVAD_E_NO_SUCH_LEASE,
                                           "There is no lease %" PRIu64 " (never made, or released)", id);
-        if (!caller_may_see(bus, l))
-                return bus_object_missing(bus, path, error, SD_BUS_ERROR_ACCESS_DENIED,
+        if (!caller_may_see(s, bus, l))
+                return bus_object_missing(bus, path, error, IOVAD_E_ACCESS_DENIED,
                                           "Lease %" PRIu64 " belongs to another user", id);
         *found = l;
         return 1;
@@ -57,12 +56,13 @@ int lease_object_find(sd_bus *bus, const char *path, const char *interface, void
 
 int lease_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error) {
         sd_bus_message *msg = sd_bus_get_current_message(bus);
-        Manager *m = userdata;
+        Server *s = userdata;
+        Manager *m = s->manager;
         size_t n = 0, k = 0;
         uid_t uid;
         char **l;
 
-        if (!msg || bus_caller_uid(m, msg, &uid) < 0)
+        if (!msg || server_caller_uid(s, msg, &uid) < 0)
                 return 0;
         for (size_t i = 0; i < m->n_containers; i++)
                 for (Lease *x = m->containers[i]->leases; x; x = x->c_next)
@@ -89,7 +89,10 @@ int lease_node_enumerator(sd_bus *bus, const char *path, void *userdata, char **
 static int property_get_container(sd_bus *bus, const char *path, const char *interface, const char *property,
                                   sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         Lease *l = userdata;
-        return sd_bus_message_append(reply, "o", l->container->path);
+        _cleanup_free_ char *p = iovad_container_path(l->container->name);
+        if (!p)
+                return -ENOMEM;
+        return sd_bus_message_append(reply, "o", p);
 }
 
 static int property_get_mapped(sd_bus *bus, const char *path, const char *interface, const char *property,
@@ -111,16 +114,19 @@ static int property_get_persistent(sd_bus *bus, const char *path, const char *in
 }
 
 static int method_release(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Server *s = server_of_bus(sd_bus_message_get_bus(msg));
         Lease *l = userdata;
         Container *c = l->container;
-        bool persistent = l->persistent, mapped = l->mapped;
+        bool mapped = l->mapped;
+        IovadError e = {};
+        int r;
 
         /* lease_object_find() already hid the lease from anyone but its owner and root. */
-        lease_release(l);
-        if (persistent)
-                manager_save_state(c->manager);
+        r = manager_release_lease(s->manager, l, &e);
+        if (r < 0)
+                return bus_reply_error(error, &e, r);
         if (mapped)
-                bus_emit_container_changed(c, "DmaMappingsAvailable", NULL);
+                bus_emit_container_changed(s, c, "DmaMappingsAvailable", NULL);
         return sd_bus_reply_method_return(msg, NULL);
 }
 

@@ -11,6 +11,7 @@
 
 #include "lease-journal.h"
 #include "macro.h"
+#include "parse-error.h"
 
 struct LeaseJournal {
         char *dir;
@@ -28,7 +29,7 @@ static char *journal_path(const char *dir, const char *name) {
 }
 
 /* One record a line, short enough for a single write() to append it whole. */
-static int format_add(char *buf, size_t size, const JournalLease *l) {
+static int format_add(char *buf, size_t size, const LeaseRecord *l) {
         int n = snprintf(buf, size, "+ %" PRIx64 " %" PRIx64 " %" PRIx64 " %u %d %d %" PRIx64 " %s %s\n", l->id,
                          l->iova, l->size, (unsigned) l->owner, l->mapped, l->writable, l->offset, l->client,
                          l->container);
@@ -60,7 +61,7 @@ static int write_all(int fd, const char *buf, size_t n) {
         return 0;
 }
 
-int lease_journal_add(LeaseJournal *j, const JournalLease *l) {
+int lease_journal_add(LeaseJournal *j, const LeaseRecord *l) {
         char line[512];
         int n;
 
@@ -86,7 +87,7 @@ bool lease_journal_wants_compaction(const LeaseJournal *j, size_t live) {
 }
 
 /* Writes header and @leases to a temporary file and renames it over the journal. */
-static int rewrite(const char *dir, const char *bus_id, const JournalLease *leases, size_t n, int *ret_fd) {
+static int rewrite(const char *dir, const char *bus_id, const LeaseRecord *leases, size_t n, int *ret_fd) {
         _cleanup_free_ char *path = journal_path(dir, "leases.journal"), *tmp = journal_path(dir, ".leases.journal.XXXXXX");
         _cleanup_fclose_ FILE *f = NULL;
         int fd, r = 0;
@@ -127,7 +128,7 @@ static int rewrite(const char *dir, const char *bus_id, const JournalLease *leas
         return 0;
 }
 
-int lease_journal_new(const char *dir, const char *bus_id, const JournalLease *leases, size_t n,
+int lease_journal_new(const char *dir, const char *bus_id, const LeaseRecord *leases, size_t n,
                       LeaseJournal **ret) {
         LeaseJournal *j;
         int r;
@@ -154,7 +155,7 @@ int lease_journal_new(const char *dir, const char *bus_id, const JournalLease *l
         return 0;
 }
 
-int lease_journal_compact(LeaseJournal *j, const JournalLease *leases, size_t n) {
+int lease_journal_compact(LeaseJournal *j, const LeaseRecord *leases, size_t n) {
         int fd, r;
 
         r = rewrite(j->dir, j->bus_id, leases, n, &fd);
@@ -176,18 +177,6 @@ LeaseJournal *lease_journal_free(LeaseJournal *j) {
         return NULL;
 }
 
-_printf_(3, 4) static int bad(char **ret_error, int r, const char *fmt, ...) {
-        va_list ap;
-
-        if (ret_error) {
-                va_start(ap, fmt);
-                if (vasprintf(ret_error, fmt, ap) < 0)
-                        *ret_error = NULL;
-                va_end(ap);
-        }
-        return r;
-}
-
 static bool parse_hex(const char *s, uint64_t *ret) {
         char *end;
 
@@ -201,7 +190,7 @@ static bool parse_hex(const char *s, uint64_t *ret) {
         return true;
 }
 
-static int parse_add(char *line, JournalLease *l) {
+static int parse_add(char *line, LeaseRecord *l) {
         char *f[10], *save = NULL;
         size_t n = 0;
         uint64_t owner, mapped, writable;
@@ -213,7 +202,7 @@ static int parse_add(char *line, JournalLease *l) {
         }
         if (n != ELEMENTSOF(f))
                 return -EINVAL;
-        *l = (JournalLease) {};
+        *l = (LeaseRecord) {};
         char *end;
         errno = 0;
         owner = strtoull(f[4], &end, 10);
@@ -250,10 +239,10 @@ static int cmp_u64(const void *a, const void *b) {
         return x < y ? -1 : x > y;
 }
 
-int lease_journal_load(const char *dir, const char *bus_id, JournalLease **ret, size_t *ret_n, uint64_t *ret_max_id,
+int lease_journal_load(const char *dir, const char *bus_id, LeaseRecord **ret, size_t *ret_n, uint64_t *ret_max_id,
                        char **ret_error) {
         _cleanup_free_ char *path = journal_path(dir, "leases.journal"), *line = NULL;
-        _cleanup_free_ JournalLease *leases = NULL;
+        _cleanup_free_ LeaseRecord *leases = NULL;
         _cleanup_free_ uint64_t *removed = NULL;
         _cleanup_fclose_ FILE *f = NULL;
         size_t n = 0, cap = 0, n_removed = 0, cap_removed = 0, size = 0, lineno = 0;
@@ -268,11 +257,11 @@ int lease_journal_load(const char *dir, const char *bus_id, JournalLease **ret, 
                 return -errno;
         len = getline(&line, &size, f);
         if (len < 0)
-                return bad(ret_error, -EINVAL, "%s is empty", path);
+                return parse_error(ret_error, -EINVAL, "%s is empty", path);
         if (sscanf(line, "iovad-leases %15s %256s", version, id) != 2)
-                return bad(ret_error, -EINVAL, "%s: no header", path);
+                return parse_error(ret_error, -EINVAL, "%s: no header", path);
         if (strcmp(version, "1") != 0)
-                return bad(ret_error, -EINVAL, "%s: version %s is not understood", path, version);
+                return parse_error(ret_error, -EINVAL, "%s: version %s is not understood", path, version);
         if (strcmp(id, bus_id) != 0)
                 return -ESTALE;
 
@@ -282,26 +271,26 @@ int lease_journal_load(const char *dir, const char *bus_id, JournalLease **ret, 
                         /* Only the last line can be torn, by a crash in its write(). */
                         if (getc(f) == EOF)
                                 break;
-                        return bad(ret_error, -EINVAL, "%s:%zu: line without an end", path, lineno);
+                        return parse_error(ret_error, -EINVAL, "%s:%zu: line without an end", path, lineno);
                 }
                 line[len - 1] = '\0';
                 if (line[0] == '+' && line[1] == ' ') {
                         if (!grow((void **) &leases, &cap, n, sizeof(*leases)))
                                 return -ENOMEM;
                         if (parse_add(line, &leases[n]) < 0)
-                                return bad(ret_error, -EINVAL, "%s:%zu: malformed record", path, lineno);
+                                return parse_error(ret_error, -EINVAL, "%s:%zu: malformed record", path, lineno);
                         if (leases[n].id > max_id)
                                 max_id = leases[n].id;
                         n++;
                 } else if (line[0] == '-' && line[1] == ' ') {
                         uint64_t v;
                         if (!parse_hex(line + 2, &v))
-                                return bad(ret_error, -EINVAL, "%s:%zu: malformed record", path, lineno);
+                                return parse_error(ret_error, -EINVAL, "%s:%zu: malformed record", path, lineno);
                         if (!grow((void **) &removed, &cap_removed, n_removed, sizeof(*removed)))
                                 return -ENOMEM;
                         removed[n_removed++] = v;
                 } else
-                        return bad(ret_error, -EINVAL, "%s:%zu: unknown record", path, lineno);
+                        return parse_error(ret_error, -EINVAL, "%s:%zu: unknown record", path, lineno);
         }
 
         /* Lease ids are never reused, so a removal cancels the one addition of that id. */

@@ -29,19 +29,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "lease-record.h"
+
 #define LEASE_JOURNAL_VERSION 1
 
-typedef struct JournalLease {
-        uint64_t id;
-        uint64_t iova;
-        uint64_t size;
-        uid_t owner;
-        bool mapped;
-        bool writable;
-        uint64_t offset;
-        char client[256];      /* ":1.42" */
-        char container[65];
-} JournalLease;
 
 typedef struct LeaseJournal LeaseJournal;
 
@@ -53,18 +44,18 @@ typedef struct LeaseJournal LeaseJournal;
  * (a torn last line, which a crash in the middle of a write leaves, is
  * skipped, not an error).
  */
-int lease_journal_load(const char *dir, const char *bus_id, JournalLease **ret, size_t *ret_n, uint64_t *ret_max_id,
+int lease_journal_load(const char *dir, const char *bus_id, LeaseRecord **ret, size_t *ret_n, uint64_t *ret_max_id,
                        char **ret_error);
 
 /* Starts a fresh journal in @dir holding @leases (tmp file + rename), open for appending. */
-int lease_journal_new(const char *dir, const char *bus_id, const JournalLease *leases, size_t n,
+int lease_journal_new(const char *dir, const char *bus_id, const LeaseRecord *leases, size_t n,
                       LeaseJournal **ret);
 LeaseJournal *lease_journal_free(LeaseJournal *j);
 
-int lease_journal_add(LeaseJournal *j, const JournalLease *l);
+int lease_journal_add(LeaseJournal *j, const LeaseRecord *l);
 int lease_journal_remove(LeaseJournal *j, uint64_t id);
 
 /* Whether the file has grown enough that lease_journal_compact() should run. */
 bool lease_journal_wants_compaction(const LeaseJournal *j, size_t live);
 /* Rewrites the file with @leases only. */
-int lease_journal_compact(LeaseJournal *j, const JournalLease *leases, size_t n);
+int lease_journal_compact(LeaseJournal *j, const LeaseRecord *leases, size_t n);

@@ -3,11 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bus-util.h"
 #include "config.h"
 #include "iovad-bus.h"
 #include "log.h"
-#include "manager.h"
+#include "server.h"
 
 static int property_get_version(sd_bus *bus, const char *path, const char *interface, const char *property,
                                 sd_bus_message *reply, void *userdata, sd_bus_error *error) {
@@ -16,26 +15,27 @@ static int property_get_version(sd_bus *bus, const char *path, const char *inter
 
 static int property_get_backend(sd_bus *bus, const char *path, const char *interface, const char *property,
                                 sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        Manager *m = userdata;
-        return sd_bus_message_append(reply, "s", m->backend->ops->name);
+        Server *s = userdata;
+        return sd_bus_message_append(reply, "s", s->manager->backend->ops->name);
 }
 
 static int property_get_platform(sd_bus *bus, const char *path, const char *interface, const char *property,
                                  sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        Manager *m = userdata;
-        return sd_bus_message_append(reply, "s", m->backend->platform);
+        Server *s = userdata;
+        return sd_bus_message_append(reply, "s", s->manager->backend->platform);
 }
 
 static int method_list_devices(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        Manager *m = userdata;
+        Server *s = userdata;
+        Manager *m = s->manager;
         IovadError e = {};
         int r;
 
         /* Drivers change under us (binding, hotplug): answer from a fresh read. */
         r = manager_refresh_platform(m, &e);
         if (r < 0)
-                return bus_error_from(error, &e, r);
+                return bus_reply_error(error, &e, r);
         r = sd_bus_message_new_method_return(msg, &reply);
         if (r < 0)
                 return r;
@@ -59,7 +59,7 @@ static int method_list_devices(sd_bus_message *msg, void *userdata, sd_bus_error
 
 static int method_get_group_reserved_regions(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        Manager *m = userdata;
+        Server *s = userdata;
         const SysfsGroup *g;
         uint32_t group;
         int r;
@@ -67,9 +67,11 @@ static int method_get_group_reserved_regions(sd_bus_message *msg, void *userdata
         r = sd_bus_message_read(msg, "u", &group);
         if (r < 0)
                 return r;
-        g = sysfs_find_group(m->platform, group);
-        if (!g)
-                return sd_bus_error_setf(error, IOVAD_ERROR_NO_SUCH_GROUP, "There is no IOMMU group %u", group);
+        g = sysfs_find_group(s->manager->platform, group);
+        if (!g) {
+                IovadError e = {};
+                return bus_reply_error(error, &e, iovad_error(&e, IOVAD_E_NO_SUCH_GROUP, "There is no IOMMU group %u", group));
+        }
         r = sd_bus_message_new_method_return(msg, &reply);
         if (r < 0)
                 return r;
@@ -86,15 +88,20 @@ static int method_get_group_reserved_regions(sd_bus_message *msg, void *userdata
 
 static int method_list_containers(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        Manager *m = userdata;
+        Server *s = userdata;
+        Manager *m = s->manager;
         int r;
 
         r = sd_bus_message_new_method_return(msg, &reply);
         if (r < 0)
                 return r;
         r = sd_bus_message_open_container(reply, 'a', "(so)");
-        for (size_t i = 0; r >= 0 && i < m->n_containers; i++)
-                r = sd_bus_message_append(reply, "(so)", m->containers[i]->name, m->containers[i]->path);
+        for (size_t i = 0; r >= 0 && i < m->n_containers; i++) {
+                _cleanup_free_ char *path = iovad_container_path(m->containers[i]->name);
+                if (!path)
+                        return -ENOMEM;
+                r = sd_bus_message_append(reply, "(so)", m->containers[i]->name, path);
+        }
         if (r >= 0)
                 r = sd_bus_message_close_container(reply);
         if (r < 0)
@@ -104,7 +111,9 @@ static int method_list_containers(sd_bus_message *msg, void *userdata, sd_bus_er
 
 static int method_create_container(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         _cleanup_free_ uid_t *users = NULL;
-        Manager *m = userdata;
+        _cleanup_free_ char *path = NULL;
+        Server *s = userdata;
+        Manager *m = s->manager;
         size_t n_users = 0;
         const char *name;
         IovadError e = {};
@@ -159,13 +168,12 @@ static int method_create_container(sd_bus_message *msg, void *userdata, sd_bus_e
         if (r < 0)
                 return r;
 
-        r = bus_authorize(m, msg, "org.iovad1.manage-containers", error);
+        const char *details[] = { "container", name, NULL };
+        r = server_authorize(s, msg, IOVAD_ACTION_MANAGE_CONTAINERS, details, error);
         if (r <= 0)
-                return r;
-        if (manager_find_container(m, name))
-                return sd_bus_error_setf(error, IOVAD_ERROR_EXISTS, "Container '%s' exists already", name);
+                return r == 0 ? 1 : r;
         if (!users) {
-                r = bus_caller_uid(m, msg, &caller);
+                r = server_caller_uid(s, msg, &caller);
                 if (r < 0)
                         return r;
                 users = malloc(sizeof(uid_t));
@@ -175,33 +183,33 @@ static int method_create_container(sd_bus_message *msg, void *userdata, sd_bus_e
                 n_users = 1;
         }
 
-        r = container_new(m, name, users, n_users, &c, &e);
+        r = manager_create_container(m, name, users, n_users, &c, &e);
         if (r < 0)
-                return bus_error_from(error, &e, r);
-        r = manager_add_container(m, c);
-        if (r < 0) {
-                container_free(c);
-                return r;
-        }
+                return bus_reply_error(error, &e, r);
         log_info("Created container '%s'", name);
-        manager_save_state(m);
-        (void) sd_bus_emit_object_added(sd_bus_message_get_bus(msg), c->path);
-        return sd_bus_reply_method_return(msg, "o", c->path);
+        path = iovad_container_path(c->name);
+        if (!path)
+                return -ENOMEM;
+        (void) sd_bus_emit_object_added(sd_bus_message_get_bus(msg), path);
+        return sd_bus_reply_method_return(msg, "o", path);
 }
 
 static int method_get_container(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        Manager *m = userdata;
+        _cleanup_free_ char *path = NULL;
+        Server *s = userdata;
+        IovadError e = {};
         const char *name;
-        Container *c;
         int r;
 
         r = sd_bus_message_read(msg, "s", &name);
         if (r < 0)
                 return r;
-        c = manager_find_container(m, name);
-        if (!c)
-                return sd_bus_error_setf(error, IOVAD_ERROR_NO_SUCH_CONTAINER, "No container '%s'", name);
-        return sd_bus_reply_method_return(msg, "o", c->path);
+        if (!manager_find_container(s->manager, name))
+                return bus_reply_error(error, &e, iovad_error(&e, IOVAD_E_NO_SUCH_CONTAINER, "No container '%s'", name));
+        path = iovad_container_path(name);
+        if (!path)
+                return -ENOMEM;
+        return sd_bus_reply_method_return(msg, "o", path);
 }
 
 const sd_bus_vtable manager_vtable[] = {
@@ -221,33 +229,3 @@ const sd_bus_vtable manager_vtable[] = {
                                 method_get_container, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END,
 };
-
-int manager_bus_setup(Manager *m) {
-        int r;
-
-        r = sd_bus_error_add_map(iovad_bus_errors);
-        if (r < 0)
-                return log_error_errno(r, "Cannot register the error map");
-        r = sd_bus_add_object_vtable(m->bus, NULL, IOVAD_MANAGER_PATH, IOVAD_MANAGER_IFACE, manager_vtable, m);
-        if (r < 0)
-                return log_error_errno(r, "Cannot register %s", IOVAD_MANAGER_PATH);
-        r = sd_bus_add_fallback_vtable(m->bus, NULL, IOVAD_CONTAINER_PREFIX, IOVAD_CONTAINER_IFACE, container_vtable,
-                                       container_object_find, m);
-        if (r >= 0)
-                r = sd_bus_add_node_enumerator(m->bus, NULL, IOVAD_CONTAINER_PREFIX, container_node_enumerator, m);
-        if (r >= 0)
-                r = sd_bus_add_fallback_vtable(m->bus, NULL, IOVAD_LEASE_PREFIX, IOVAD_LEASE_IFACE, lease_vtable,
-                                               lease_object_find, m);
-        if (r >= 0)
-                r = sd_bus_add_node_enumerator(m->bus, NULL, IOVAD_LEASE_PREFIX, lease_node_enumerator, m);
-        if (r >= 0)
-                r = sd_bus_add_fallback_vtable(m->bus, NULL, IOVAD_DEVICE_PREFIX, IOVAD_DEVICE_IFACE, device_vtable,
-                                               device_object_find, m);
-        if (r >= 0)
-                r = sd_bus_add_node_enumerator(m->bus, NULL, IOVAD_DEVICE_PREFIX, device_node_enumerator, m);
-        if (r >= 0)
-                r = sd_bus_add_object_manager(m->bus, NULL, IOVAD_MANAGER_PATH);
-        if (r < 0)
-                return log_error_errno(r, "Cannot register the object vtables");
-        return 0;
-}

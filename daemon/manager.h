@@ -2,52 +2,49 @@
 #pragma once
 
 /*
- * The daemon's one context object: event loop, bus, backend, the platform
- * as sysfs shows it, containers, the lease table and the clients that own
- * leases.
+ * The model's one context and the orchestrator of a lease's life: the
+ * platform as sysfs shows it, the containers, the lease table, the clients
+ * (bus connections, by unique name) that own leases, and what outlives the
+ * process (the state file, the lease journal, systemd's fd store). Every
+ * operation that creates, changes or ends a container or a lease comes
+ * through here; this module calls down into container.h, the backend and
+ * the persistence modules, never up. No D-Bus: the bus glue tells the
+ * manager when a client has left (manager_client_gone()) and which clients
+ * are still on the bus after a restart.
  */
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
-#include <systemd/sd-bus.h>
-#include <systemd/sd-event.h>
 
 #include "backend.h"
 #include "conf.h"
 #include "container.h"
+#include "error.h"
+#include "fd-store.h"
 #include "lease-journal.h"
 #include "state.h"
 #include "sysfs.h"
 
-/* A PCI device as the bus sees it; rebuilt whenever the platform is re-read. */
-typedef struct Device {
-        Manager *manager;
-        const SysfsDevice *sysfs;
-} Device;
+typedef struct Manager Manager;
 
-/* A bus peer that owns leases; its leases go when it leaves the bus. */
+/* A bus connection that owns leases; its leases go when it leaves the bus. */
 struct Client {
-        Manager *manager;
         char *name;                 /* unique bus name */
         uid_t uid;                  /* its connection's uid, which never changes */
-        sd_bus_track *track;
-        sd_event_source *gone;      /* deferred cleanup once the peer left */
         Lease *leases;
+        size_t n_leases;
+        void *userdata;             /* the bus glue's (its tracking of the name) */
         Client *prev, *next;
 };
 
 struct Manager {
-        sd_event *event;
-        sd_bus *bus;
         Backend *backend;
         SysfsPlatform *platform;
-        Device *devices;            /* one per platform->devices[] */
         Config config;
 
-        char *state_dir;
+        char *state_dir;            /* NULL: nothing is written (tests) */
         char *runtime_dir;
-        bool polkit;                /* ask polkit for non-root callers */
 
         Container **containers;
         size_t n_containers;
@@ -62,49 +59,81 @@ struct Manager {
         /* Devices handed to vfio-pci by Bind, and the driver they had; saved in the state file. */
         Rebind *rebind;
         size_t n_rebind;
-        bool restoring;             /* loading state: no saves, no signals */
-        bool stopping;              /* shutting down: what goes now is not released */
 
-        /* Leases of bus connections, for a restart (lease-journal.h). */
+        /* Leases of bus connections, for a restart (lease-journal.h); NULL until manager_restore(). */
         LeaseJournal *journal;
         char bus_id[33];
+
+        bool restoring;             /* re-creating what the state, journal and fd store hold */
+        bool stopping;              /* shutting down: what goes now is kept for the next start */
 };
 
-int manager_new(Manager **ret);
+/**
+ * manager_new() - a manager on @backend (taken over), with @config (taken
+ * over) and the directories for state and runtime files.
+ */
+int manager_new(Backend *backend, Config *config, const char *state_dir, const char *runtime_dir, Manager **ret);
 Manager *manager_free(Manager *m);
 
-/* Re-read devices and groups through the backend's sysfs root. */
+/* Re-read devices and groups through the backend's sysfs root. KERNEL when that fails. */
 int manager_refresh_platform(Manager *m, IovadError *e);
 
 Container *manager_find_container(Manager *m, const char *name);
-int manager_add_container(Manager *m, Container *c);
-void manager_remove_container(Manager *m, Container *c);
+/* The container @group is attached to, or NULL. */
+Container *manager_container_of_group(Manager *m, unsigned group);
 
+/* EXISTS, and the errors of container_new(). */
+int manager_create_container(Manager *m, const char *name, const uid_t *users, size_t n_users, Container **ret,
+                             IovadError *e);
+/* Releases every lease of @c (their objects go), detaches its groups and frees it. */
+void manager_destroy_container(Manager *m, Container *c);
+
+/* NO_SUCH_GROUP, BUSY (in another container), and the errors of container_check_attach(). */
+ssize_t manager_check_attach(Manager *m, Container *c, unsigned group, AttachConflict **ret, IovadError *e);
+/* Re-reads the platform (drivers change), then as manager_check_attach() and container_attach(). */
+int manager_attach_group(Manager *m, Container *c, unsigned group, IovadError *e);
+int manager_detach_group(Manager *m, Container *c, unsigned group, IovadError *e);
+
+/**
+ * manager_lease() - a new lease in @c for @owner: IOVA space, the memory
+ * of @memfd mapped if it is >= 0 (taken over, closed on failure too), an
+ * id, @client as its owner unless persistent, and a record in the journal
+ * or the state file and the fd store. Errors: those of container_lease_new().
+ */
+int manager_lease(Manager *m, Container *c, uid_t owner, Client *client, uint64_t size, const LeaseOptions *o,
+                  int memfd, uint64_t offset, Lease **ret, IovadError *e);
+/* Ends @l: unmapped, its range freed, its records gone. KERNEL when the kernel failed to unmap it (it stays). */
+int manager_release_lease(Manager *m, Lease *l, IovadError *e);
 Lease *manager_find_lease(Manager *m, uint64_t id);
-int manager_add_lease(Manager *m, Lease *l);
-void manager_remove_lease(Manager *m, Lease *l);
 
-/* The Client for a bus name (whose connection has @uid), created and tracked on first use. */
+/* The Client for a bus name (whose connection has @uid), created on first use. */
 int manager_get_client(Manager *m, const char *name, uid_t uid, Client **ret);
-/* The Client for a bus name, or NULL when it has none or has left the bus. */
 Client *manager_find_client(Manager *m, const char *name);
-void client_free(Client *c);
+/*
+ * @c left the bus: its leases are released and it is freed. Containers
+ * whose DMA mappings came back are listed in @changed (up to @n_max of
+ * them); returns how many there are.
+ */
+size_t manager_client_gone(Manager *m, Client *c, Container **changed, size_t n_max);
+
+/* NO_SUCH_DEVICE, NOT_VIABLE (no group), BUSY, NOT_SUPPORTED, KERNEL. Returns 1 when bound now, 0 when it already was. */
+int manager_bind_device(Manager *m, const char *address, IovadError *e);
+/* NO_SUCH_DEVICE, BUSY (its group is attached), NOT_ATTACHED (not on vfio-pci), NOT_SUPPORTED, KERNEL. */
+int manager_unbind_device(Manager *m, const char *address, IovadError *e);
+
+/**
+ * manager_restore() - bring back what a previous iovad left: containers,
+ * persistent leases and bound devices from the state file, then the
+ * leases of bus connections from the journal of the bus @bus_id (their
+ * clients are created; the caller then says which of them are still
+ * connected), mapping memory again from @fds where it was kept. Logs what
+ * it cannot restore; never fails the start.
+ */
+void manager_restore(Manager *m, const char *bus_id, FdStore *fds);
+/* After manager_restore() and the departed clients' manager_client_gone(): journal rewritten, state saved. */
+void manager_restore_done(Manager *m);
 
 /* Writes the state file; logs on failure (state is best effort at runtime). */
 void manager_save_state(Manager *m);
-
-/*
- * What outlives the process, kept in step with each lease: a lease of a
- * connection goes into the lease journal, the memfd of a mapped lease into
- * systemd's fd store (FDNAME=lease-ID), where a restarted iovad finds it.
- * container.c calls these once the lease is complete, and before it goes.
- */
-void manager_lease_created(Manager *m, Lease *l);
-void manager_lease_released(Manager *m, Lease *l);
 /* Rewrites the lease journal from the live leases (after a restore, and when it has grown). */
 int manager_compact_journal(Manager *m);
-
-/* Bus glue (the *-dbus.c files). */
-int manager_bus_setup(Manager *m);
-void bus_emit_container_changed(Container *c, const char *property, ...);
-void bus_emit_devices_changed(Manager *m, unsigned group);

@@ -16,6 +16,7 @@
 #include "macro.h"
 #include "profile.h"
 #include "sysfs.h"
+#include "parse-error.h"
 
 /* Profiles are small hand-written files; anything this big is a mistake. */
 #define PROFILE_FILE_MAX (4U * 1024U * 1024U)
@@ -26,31 +27,8 @@ static void json_tokener_freep(json_tokener **t) {
                 json_tokener_free(*t);
 }
 
-/* Every validation failure goes through here so each message starts with
- * the JSON path of the offending field. */
-_printf_(3, 4)
-static int fail(char **ret_error, const char *path, const char *fmt, ...) {
-        _cleanup_free_ char *msg = NULL;
-        va_list ap;
-        int r;
-
-        va_start(ap, fmt);
-        r = vasprintf(&msg, fmt, ap);
-        va_end(ap);
-        if (r < 0)
-                return -ENOMEM;
-
-        if (ret_error) {
-                char *e;
-
-                if (asprintf(&e, "%s: %s", path, msg) < 0)
-                        return -ENOMEM;
-                free(*ret_error);
-                *ret_error = e;
-        }
-
-        return -EINVAL;
-}
+/* Every validation failure names the JSON path of the offending field first. */
+#define fail(ret_error, path, fmt, ...) parse_error((ret_error), -EINVAL, "%s: " fmt, (path), ##__VA_ARGS__)
 
 _printf_(2, 3)
 static char *path_join(const char *parent, const char *fmt, ...) {

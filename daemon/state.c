@@ -11,8 +11,9 @@
 
 #include "json-util.h"
 #include "macro.h"
-#include "manager.h"
+#include "sysfs.h"
 #include "state.h"
+#include "parse-error.h"
 
 
 void state_done(State *s) {
@@ -22,8 +23,6 @@ void state_done(State *s) {
                 free(s->containers[i].groups);
         }
         free(s->containers);
-        for (size_t i = 0; i < s->n_leases; i++)
-                free(s->leases[i].container);
         free(s->leases);
         free(s->rebinds);
         *s = (State) {};
@@ -51,7 +50,7 @@ char *state_format(const State *s) {
                 json_object_array_add(cs, o);
         }
         for (size_t i = 0; i < s->n_leases; i++) {
-                const StateLease *l = &s->leases[i];
+                const LeaseRecord *l = &s->leases[i];
                 json_object *o = json_object_new_object();
                 json_object_object_add(o, "id", json_object_new_uint64(l->id));
                 json_object_object_add(o, "container", json_object_new_string(l->container));
@@ -71,17 +70,6 @@ char *state_format(const State *s) {
         }
         const char *text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED);
         return text ? strdup(text) : NULL;
-}
-
-_printf_(2, 3) static int bad(char **ret_error, const char *fmt, ...) {
-        va_list ap;
-        if (ret_error) {
-                va_start(ap, fmt);
-                if (vasprintf(ret_error, fmt, ap) < 0)
-                        *ret_error = NULL;
-                va_end(ap);
-        }
-        return -EINVAL;
 }
 
 static bool get_u64(json_object *o, const char *key, uint64_t max, uint64_t *ret) {
@@ -140,20 +128,20 @@ int state_parse(const char *json, State *ret, char **ret_error) {
         uint64_t version;
 
         if (!root || !json_object_is_type(root, json_type_object))
-                return bad(ret_error, "not a JSON object");
+                return parse_error(ret_error, -EINVAL, "not a JSON object");
         if (!get_u64(root, "version", UINT32_MAX, &version))
-                return bad(ret_error, "version: missing");
+                return parse_error(ret_error, -EINVAL, "version: missing");
         if (version != STATE_VERSION)
-                return bad(ret_error, "version %" PRIu64 " is not understood (this iovad writes %d)", version,
+                return parse_error(ret_error, -EINVAL, "version %" PRIu64 " is not understood (this iovad writes %d)", version,
                            STATE_VERSION);
         if (!get_u64(root, "next_lease_id", UINT64_MAX, &s.next_lease_id) ||
             !json_object_object_get_ex(root, "containers", &cs) || !json_object_is_type(cs, json_type_array) ||
             !json_object_object_get_ex(root, "leases", &ls) || !json_object_is_type(ls, json_type_array))
-                return bad(ret_error, "next_lease_id, containers or leases missing or of the wrong type");
+                return parse_error(ret_error, -EINVAL, "next_lease_id, containers or leases missing or of the wrong type");
 
         size_t nc = json_object_array_length(cs), nl = json_object_array_length(ls);
         s.containers = calloc(nc ? nc : 1, sizeof(StateContainer));
-        s.leases = calloc(nl ? nl : 1, sizeof(StateLease));
+        s.leases = calloc(nl ? nl : 1, sizeof(LeaseRecord));
         if (!s.containers || !s.leases) {
                 state_done(&s);
                 return -ENOMEM;
@@ -165,7 +153,7 @@ int state_parse(const char *json, State *ret, char **ret_error) {
                 if (!name || get_u32_array(o, "users", &c->n_users, &c->users, sizeof(uid_t)) < 0 ||
                     get_u32_array(o, "groups", &c->n_groups, &c->groups, sizeof(unsigned)) < 0) {
                         state_done(&s);
-                        return bad(ret_error, "containers[%zu]: name, users or groups missing or malformed", i);
+                        return parse_error(ret_error, -EINVAL, "containers[%zu]: name, users or groups missing or malformed", i);
                 }
                 c->name = strdup(name);
                 s.n_containers++;
@@ -176,29 +164,25 @@ int state_parse(const char *json, State *ret, char **ret_error) {
         }
         for (size_t i = 0; i < nl; i++) {
                 json_object *o = json_object_array_get_idx(ls, i);
-                StateLease *l = &s.leases[s.n_leases];
+                LeaseRecord *l = &s.leases[s.n_leases];
                 uint64_t owner;
                 const char *container = json_object_is_type(o, json_type_object) ? get_str(o, "container") : NULL;
-                if (!container || !get_u64(o, "id", UINT64_MAX, &l->id) || !get_u64(o, "iova", UINT64_MAX, &l->iova) ||
+                if (!container || strlen(container) >= sizeof(l->container) || !get_u64(o, "id", UINT64_MAX, &l->id) || !get_u64(o, "iova", UINT64_MAX, &l->iova) ||
                     !get_u64(o, "size", UINT64_MAX, &l->size) || !get_u64(o, "owner", UINT32_MAX, &owner) ||
                     !get_bool(o, "mapped", &l->mapped) || !get_bool(o, "writable", &l->writable) ||
                     !get_u64(o, "offset", UINT64_MAX, &l->offset) || l->id == 0 || l->size == 0) {
                         state_done(&s);
-                        return bad(ret_error, "leases[%zu]: a field is missing or malformed", i);
+                        return parse_error(ret_error, -EINVAL, "leases[%zu]: a field is missing or malformed", i);
                 }
                 l->owner = (uid_t) owner;
-                l->container = strdup(container);
+                snprintf(l->container, sizeof(l->container), "%s", container);
                 s.n_leases++;
-                if (!l->container) {
-                        state_done(&s);
-                        return -ENOMEM;
-                }
         }
         /* Optional: files written before Bind was remembered have none. */
         if (json_object_object_get_ex(root, "rebinds", &rs)) {
                 if (!json_object_is_type(rs, json_type_array)) {
                         state_done(&s);
-                        return bad(ret_error, "rebinds: not an array");
+                        return parse_error(ret_error, -EINVAL, "rebinds: not an array");
                 }
                 size_t nr = json_object_array_length(rs);
                 s.rebinds = calloc(nr ? nr : 1, sizeof(Rebind));
@@ -214,7 +198,7 @@ int state_parse(const char *json, State *ret, char **ret_error) {
                         if (!pci_address_valid(address) || !driver ||
                             (driver[0] && !driver_name_valid(driver, sizeof(b->driver)))) {
                                 state_done(&s);
-                                return bad(ret_error, "rebinds[%zu]: address or driver missing or malformed", i);
+                                return parse_error(ret_error, -EINVAL, "rebinds[%zu]: address or driver missing or malformed", i);
                         }
                         snprintf(b->address, sizeof(b->address), "%s", address);
                         snprintf(b->driver, sizeof(b->driver), "%s", driver);
@@ -238,68 +222,20 @@ int state_load(const char *dir, State *ret, char **ret_error) {
         if (getdelim(&text, &size, '\0', f) < 0 && !feof(f))
                 return -errno;
         if (!text)
-                return bad(ret_error, "%s is empty", path);
+                return parse_error(ret_error, -EINVAL, "%s is empty", path);
         return state_parse(text, ret, ret_error);
 }
 
-/* The Manager as a State; the strings point into the manager (not owned). */
-static int state_collect(Manager *m, State *s) {
-        size_t nl = 0;
-
-        for (size_t i = 0; i < m->n_containers; i++)
-                for (Lease *l = m->containers[i]->leases; l; l = l->c_next)
-                        nl += l->persistent;
-        s->next_lease_id = m->next_lease_id;
-        s->containers = calloc(m->n_containers ? m->n_containers : 1, sizeof(StateContainer));
-        s->leases = calloc(nl ? nl : 1, sizeof(StateLease));
-        if (!s->containers || !s->leases)
-                return -ENOMEM;
-        for (size_t i = 0; i < m->n_containers; i++) {
-                Container *c = m->containers[i];
-                s->containers[s->n_containers++] = (StateContainer) {
-                        .name = c->name,
-                        .users = c->users,
-                        .n_users = c->n_users,
-                        .groups = c->groups,
-                        .n_groups = c->n_groups,
-                };
-                for (Lease *l = c->leases; l; l = l->c_next)
-                        if (l->persistent)
-                                s->leases[s->n_leases++] = (StateLease) {
-                                        .id = l->id,
-                                        .container = c->name,
-                                        .iova = l->iova,
-                                        .size = l->size,
-                                        .owner = l->owner,
-                                        .mapped = l->mapped,
-                                        .writable = l->writable,
-                                        .offset = l->offset,
-                                };
-        }
-        s->rebinds = m->rebind;
-        s->n_rebinds = m->n_rebind;
-        return 0;
-}
-
-int state_save(Manager *m) {
+int state_save(const char *dir, const State *s) {
         _cleanup_free_ char *text = NULL, *path = NULL, *tmp = NULL;
         _cleanup_close_ int fd = -1;
-        State s = {};
         size_t len;
         int r;
 
-        r = state_collect(m, &s);
-        if (r >= 0) {
-                text = state_format(&s);
-                if (!text)
-                        r = -ENOMEM;
-        }
-        free(s.containers);
-        free(s.leases);
-        if (r < 0)
-                return r;
-
-        if (asprintf(&path, "%s/state.json", m->state_dir) < 0 || asprintf(&tmp, "%s/.state.json.XXXXXX", m->state_dir) < 0)
+        text = state_format(s);
+        if (!text)
+                return -ENOMEM;
+        if (asprintf(&path, "%s/state.json", dir) < 0 || asprintf(&tmp, "%s/.state.json.XXXXXX", dir) < 0)
                 return -ENOMEM;
         fd = mkostemp(tmp, O_CLOEXEC);
         if (fd < 0)

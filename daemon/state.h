@@ -15,22 +15,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "region.h"
-
-typedef struct Manager Manager;
+#include "lease-record.h"
 
 #define STATE_VERSION 1
 
-typedef struct StateLease {
-        uint64_t id;
-        char *container;
-        uint64_t iova;
-        uint64_t size;
-        uid_t owner;
-        bool mapped;
-        bool writable;
-        uint64_t offset;
-} StateLease;
 
 typedef struct StateContainer {
         char *name;
@@ -50,14 +38,14 @@ typedef struct State {
         uint64_t next_lease_id;
         StateContainer *containers;
         size_t n_containers;
-        StateLease *leases;
+        LeaseRecord *leases;       /* persistent ones; client "" */
         size_t n_leases;
         Rebind *rebinds;
         size_t n_rebinds;
 } State;
 
-/* Serialise @m: temp file in the same directory, fsync, rename. */
-int state_save(Manager *m);
+/* Writes @s to DIR/state.json: temp file in the same directory, fsync, rename. */
+int state_save(const char *dir, const State *s);
 
 /* Text <-> State; -EINVAL with *@ret_error for a malformed or newer file. */
 char *state_format(const State *s);

@@ -16,6 +16,7 @@
 
 #include "macro.h"
 #include "sysfs.h"
+#include "parse-error.h"
 
 /* sysfs attributes are at most a page; reserved_regions is one of them. */
 #define ATTR_MAX (64U * 1024U)
@@ -91,26 +92,6 @@ bool driver_name_valid(const char *s, size_t size) {
                 if ((unsigned char) *p <= ' ' || *p == '/' || (unsigned char) *p >= 0x7f)
                         return false;
         return true;
-}
-
-_printf_(3, 4)
-static int fail(char **ret_error, int r, const char *fmt, ...) {
-        va_list ap;
-        char *e;
-
-        if (!ret_error)
-                return r;
-
-        va_start(ap, fmt);
-        if (vasprintf(&e, fmt, ap) < 0)
-                e = NULL;
-        va_end(ap);
-        if (!e)
-                return -ENOMEM;
-
-        free(*ret_error);
-        *ret_error = e;
-        return r;
 }
 
 /* Read a whole attribute; trailing white space (the kernel's "\n") is cut. */
@@ -232,14 +213,14 @@ static int read_hex_attr(const char *dir, const char *name, unsigned max_digits,
                 return -ENOMEM;
         r = read_attr(path, &text);
         if (r == -ENOENT)
-                return fail(ret_error, -EINVAL, "%s: missing", path);
+                return parse_error(ret_error, -EINVAL, "%s: missing", path);
         if (r == -EBADMSG)
-                return fail(ret_error, -EINVAL, "%s: contains a NUL byte", path);
+                return parse_error(ret_error, -EINVAL, "%s: contains a NUL byte", path);
         if (r < 0)
-                return fail(ret_error, r, "%s: %s", path, strerror(-r));
+                return parse_error(ret_error, r, "%s: %s", path, strerror(-r));
         r = parse_hex_id(text, max_digits, max, ret);
         if (r < 0)
-                return fail(ret_error, r, "%s: expected a hex number of at most 0x%" PRIx32 ", got \"%s\"", path, max, text);
+                return parse_error(ret_error, r, "%s: expected a hex number of at most 0x%" PRIx32 ", got \"%s\"", path, max, text);
         return 0;
 }
 
@@ -272,10 +253,10 @@ static int read_device(const char *root, const char *address, SysfsDevice *ret, 
         r = read_link_name(path, &text);
         if (r >= 0) {
                 if (strlen(text) >= sizeof(d.driver))
-                        return fail(ret_error, -EINVAL, "%s: driver name \"%s\" is too long", path, text);
+                        return parse_error(ret_error, -EINVAL, "%s: driver name \"%s\" is too long", path, text);
                 strcpy(d.driver, text);
         } else if (r != -ENOENT)
-                return fail(ret_error, r, "%s: %s", path, strerror(-r));
+                return parse_error(ret_error, r, "%s: %s", path, strerror(-r));
         free(path);
         path = NULL;
         free(text);
@@ -287,11 +268,11 @@ static int read_device(const char *root, const char *address, SysfsDevice *ret, 
         r = read_attr(path, &text);
         if (r >= 0) {
                 if (strlen(text) >= sizeof(d.override))
-                        return fail(ret_error, -EINVAL, "%s: \"%s\" is too long", path, text);
+                        return parse_error(ret_error, -EINVAL, "%s: \"%s\" is too long", path, text);
                 if (strcmp(text, "(null)") != 0)
                         strcpy(d.override, text);
         } else if (r != -ENOENT)
-                return fail(ret_error, r, "%s: %s", path, strerror(-r));
+                return parse_error(ret_error, r, "%s: %s", path, strerror(-r));
         free(path);
         path = NULL;
         free(text);
@@ -304,10 +285,10 @@ static int read_device(const char *root, const char *address, SysfsDevice *ret, 
                 unsigned long id;
 
                 if (parse_unsigned(text, INT_MAX, &id) < 0)
-                        return fail(ret_error, -EINVAL, "%s: \"%s\" is not an IOMMU group", path, text);
+                        return parse_error(ret_error, -EINVAL, "%s: \"%s\" is not an IOMMU group", path, text);
                 d.iommu_group = (int) id;
         } else if (r != -ENOENT)
-                return fail(ret_error, r, "%s: %s", path, strerror(-r));
+                return parse_error(ret_error, r, "%s: %s", path, strerror(-r));
 
         *ret = d;
         return 0;
@@ -339,7 +320,7 @@ static int read_devices(const char *root, SysfsPlatform *p, char **ret_error) {
         if (!d) {
                 if (errno == ENOENT)
                         return 0;
-                return fail(ret_error, -errno, "%s: %s", path, strerror(errno));
+                return parse_error(ret_error, -errno, "%s: %s", path, strerror(errno));
         }
 
         /* Names that are not PCI addresses are skipped: the only ones a
@@ -365,7 +346,7 @@ static int read_devices(const char *root, SysfsPlatform *p, char **ret_error) {
                 p->n_devices++;
         }
         if (errno != 0)
-                return fail(ret_error, -errno, "%s: %s", path, strerror(errno));
+                return parse_error(ret_error, -errno, "%s: %s", path, strerror(errno));
 
         if (p->n_devices > 0)
                 qsort(p->devices, p->n_devices, sizeof(SysfsDevice), cmp_device);
@@ -403,7 +384,7 @@ static int read_group_devices(const char *dir, SysfsGroup *g, char **ret_error) 
         if (!d) {
                 if (errno == ENOENT)
                         return 0;
-                return fail(ret_error, -errno, "%s: %s", path, strerror(errno));
+                return parse_error(ret_error, -errno, "%s: %s", path, strerror(errno));
         }
 
         /* Only PCI members are listed; platform devices sharing a group on
@@ -425,7 +406,7 @@ static int read_group_devices(const char *dir, SysfsGroup *g, char **ret_error) 
                 g->devices[++n] = NULL;
         }
         if (errno != 0)
-                return fail(ret_error, -errno, "%s: %s", path, strerror(errno));
+                return parse_error(ret_error, -errno, "%s: %s", path, strerror(errno));
 
         if (n > 0)
                 qsort(g->devices, n, sizeof(char *), cmp_str);
@@ -447,9 +428,9 @@ static int read_group(const char *root, unsigned id, SysfsGroup *g, char **ret_e
                 return -ENOMEM;
         r = read_attr(path, &text);
         if (r == -EBADMSG)
-                return fail(ret_error, -EINVAL, "%s: contains a NUL byte", path);
+                return parse_error(ret_error, -EINVAL, "%s: contains a NUL byte", path);
         if (r < 0 && r != -ENOENT)
-                return fail(ret_error, r, "%s: %s", path, strerror(-r));
+                return parse_error(ret_error, r, "%s: %s", path, strerror(-r));
         /* Kernels before 4.11 have no reserved_regions: nothing reserved. */
         if (r >= 0) {
                 r = region_list_parse(&g->regions, text, origin, &line);
@@ -458,7 +439,7 @@ static int read_group(const char *root, unsigned id, SysfsGroup *g, char **ret_e
 
                         if (!bad)
                                 return -ENOMEM;
-                        return fail(ret_error, -EINVAL, "%s:%u: malformed reserved region \"%s\"", path, line, bad);
+                        return parse_error(ret_error, -EINVAL, "%s:%u: malformed reserved region \"%s\"", path, line, bad);
                 }
                 if (r < 0)
                         return r;
@@ -482,7 +463,7 @@ static int read_groups(const char *root, SysfsPlatform *p, char **ret_error) {
         if (!d) {
                 if (errno == ENOENT)
                         return 0;
-                return fail(ret_error, -errno, "%s: %s", path, strerror(errno));
+                return parse_error(ret_error, -errno, "%s: %s", path, strerror(errno));
         }
 
         while ((errno = 0, de = readdir(d))) {
@@ -507,7 +488,7 @@ static int read_groups(const char *root, SysfsPlatform *p, char **ret_error) {
                         return r;
         }
         if (errno != 0)
-                return fail(ret_error, -errno, "%s: %s", path, strerror(errno));
+                return parse_error(ret_error, -errno, "%s: %s", path, strerror(errno));
 
         if (p->n_groups > 0)
                 qsort(p->groups, p->n_groups, sizeof(SysfsGroup), cmp_group);
@@ -621,7 +602,7 @@ int sysfs_read_platform(const char *root, SysfsPlatform **ret, char **ret_error)
                 return r;
         r = read_isolation(root, &p->isolation);
         if (r < 0)
-                return fail(ret_error, r, "%s: cannot read interrupt isolation: %s", root, strerror(-r));
+                return parse_error(ret_error, r, "%s: cannot read interrupt isolation: %s", root, strerror(-r));
 
         *ret = TAKE_PTR(p);
         return 0;

@@ -8,6 +8,8 @@
 
 #include <systemd/sd-bus.h>
 
+#include "iovad-errors.h"
+
 #define IOVAD_BUS_NAME "org.iovad1"
 #define IOVAD_MANAGER_PATH "/org/iovad1"
 #define IOVAD_CONTAINER_PREFIX "/org/iovad1/container"
@@ -19,29 +21,15 @@
 #define IOVAD_LEASE_IFACE "org.iovad1.Lease"
 #define IOVAD_DEVICE_IFACE "org.iovad1.Device"
 
-#define IOVAD_ERROR_PREFIX "org.iovad1.Error."
-#define IOVAD_ERROR_NO_SUCH_CONTAINER "org.iovad1.Error.NoSuchContainer"
-#define IOVAD_ERROR_NO_SUCH_GROUP "org.iovad1.Error.NoSuchGroup"
-#define IOVAD_ERROR_NO_SUCH_LEASE "org.iovad1.Error.NoSuchLease"
-#define IOVAD_ERROR_NO_SUCH_DEVICE "org.iovad1.Error.NoSuchDevice"
-#define IOVAD_ERROR_EXISTS "org.iovad1.Error.Exists"
-#define IOVAD_ERROR_NO_SPACE "org.iovad1.Error.NoSpace"
-#define IOVAD_ERROR_RESERVED_CONFLICT "org.iovad1.Error.ReservedConflict"
-#define IOVAD_ERROR_QUOTA_EXCEEDED "org.iovad1.Error.QuotaExceeded"
-#define IOVAD_ERROR_DMA_LIMIT "org.iovad1.Error.DmaLimit"
-#define IOVAD_ERROR_BAD_MEMORY "org.iovad1.Error.BadMemory"
-#define IOVAD_ERROR_NOT_ATTACHED "org.iovad1.Error.NotAttached"
-#define IOVAD_ERROR_BUSY "org.iovad1.Error.Busy"
-/* Extensions of interface v1. */
-#define IOVAD_ERROR_NOT_SUPPORTED "org.iovad1.Error.NotSupported"
-#define IOVAD_ERROR_INTERRUPT_ISOLATION "org.iovad1.Error.InterruptIsolation"
-#define IOVAD_ERROR_NOT_VIABLE "org.iovad1.Error.NotViable"
-#define IOVAD_ERROR_KERNEL "org.iovad1.Error.Kernel"
-
-/* Name -> errno, registered by daemon and client alike. */
+/* Name -> errno for every entry of IOVAD_ERROR_LIST, registered by daemon and client alike. */
 extern const sd_bus_error_map iovad_bus_errors[];
 
 /* Object paths; return a newly allocated string or NULL on OOM. */
 char *iovad_container_path(const char *name);
 char *iovad_device_path(const char *pci_address);
 char *iovad_lease_path(uint64_t id);
+
+/* polkit actions (policy/org.iovad1.policy), for callers other than root. */
+#define IOVAD_ACTION_MANAGE_CONTAINERS "org.iovad1.manage-containers"
+#define IOVAD_ACTION_PERSISTENT_LEASE "org.iovad1.persistent-lease"
+#define IOVAD_ACTION_BIND_DEVICE "org.iovad1.bind-device"

@@ -66,8 +66,8 @@ START_TEST(test_state_round_trip) {
         uid_t users[] = { 0, 1000 };
         unsigned groups[] = { 5, 12 };
         StateContainer sc = { .name = (char *) "vm1", .users = users, .n_users = 2, .groups = groups, .n_groups = 2 };
-        StateLease sl = { .id = 7, .container = (char *) "vm1", .iova = 0xfef00000, .size = 0x200000,
-                          .owner = 1000, .mapped = true, .writable = false, .offset = 0x1000 };
+        LeaseRecord sl = { .id = 7, .container = "vm1", .iova = 0xfef00000, .size = 0x200000,
+                           .owner = 1000, .mapped = true, .writable = false, .offset = 0x1000 };
         Rebind rb[] = { { "0000:00:06.0", "virtio-pci" }, { "0000:03:00.1", "" } };
         State s = { .next_lease_id = 9, .containers = &sc, .n_containers = 1, .leases = &sl, .n_leases = 1,
                     .rebinds = rb, .n_rebinds = 2 };
@@ -152,8 +152,8 @@ static void journal_cleanup(const char *dir) {
         ck_assert_int_eq(rmdir(dir), 0);
 }
 
-static JournalLease jlease(uint64_t id, const char *client) {
-        JournalLease l = { .id = id, .iova = id << 12, .size = 0x1000, .owner = 1000, .mapped = id % 2,
+static LeaseRecord jlease(uint64_t id, const char *client) {
+        LeaseRecord l = { .id = id, .iova = id << 12, .size = 0x1000, .owner = 1000, .mapped = id % 2,
                            .writable = true, .offset = 0x2000 };
         snprintf(l.client, sizeof(l.client), "%s", client);
         snprintf(l.container, sizeof(l.container), "vm-%" PRIu64, id % 3);
@@ -163,14 +163,14 @@ static JournalLease jlease(uint64_t id, const char *client) {
 START_TEST(test_journal_replay) {
         char dir[64];
         LeaseJournal *j = NULL;
-        JournalLease first = jlease(1, ":1.7"), *got = NULL;
+        LeaseRecord first = jlease(1, ":1.7"), *got = NULL;
         size_t n;
         uint64_t max_id;
 
         journal_dir(dir, sizeof(dir));
         ck_assert_int_eq(lease_journal_new(dir, "0123abcd", &first, 1, &j), 0);
         for (uint64_t id = 2; id <= 100; id++) {
-                JournalLease l = jlease(id, id % 5 ? ":1.8" : ":1.9");
+                LeaseRecord l = jlease(id, id % 5 ? ":1.8" : ":1.9");
                 ck_assert_int_eq(lease_journal_add(j, &l), 0);
         }
         for (uint64_t id = 1; id <= 100; id += 3)
@@ -184,13 +184,13 @@ START_TEST(test_journal_replay) {
         for (size_t i = 0, id = 2; i < n; i++, id++) {
                 if (id % 3 == 1)
                         id++;
-                JournalLease want = jlease(id, id % 5 ? ":1.8" : ":1.9");
+                LeaseRecord want = jlease(id, id % 5 ? ":1.8" : ":1.9");
                 ck_assert_int_eq(memcmp(&got[i], &want, sizeof(want)), 0);
         }
         free(got);
 
         /* Compaction keeps what is given, and the file stays appendable. */
-        JournalLease keep[2] = { jlease(40, ":1.8"), jlease(41, ":1.8") };
+        LeaseRecord keep[2] = { jlease(40, ":1.8"), jlease(41, ":1.8") };
         ck_assert(lease_journal_wants_compaction(j, 0) == false); /* 133 records are no reason */
         ck_assert_int_eq(lease_journal_compact(j, keep, 2), 0);
         ck_assert_int_eq(lease_journal_remove(j, 40), 0);
@@ -201,7 +201,7 @@ START_TEST(test_journal_replay) {
         free(got);
 
         /* Names that would break the line format are refused. */
-        JournalLease bad = jlease(7, ":1.8 x");
+        LeaseRecord bad = jlease(7, ":1.8 x");
         ck_assert_int_eq(lease_journal_add(j, &bad), -EINVAL);
         bad = jlease(7, "");
         ck_assert_int_eq(lease_journal_add(j, &bad), -EINVAL);
@@ -212,7 +212,7 @@ END_TEST
 
 static int load_text(const char *dir, const char *text, size_t *n, char **err) {
         char p[256];
-        JournalLease *got = NULL;
+        LeaseRecord *got = NULL;
         uint64_t max_id;
         FILE *f;
         int r;
