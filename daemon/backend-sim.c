@@ -10,6 +10,7 @@
 
 #include "backend.h"
 #include "macro.h"
+#include "sysfs-write.h"
 
 /*
  * The simulated backend: VFIO type1's behaviour on a platform profile.

@@ -6,6 +6,7 @@
 
 #include "iovad-bus.h"
 #include "log.h"
+#include "pci-names.h"
 #include "server.h"
 
 /* Devices are looked up afresh for every call: the platform is re-read as drivers change. */

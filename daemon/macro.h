@@ -6,6 +6,7 @@
  * transfer and a few arithmetic helpers that must never overflow.
  */
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -51,6 +52,12 @@ static inline void fclosep(FILE **f) {
                 (void) fclose(*f);
 }
 #define _cleanup_fclose_ _cleanup_(fclosep)
+
+static inline void closedirp(DIR **d) {
+        if (*d)
+                (void) closedir(*d);
+}
+#define _cleanup_closedir_ _cleanup_(closedirp)
 
 /* Declares a cleanup function "namep" that calls "func" on a non-NULL pointer. */
 #define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func)                  \

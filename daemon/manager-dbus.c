@@ -6,6 +6,7 @@
 #include "config.h"
 #include "iovad-bus.h"
 #include "log.h"
+#include "pci-names.h"
 #include "server.h"
 
 static int property_get_version(sd_bus *bus, const char *path, const char *interface, const char *property,

@@ -12,8 +12,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "profile.h"
 #include "region.h"
+
+/* The x86 interrupt window: every x86 IOMMU driver reports it as msi. */
+#define X86_MSI_START UINT64_C(0xfee00000)
+#define X86_MSI_END   UINT64_C(0xfeefffff)
 
 typedef enum Isolation {
         ISOLATION_REMAPPED,     /* interrupt remapping is on */
@@ -75,22 +78,8 @@ const SysfsGroup *sysfs_find_group(const SysfsPlatform *p, unsigned id);
  */
 bool sysfs_group_viable(const SysfsPlatform *p, const SysfsGroup *g);
 
-/**
- * sysfs_write_profile() - lay @p out below @dir as sysfs would show it:
- * bus/pci/devices/ADDR/{vendor,device,class,driver_override,iommu_group,driver},
- * kernel/iommu_groups/N/{reserved_regions,devices/ADDR},
- * bus/pci/drivers/NAME/ and the interrupt-isolation markers
- * sysfs_read_platform() reads (kernel/irq/N/chip_name and
- * module/vfio_iommu_type1/parameters/, see docs/profiles.md).
- * @dir must exist and be empty: -ENOTEMPTY otherwise.
- */
-int sysfs_write_profile(const Profile *p, const char *dir);
-
-/**
- * pci_describe() - "8086:1521 Intel Corporation I350 Gigabit Network
- * Connection" from libpci's ID database; ids alone when it has no names.
- */
-char *pci_describe(uint16_t vendor, uint16_t device);
+/* vfio-pci or a variant driver (a name ending in vfio-pci or vfio_pci). */
+bool sysfs_driver_is_vfio(const char *driver);
 
 /* "0000:01:00.0" -> true; anything else false. */
 bool pci_address_valid(const char *s);

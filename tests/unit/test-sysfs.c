@@ -11,7 +11,9 @@
 #include <unistd.h>
 
 #include "profile.h"
+#include "pci-names.h"
 #include "sysfs.h"
+#include "sysfs-write.h"
 
 #define PROFILES_DIR SOURCE_ROOT "/daemon/profiles"
 
