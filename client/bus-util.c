@@ -11,7 +11,7 @@
 
 #include "iovactl.h"
 #include "iovad-bus.h"
-#include "macro.h"
+#include "util/macro.h"
 
 int usage_error(Iovactl *c, const char *fmt, ...) {
         va_list ap;

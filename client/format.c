@@ -9,7 +9,7 @@
 #include <strings.h>
 
 #include "format.h"
-#include "macro.h"
+#include "util/macro.h"
 
 static int hex_digit(char c) {
         if (c >= '0' && c <= '9')

@@ -15,7 +15,7 @@
 #include "config.h"
 #include "iovactl.h"
 #include "iovad-bus.h"
-#include "macro.h"
+#include "util/macro.h"
 
 typedef struct Verb {
         const char *name;

@@ -8,7 +8,7 @@
 
 #include "format.h"
 #include "layout.h"
-#include "macro.h"
+#include "util/macro.h"
 
 void iova_regions_free(IovaRegion *r, size_t n) {
         for (size_t i = 0; i < n; i++) {

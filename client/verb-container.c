@@ -13,7 +13,7 @@
 
 #include "iovactl.h"
 #include "iovad-bus.h"
-#include "macro.h"
+#include "util/macro.h"
 
 typedef struct ContainerInfo {
         char *name;

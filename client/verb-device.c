@@ -12,7 +12,7 @@
 
 #include "iovactl.h"
 #include "iovad-bus.h"
-#include "macro.h"
+#include "util/macro.h"
 
 typedef struct ManagerInfo {
         char *version, *backend, *platform;

@@ -12,7 +12,7 @@
 
 #include "iovactl.h"
 #include "iovad-bus.h"
-#include "macro.h"
+#include "util/macro.h"
 
 /* The a{sv} of Lease, MapMemory and AllocateMapped: only what was asked for, of what the method takes. */
 static int append_options(Iovactl *c, sd_bus_message *m, VerbOption accepted) {

@@ -8,12 +8,12 @@
 #include <systemd/sd-daemon.h>
 
 #include "config.h"
-#include "fd-store.h"
-#include "fs-util.h"
+#include "persist/fd-store.h"
+#include "util/fs-util.h"
 #include "iovad-bus.h"
-#include "log.h"
-#include "manager.h"
-#include "server.h"
+#include "util/log.h"
+#include "model/manager.h"
+#include "bus/server.h"
 
 typedef struct Args {
         const char *simulate;

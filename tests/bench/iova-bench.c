@@ -23,8 +23,8 @@
 #include <malloc.h>
 #endif
 
-#include "iova-alloc.h"
-#include "macro.h"
+#include "iommu/iova-alloc.h"
+#include "util/macro.h"
 
 #define KiB UINT64_C(1024)
 #define MiB (1024 * KiB)

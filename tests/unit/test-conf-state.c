@@ -7,10 +7,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "conf.h"
-#include "macro.h"
-#include "lease-journal.h"
-#include "state.h"
+#include "persist/conf.h"
+#include "util/macro.h"
+#include "persist/lease-journal.h"
+#include "persist/state.h"
 
 START_TEST(test_conf_defaults_and_values) {
         Config c;

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "iova-alloc.h"
+#include "iommu/iova-alloc.h"
 
 #define PAGE 4096ULL
 

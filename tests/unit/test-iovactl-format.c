@@ -9,7 +9,7 @@
 
 #include "format.h"
 #include "layout.h"
-#include "macro.h"
+#include "util/macro.h"
 
 static uint64_t size_ok(const char *s) {
         uint64_t v = 0;

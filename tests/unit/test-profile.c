@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "profile.h"
+#include "platform/profile.h"
 
 #define PROFILES_DIR SOURCE_ROOT "/daemon/profiles"
 

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "region.h"
+#include "iommu/region.h"
 
 #define X86_MSI "0x00000000fee00000 0x00000000feefffff msi\n"
 

@@ -10,10 +10,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "profile.h"
-#include "pci-names.h"
-#include "sysfs.h"
-#include "sysfs-write.h"
+#include "platform/profile.h"
+#include "platform/pci-names.h"
+#include "platform/sysfs.h"
+#include "platform/sysfs-write.h"
 
 #define PROFILES_DIR SOURCE_ROOT "/daemon/profiles"
 

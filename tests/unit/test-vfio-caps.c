@@ -7,8 +7,8 @@
 
 #include <linux/vfio.h>
 
-#include "macro.h"
-#include "vfio-caps.h"
+#include "util/macro.h"
+#include "iommu/vfio-caps.h"
 
 /*
  * Replies are built the way the type1 driver builds them: the fixed struct,

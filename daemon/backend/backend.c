@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backend/backend.h"
+#include "util/macro.h"
+#include "util/parse-error.h"
+
+void backend_info_done(BackendInfo *i) {
+        if (!i)
+                return;
+        range_list_clear(&i->usable);
+        *i = (BackendInfo) {};
+}
+
+Backend *backend_free(Backend *b) {
+        if (!b)
+                return NULL;
+        /* The ops' free releases the backend's own state and @b itself. */
+        b->ops->free(b);
+        return NULL;
+}
+
+int backend_open(const char *simulate, const char *profiles_dir, const char *runtime_dir, const char *sysfs_root,
+                 Backend **ret, char **ret_error) {
+        int r;
+
+        if (simulate) {
+                _cleanup_free_ char *msg = NULL;
+                Profile *p = NULL;
+
+                r = profile_load(simulate, profiles_dir, &p, &msg);
+                if (r == -ENOENT)
+                        return parse_error(ret_error, r, "No profile '%s' (neither a file nor a profile shipped in %s)",
+                                           simulate, profiles_dir);
+                if (r < 0)
+                        return parse_error(ret_error, r, "Profile '%s' is invalid: %s", simulate,
+                                           msg ? msg : strerror(-r));
+                r = backend_sim_new(p, runtime_dir, ret);
+                if (r < 0) {
+                        profile_free(p);
+                        return parse_error(ret_error, r, "Cannot set up the simulated platform in %s: %s", runtime_dir,
+                                           strerror(-r));
+                }
+                return 0;
+        }
+        if (access("/dev/vfio/vfio", F_OK) < 0)
+                return parse_error(ret_error, -ENOENT,
+                                   "This machine has no VFIO (/dev/vfio/vfio is missing): load the vfio-pci module, or "
+                                   "run iovad --simulate=PROFILE to use a simulated platform (shipped: x86-vtd, "
+                                   "x86-amdvi, arm-smmuv3, virtio-iommu)");
+        r = backend_vfio_new(sysfs_root, ret);
+        if (r < 0)
+                return parse_error(ret_error, r, "Cannot use VFIO type1 on this machine: %s", strerror(-r));
+        return 0;
+}

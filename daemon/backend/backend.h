@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * Backends: what iovad asks of the kernel, as an ops table chosen at run
+ * time. "vfio-type1" talks to /dev/vfio; "simulated" keeps the same
+ * semantics in memory on a platform profile (interrupt isolation, group
+ * viability, reserved regions, aperture, page sizes, the DMA entry limit,
+ * refusal of maps outside the usable ranges and of attaches that hit
+ * existing mappings), so the daemon logic above is the same for both.
+ *
+ * Errors follow the kernel's: -EPERM attach refused for interrupt
+ * isolation or a non-viable group, -EINVAL attach conflicting with
+ * mappings or a map outside the usable ranges, -EEXIST a map overlapping
+ * another, -ENOSPC the DMA entry limit, -EBUSY the group is in another
+ * container, -ENOENT unknown group or device, -EOPNOTSUPP not possible on
+ * this backend.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "platform/profile.h"
+#include "iommu/region.h"
+#include "platform/sysfs.h"
+
+typedef struct Backend Backend;
+typedef struct BackendContainer BackendContainer;
+
+typedef struct BackendInfo {
+        uint64_t page_sizes;   /* bitmap */
+        bool has_aperture;     /* else the span of the usable ranges is taken */
+        Range aperture;
+        RangeList usable;      /* IOVA_RANGE: usable ranges as the kernel sees them */
+        bool has_dma_avail;
+        uint32_t dma_avail;    /* DMA_AVAIL: mappings left */
+} BackendInfo;
+
+typedef struct BackendOps {
+        const char *name; /* "vfio-type1", "simulated" */
+
+        void (*free)(Backend *b);
+
+        int (*container_new)(Backend *b, BackendContainer **ret);
+        void (*container_free)(BackendContainer *c);
+
+        int (*attach_group)(BackendContainer *c, unsigned group);
+        int (*detach_group)(BackendContainer *c, unsigned group);
+
+        /* Only valid while at least one group is attached (-ENXIO otherwise). */
+        int (*get_info)(BackendContainer *c, BackendInfo *ret);
+
+        int (*map_dma)(BackendContainer *c, uint64_t iova, uint64_t size, void *vaddr, bool writable);
+        /* *ret_unmapped: the bytes the kernel says it unmapped (VFIO_IOMMU_UNMAP_DMA writes size back). */
+        int (*unmap_dma)(BackendContainer *c, uint64_t iova, uint64_t size, uint64_t *ret_unmapped);
+
+        /* A VFIO device fd for @address, which must be in an attached group. */
+        int (*open_device)(BackendContainer *c, unsigned group, const char *address);
+
+        /* Hand @address to vfio-pci (driver_override) and give it back. */
+        int (*bind_vfio)(Backend *b, const char *address);
+        int (*unbind_vfio)(Backend *b, const char *address, const char *previous_driver);
+} BackendOps;
+
+struct Backend {
+        const BackendOps *ops;
+        char *sysfs_root;     /* what sysfs_read_platform() reads */
+        char *platform;       /* profile name, or a description of the host */
+};
+
+void backend_info_done(BackendInfo *i);
+
+/**
+ * backend_sim_new() - the simulated backend on @profile (taken over).
+ * Writes the profile's sysfs tree into a new directory below @runtime_dir,
+ * removed again by backend_free().
+ */
+int backend_sim_new(Profile *profile, const char *runtime_dir, Backend **ret);
+
+/**
+ * backend_vfio_new() - the vfio-type1 backend on this host.
+ * -ENOENT when /dev/vfio/vfio does not exist, -ENOTSUP when the kernel
+ * lacks type1v2.
+ */
+int backend_vfio_new(const char *sysfs_root, Backend **ret);
+
+Backend *backend_free(Backend *b);
+
+/**
+ * backend_open() - the backend iovad's command line asks for: the
+ * simulated one on profile @simulate (a file, or a name in @profiles_dir)
+ * when it is not NULL, else vfio-type1 on the host below @sysfs_root.
+ * On failure *@ret_error says why, in words for the administrator.
+ */
+int backend_open(const char *simulate, const char *profiles_dir, const char *runtime_dir, const char *sysfs_root,
+                 Backend **ret, char **ret_error);

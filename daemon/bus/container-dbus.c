@@ -1,0 +1,428 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "iovad-bus.h"
+#include "util/log.h"
+#include "bus/server.h"
+
+int container_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
+                          sd_bus_error *error) {
+        _cleanup_free_ char *name = NULL;
+        Server *s = userdata;
+        Container *c;
+        int r;
+
+        r = sd_bus_path_decode(path, IOVAD_CONTAINER_PREFIX, &name);
+        if (r < 0)
+                return r;
+        if (r == 0 || isempty(name))
+                return 0; /* not below the prefix, or the prefix itself */
+        c = manager_find_container(s->manager, name);
+        if (!c)
+                return bus_object_missing(bus, path, error, IOVAD_E_NO_SUCH_CONTAINER, "No container '%s'", name);
+        *found = c;
+        return 1;
+}
+
+int container_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error) {
+        Manager *m = ((Server *) userdata)->manager;
+        char **l = calloc(m->n_containers + 1, sizeof(char *));
+
+        if (!l)
+                return -ENOMEM;
+        for (size_t i = 0; i < m->n_containers; i++) {
+                l[i] = iovad_container_path(m->containers[i]->name);
+                if (!l[i]) {
+                        for (size_t k = 0; k < i; k++)
+                                free(l[k]);
+                        free(l);
+                        return -ENOMEM;
+                }
+        }
+        *nodes = l;
+        return 1;
+}
+
+static int property_get_groups(sd_bus *bus, const char *path, const char *interface, const char *property,
+                               sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Container *c = userdata;
+        return sd_bus_message_append_array(reply, 'u', c->groups, c->n_groups * sizeof(uint32_t));
+}
+
+static int property_get_users(sd_bus *bus, const char *path, const char *interface, const char *property,
+                              sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Container *c = userdata;
+        return sd_bus_message_append_array(reply, 'u', c->users, c->n_users * sizeof(uint32_t));
+}
+
+static int property_get_aperture(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                 sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Container *c = userdata;
+        /* Until a group is attached there is no domain: (0, 0) with no usable ranges. */
+        return sd_bus_message_append(reply, "(tt)", c->aperture.start, c->aperture.end);
+}
+
+static int property_get_reserved(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                 sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Container *c = userdata;
+        int r = sd_bus_message_open_container(reply, 'a', "(ttss)");
+        for (size_t i = 0; r >= 0 && i < c->regions.n; i++) {
+                const Region *reg = &c->regions.items[i];
+                r = sd_bus_message_append(reply, "(ttss)", reg->start, reg->end, region_type_to_string(reg->type),
+                                          reg->origin);
+        }
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        return r;
+}
+
+static int property_get_usable(sd_bus *bus, const char *path, const char *interface, const char *property,
+                               sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Container *c = userdata;
+        return bus_append_ranges(reply, &c->usable);
+}
+
+static int property_get_dma_avail(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                  sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Container *c = userdata;
+        return sd_bus_message_append(reply, "u", c->n_groups > 0 ? c->dma_avail : 0);
+}
+
+void bus_emit_container_changed(Server *s, Container *c, const char *property, ...) {
+        _cleanup_free_ char *path = NULL;
+        char *names[16];
+        size_t n = 0;
+        va_list ap;
+
+        path = iovad_container_path(c->name);
+        if (!path)
+                return;
+        va_start(ap, property);
+        for (const char *p = property; p && n < ELEMENTSOF(names) - 1; p = va_arg(ap, const char *))
+                names[n++] = (char *) p;
+        va_end(ap);
+        names[n] = NULL;
+        (void) sd_bus_emit_properties_changed_strv(s->bus, path, IOVAD_CONTAINER_IFACE, names);
+}
+
+static void emit_layout_changed(Server *s, Container *c) {
+        bus_emit_container_changed(s, c, "Groups", "Aperture", "ReservedRegions", "UsableRanges", "PageSizes",
+                                   "DmaMappingsAvailable", NULL);
+}
+
+/* The names polkit is told for a call about a container and a group. */
+#define CONTAINER_DETAILS(c, groupbuf) ((const char *const[]) { "container", (c)->name, "group", (groupbuf), NULL })
+
+static int method_attach_group(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Server *s = server_of_bus(sd_bus_message_get_bus(msg));
+        Container *c = userdata;
+        IovadError e = {};
+        char groupbuf[16];
+        uint32_t group;
+        int r;
+
+        r = sd_bus_message_read(msg, "u", &group);
+        if (r < 0)
+                return r;
+        snprintf(groupbuf, sizeof(groupbuf), "%u", group);
+        r = server_authorize(s, msg, IOVAD_ACTION_MANAGE_CONTAINERS, CONTAINER_DETAILS(c, groupbuf), error);
+        if (r <= 0)
+                return r == 0 ? 1 : r;
+        r = manager_attach_group(s->manager, c, group, &e);
+        if (r < 0) {
+                log_info("Attaching group %u to '%s' refused: %s", group, c->name, e.message);
+                return bus_reply_error(error, &e, r);
+        }
+        log_info("Attached group %u to '%s'", group, c->name);
+        emit_layout_changed(s, c);
+        bus_emit_devices_changed(s, group);
+        return sd_bus_reply_method_return(msg, NULL);
+}
+
+static int method_detach_group(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Server *s = server_of_bus(sd_bus_message_get_bus(msg));
+        Container *c = userdata;
+        IovadError e = {};
+        char groupbuf[16];
+        uint32_t group;
+        int r;
+
+        r = sd_bus_message_read(msg, "u", &group);
+        if (r < 0)
+                return r;
+        snprintf(groupbuf, sizeof(groupbuf), "%u", group);
+        r = server_authorize(s, msg, IOVAD_ACTION_MANAGE_CONTAINERS, CONTAINER_DETAILS(c, groupbuf), error);
+        if (r <= 0)
+                return r == 0 ? 1 : r;
+        r = manager_detach_group(s->manager, c, group, &e);
+        if (r < 0)
+                return bus_reply_error(error, &e, r);
+        log_info("Detached group %u from '%s'", group, c->name);
+        emit_layout_changed(s, c);
+        bus_emit_devices_changed(s, group);
+        return sd_bus_reply_method_return(msg, NULL);
+}
+
+static int method_check_attach(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Server *s = server_of_bus(sd_bus_message_get_bus(msg));
+        _cleanup_free_ AttachConflict *cf = NULL;
+        Container *c = userdata;
+        IovadError e = {};
+        char groupbuf[16];
+        uint32_t group;
+        ssize_t n;
+        int r;
+
+        r = sd_bus_message_read(msg, "u", &group);
+        if (r < 0)
+                return r;
+        r = server_authorize_container_use(s, c, msg, NULL, error);
+        if (r == -EACCES) {
+                /* Those who may attach may also ask first. */
+                sd_bus_error_free(error);
+                snprintf(groupbuf, sizeof(groupbuf), "%u", group);
+                r = server_authorize(s, msg, IOVAD_ACTION_MANAGE_CONTAINERS, CONTAINER_DETAILS(c, groupbuf), error);
+                if (r == 0)
+                        return 1;
+        }
+        if (r < 0)
+                return r;
+        n = manager_check_attach(s->manager, c, group, &cf, &e);
+        if (n < 0)
+                return bus_reply_error(error, &e, (int) n);
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "(ttso)");
+        for (ssize_t i = 0; r >= 0 && i < n; i++) {
+                _cleanup_free_ char *path = iovad_lease_path(cf[i].lease->id);
+                if (!path)
+                        return -ENOMEM;
+                r = sd_bus_message_append(reply, "(ttso)", cf[i].start, cf[i].end, region_type_to_string(cf[i].type),
+                                          path);
+        }
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+/*
+ * Common tail of Lease, MapMemory and AllocateMapped. Returns 1 with the
+ * lease in *@ret, 0 when the call waits for polkit (the handler returns 1),
+ * negative on error.
+ */
+static int make_lease(Server *s, sd_bus_message *msg, Container *c, uint64_t size, const LeaseOptions *o, int memfd,
+                      uint64_t offset, Lease **ret, sd_bus_error *error) {
+        _cleanup_close_ int fd = memfd;
+        Client *client = NULL;
+        IovadError e = {};
+        uid_t uid;
+        int r;
+
+        r = server_authorize_container_use(s, c, msg, &uid, error);
+        if (r < 0)
+                return r;
+        if (o->persistent) {
+                r = server_authorize(s, msg, IOVAD_ACTION_PERSISTENT_LEASE,
+                                     (const char *const[]) { "container", c->name, NULL }, error);
+                if (r <= 0)
+                        return r;
+        } else {
+                r = server_get_client(s, msg, uid, &client);
+                if (r < 0)
+                        return r;
+        }
+        r = manager_lease(s->manager, c, uid, client, size, o, TAKE_FD(fd), offset, ret, &e);
+        if (r < 0)
+                return bus_reply_error(error, &e, r);
+        if ((*ret)->mapped)
+                bus_emit_container_changed(s, c, "DmaMappingsAvailable", NULL);
+        return 1;
+}
+
+static int method_lease(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_free_ char *path = NULL;
+        Container *c = userdata;
+        LeaseOptions o;
+        uint64_t size;
+        Lease *l;
+        int r;
+
+        r = sd_bus_message_read(msg, "t", &size);
+        if (r < 0)
+                return r;
+        r = bus_read_lease_options(msg, LEASE_OPTIONS_LEASE, &o, error);
+        if (r < 0)
+                return r;
+        r = make_lease(server_of_bus(sd_bus_message_get_bus(msg)), msg, c, size, &o, -1, 0, &l, error);
+        if (r <= 0)
+                return r == 0 ? 1 : r;
+        path = iovad_lease_path(l->id);
+        if (!path)
+                return -ENOMEM;
+        return sd_bus_reply_method_return(msg, "ot", path, l->iova);
+}
+
+static int method_map_memory(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_free_ char *path = NULL;
+        Container *c = userdata;
+        uint64_t offset, size;
+        LeaseOptions o;
+        int fd, copy;
+        Lease *l;
+        int r;
+
+        r = sd_bus_message_read(msg, "htt", &fd, &offset, &size);
+        if (r < 0)
+                return r;
+        r = bus_read_lease_options(msg, LEASE_OPTIONS_MAP, &o, error);
+        if (r < 0)
+                return r;
+        /* The message owns its fd; the lease keeps a copy of its own. */
+        copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (copy < 0) {
+                IovadError e = {};
+                return bus_reply_error(error, &e, iovad_error(&e, IOVAD_E_BAD_MEMORY, "Cannot duplicate the memfd: %m"));
+        }
+        r = make_lease(server_of_bus(sd_bus_message_get_bus(msg)), msg, c, size, &o, copy, offset, &l, error);
+        if (r <= 0)
+                return r == 0 ? 1 : r;
+        path = iovad_lease_path(l->id);
+        if (!path)
+                return -ENOMEM;
+        return sd_bus_reply_method_return(msg, "ot", path, l->iova);
+}
+
+static int method_allocate_mapped(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_free_ char *path = NULL;
+        Server *s = server_of_bus(sd_bus_message_get_bus(msg));
+        _cleanup_close_ int fd = -1;
+        Container *c = userdata;
+        IovadError e = {};
+        LeaseOptions o;
+        uint64_t size;
+        Lease *l;
+        int r;
+
+        r = sd_bus_message_read(msg, "t", &size);
+        if (r < 0)
+                return r;
+        r = bus_read_lease_options(msg, LEASE_OPTIONS_ALLOCATE, &o, error);
+        if (r < 0)
+                return r;
+        r = server_authorize_container_use(s, c, msg, NULL, error);
+        if (r < 0)
+                return r;
+        r = container_memfd_new(c, size, o.hugepages, &fd, &e);
+        if (r < 0)
+                return bus_reply_error(error, &e, r);
+
+        int copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (copy < 0)
+                return bus_reply_error(error, &e, iovad_error(&e, IOVAD_E_KERNEL, "Cannot duplicate the memfd: %m"));
+        r = make_lease(s, msg, c, size, &o, copy, 0, &l, error);
+        if (r <= 0)
+                return r == 0 ? 1 : r;
+        path = iovad_lease_path(l->id);
+        if (!path)
+                return -ENOMEM;
+        return sd_bus_reply_method_return(msg, "oth", path, l->iova, fd);
+}
+
+static int method_list_leases(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Server *s = server_of_bus(sd_bus_message_get_bus(msg));
+        Container *c = userdata;
+        uid_t uid;
+        int r;
+
+        r = server_caller_uid(s, msg, &uid);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "(ottb)");
+        for (Lease *l = c->leases; r >= 0 && l; l = l->c_next) {
+                if (uid != 0 && l->owner != uid)
+                        continue;
+                _cleanup_free_ char *path = iovad_lease_path(l->id);
+                if (!path)
+                        return -ENOMEM;
+                r = sd_bus_message_append(reply, "(ottb)", path, l->iova, l->size, (int) l->mapped);
+        }
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_destroy(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Server *s = server_of_bus(sd_bus_message_get_bus(msg));
+        _cleanup_free_ char *path = NULL, *name = NULL;
+        _cleanup_free_ unsigned *groups = NULL;
+        Container *c = userdata;
+        size_t n_groups;
+        int r;
+
+        r = server_authorize(s, msg, IOVAD_ACTION_MANAGE_CONTAINERS,
+                             (const char *const[]) { "container", c->name, NULL }, error);
+        if (r <= 0)
+                return r == 0 ? 1 : r;
+        path = iovad_container_path(c->name);
+        name = strdup(c->name);
+        n_groups = c->n_groups;
+        groups = malloc((n_groups ? n_groups : 1) * sizeof(unsigned));
+        if (!path || !name || !groups)
+                return -ENOMEM;
+        memcpy(groups, c->groups, n_groups * sizeof(unsigned));
+
+        /* InterfacesRemoved lists the object's interfaces: announce it while it still exists. */
+        (void) sd_bus_emit_object_removed(sd_bus_message_get_bus(msg), path);
+        manager_destroy_container(s->manager, c);
+        log_info("Destroyed container '%s'", name);
+        for (size_t i = 0; i < n_groups; i++)
+                bus_emit_devices_changed(s, groups[i]);
+        return sd_bus_reply_method_return(msg, NULL);
+}
+
+const sd_bus_vtable container_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_PROPERTY("Name", "s", NULL, offsetof(Container, name), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Groups", "au", property_get_groups, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Aperture", "(tt)", property_get_aperture, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("ReservedRegions", "a(ttss)", property_get_reserved, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("UsableRanges", "a(tt)", property_get_usable, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("PageSizes", "t", NULL, offsetof(Container, page_sizes), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("DmaMappingsAvailable", "u", property_get_dma_avail, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Users", "au", property_get_users, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_METHOD_WITH_ARGS("AttachGroup", SD_BUS_ARGS("u", group), SD_BUS_NO_RESULT, method_attach_group,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("DetachGroup", SD_BUS_ARGS("u", group), SD_BUS_NO_RESULT, method_detach_group,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("CheckAttach", SD_BUS_ARGS("u", group), SD_BUS_RESULT("a(ttso)", conflicts),
+                                method_check_attach, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Lease", SD_BUS_ARGS("t", size, "a{sv}", options), SD_BUS_RESULT("o", lease, "t", iova),
+                                method_lease, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("MapMemory", SD_BUS_ARGS("h", memfd, "t", offset, "t", size, "a{sv}", options),
+                                SD_BUS_RESULT("o", lease, "t", iova), method_map_memory, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("AllocateMapped", SD_BUS_ARGS("t", size, "a{sv}", options),
+                                SD_BUS_RESULT("o", lease, "t", iova, "h", memfd), method_allocate_mapped,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListLeases", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(ottb)", leases), method_list_leases,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Destroy", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_destroy,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_VTABLE_END,
+};

@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "iovad-bus.h"
+#include "util/log.h"
+#include "platform/pci-names.h"
+#include "bus/server.h"
+
+static int property_get_version(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        return sd_bus_message_append(reply, "s", IOVAD_VERSION);
+}
+
+static int property_get_backend(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Server *s = userdata;
+        return sd_bus_message_append(reply, "s", s->manager->backend->ops->name);
+}
+
+static int property_get_platform(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                 sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Server *s = userdata;
+        return sd_bus_message_append(reply, "s", s->manager->backend->platform);
+}
+
+static int method_list_devices(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Server *s = userdata;
+        Manager *m = s->manager;
+        IovadError e = {};
+        int r;
+
+        /* Drivers change under us (binding, hotplug): answer from a fresh read. */
+        r = manager_refresh_platform(m, &e);
+        if (r < 0)
+                return bus_reply_error(error, &e, r);
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "(ssuso)");
+        for (size_t i = 0; r >= 0 && i < m->platform->n_devices; i++) {
+                const SysfsDevice *d = &m->platform->devices[i];
+                _cleanup_free_ char *desc = pci_describe(d->vendor, d->device);
+                _cleanup_free_ char *path = iovad_device_path(d->address);
+                if (!desc || !path)
+                        return -ENOMEM;
+                r = sd_bus_message_append(reply, "(ssuso)", d->address, desc,
+                                          d->iommu_group < 0 ? UINT32_MAX : (uint32_t) d->iommu_group, d->driver,
+                                          path);
+        }
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_get_group_reserved_regions(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Server *s = userdata;
+        const SysfsGroup *g;
+        uint32_t group;
+        int r;
+
+        r = sd_bus_message_read(msg, "u", &group);
+        if (r < 0)
+                return r;
+        g = sysfs_find_group(s->manager->platform, group);
+        if (!g) {
+                IovadError e = {};
+                return bus_reply_error(error, &e, iovad_error(&e, IOVAD_E_NO_SUCH_GROUP, "There is no IOMMU group %u", group));
+        }
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "(tts)");
+        for (size_t i = 0; r >= 0 && i < g->regions.n; i++)
+                r = sd_bus_message_append(reply, "(tts)", g->regions.items[i].start, g->regions.items[i].end,
+                                          region_type_to_string(g->regions.items[i].type));
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_list_containers(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Server *s = userdata;
+        Manager *m = s->manager;
+        int r;
+
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'a', "(so)");
+        for (size_t i = 0; r >= 0 && i < m->n_containers; i++) {
+                _cleanup_free_ char *path = iovad_container_path(m->containers[i]->name);
+                if (!path)
+                        return -ENOMEM;
+                r = sd_bus_message_append(reply, "(so)", m->containers[i]->name, path);
+        }
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int method_create_container(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_free_ uid_t *users = NULL;
+        _cleanup_free_ char *path = NULL;
+        Server *s = userdata;
+        Manager *m = s->manager;
+        size_t n_users = 0;
+        const char *name;
+        IovadError e = {};
+        Container *c;
+        uid_t caller;
+        int r;
+
+        r = sd_bus_message_read(msg, "s", &name);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_enter_container(msg, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_enter_container(msg, 'e', "sv")) > 0) {
+                const char *key, *contents;
+                char type;
+
+                r = sd_bus_message_read(msg, "s", &key);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_peek_type(msg, &type, &contents);
+                if (r < 0)
+                        return r;
+                if (strcmp(key, "users") != 0)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Unknown option '%s'", key);
+                if (!streq_ptr(contents, "au"))
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Option 'users' must be of type 'au'");
+                const void *data;
+                size_t size;
+                r = sd_bus_message_enter_container(msg, 'v', "au");
+                if (r >= 0)
+                        r = sd_bus_message_read_array(msg, 'u', &data, &size);
+                if (r >= 0)
+                        r = sd_bus_message_exit_container(msg);
+                if (r < 0)
+                        return r;
+                free(users);
+                n_users = size / sizeof(uint32_t);
+                users = malloc(size ? size : 1);
+                if (!users)
+                        return -ENOMEM;
+                memcpy(users, data, size);
+                if (n_users == 0)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Option 'users' must not be empty");
+                r = sd_bus_message_exit_container(msg);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        r = sd_bus_message_exit_container(msg);
+        if (r < 0)
+                return r;
+
+        const char *details[] = { "container", name, NULL };
+        r = server_authorize(s, msg, IOVAD_ACTION_MANAGE_CONTAINERS, details, error);
+        if (r <= 0)
+                return r == 0 ? 1 : r;
+        if (!users) {
+                r = server_caller_uid(s, msg, &caller);
+                if (r < 0)
+                        return r;
+                users = malloc(sizeof(uid_t));
+                if (!users)
+                        return -ENOMEM;
+                users[0] = caller;
+                n_users = 1;
+        }
+
+        r = manager_create_container(m, name, users, n_users, &c, &e);
+        if (r < 0)
+                return bus_reply_error(error, &e, r);
+        log_info("Created container '%s'", name);
+        path = iovad_container_path(c->name);
+        if (!path)
+                return -ENOMEM;
+        (void) sd_bus_emit_object_added(sd_bus_message_get_bus(msg), path);
+        return sd_bus_reply_method_return(msg, "o", path);
+}
+
+static int method_get_container(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_free_ char *path = NULL;
+        Server *s = userdata;
+        IovadError e = {};
+        const char *name;
+        int r;
+
+        r = sd_bus_message_read(msg, "s", &name);
+        if (r < 0)
+                return r;
+        if (!manager_find_container(s->manager, name))
+                return bus_reply_error(error, &e, iovad_error(&e, IOVAD_E_NO_SUCH_CONTAINER, "No container '%s'", name));
+        path = iovad_container_path(name);
+        if (!path)
+                return -ENOMEM;
+        return sd_bus_reply_method_return(msg, "o", path);
+}
+
+const sd_bus_vtable manager_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_PROPERTY("Version", "s", property_get_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Backend", "s", property_get_backend, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Platform", "s", property_get_platform, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_METHOD_WITH_ARGS("ListDevices", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(ssuso)", devices),
+                                method_list_devices, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetGroupReservedRegions", SD_BUS_ARGS("u", group), SD_BUS_RESULT("a(tts)", regions),
+                                method_get_group_reserved_regions, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListContainers", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(so)", containers),
+                                method_list_containers, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("CreateContainer", SD_BUS_ARGS("s", name, "a{sv}", options),
+                                SD_BUS_RESULT("o", container), method_create_container, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetContainer", SD_BUS_ARGS("s", name), SD_BUS_RESULT("o", container),
+                                method_get_container, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_VTABLE_END,
+};

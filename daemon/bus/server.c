@@ -1,0 +1,305 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "iovad-bus.h"
+#include "util/log.h"
+#include "bus/server.h"
+
+/* The bus glue's tracking of one Client's connection. */
+typedef struct ClientTrack {
+        Server *server;
+        Client *client;
+        sd_bus_track *track;
+        sd_event_source *gone;   /* deferred release once the peer left */
+} ClientTrack;
+
+static void track_free(ClientTrack *t) {
+        if (!t)
+                return;
+        t->client->userdata = NULL;
+        sd_event_source_disable_unref(t->gone);
+        sd_bus_track_unref(t->track);
+        free(t);
+}
+
+static int on_client_gone_deferred(sd_event_source *source, void *userdata) {
+        ClientTrack *t = userdata;
+        Server *s = t->server;
+        Client *c = t->client;
+        Container *changed[64];
+        size_t n;
+
+        track_free(t);
+        n = manager_client_gone(s->manager, c, changed, ELEMENTSOF(changed));
+        /* Their mappings gave DMA entries back. */
+        for (size_t i = 0; i < n; i++)
+                bus_emit_container_changed(s, changed[i], "DmaMappingsAvailable", NULL);
+        return 0;
+}
+
+static int on_client_gone(sd_bus_track *track, void *userdata) {
+        ClientTrack *t = userdata;
+
+        /*
+         * Releasing leases unmaps DMA and emits signals; do it from a defer
+         * source rather than inside sd-bus's tracking callback.
+         */
+        if (t->gone)
+                return 0;
+        return sd_event_add_defer(t->server->event, &t->gone, on_client_gone_deferred, t);
+}
+
+static int track_client(Server *s, Client *c) {
+        ClientTrack *t;
+        int r;
+
+        if (c->userdata)
+                return 0;
+        t = calloc(1, sizeof(*t));
+        if (!t)
+                return -ENOMEM;
+        t->server = s;
+        t->client = c;
+        r = sd_bus_track_new(s->bus, &t->track, on_client_gone, t);
+        if (r >= 0)
+                r = sd_bus_track_add_name(t->track, c->name);
+        if (r < 0) {
+                sd_bus_track_unref(t->track);
+                free(t);
+                return r;
+        }
+        c->userdata = t;
+        return 0;
+}
+
+int server_get_client(Server *s, sd_bus_message *m, uid_t uid, Client **ret) {
+        Client *c;
+        int r;
+
+        r = manager_get_client(s->manager, sd_bus_message_get_sender(m), uid, &c);
+        if (r < 0)
+                return r;
+        r = track_client(s, c);
+        if (r < 0)
+                return r;
+        /* A client that left is only released from the defer source: until then it is not ours to use. */
+        if (((ClientTrack *) c->userdata)->gone)
+                return -ENOTCONN;
+        *ret = c;
+        return 0;
+}
+
+Server *server_of_bus(sd_bus *bus) {
+        /*
+         * Object handlers get the object as userdata; the slot of the
+         * vtable they belong to carries the Server it was registered with.
+         */
+        return sd_bus_slot_get_userdata(sd_bus_get_current_slot(bus));
+}
+
+int server_caller_uid(Server *s, sd_bus_message *m, uid_t *ret) {
+        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
+        const char *sender = sd_bus_message_get_sender(m);
+        Client *c = sender ? manager_find_client(s->manager, sender) : NULL;
+        int r;
+
+        /*
+         * dbus-daemon attaches no credentials to messages, so asking is a
+         * synchronous GetConnectionCredentials round trip through the bus,
+         * which would double every call's cost. A unique name is never
+         * reused and its connection's uid never changes, so a client we
+         * track (one that holds leases) is asked once.
+         */
+        if (c) {
+                *ret = c->uid;
+                return 0;
+        }
+        /* What the bus says of the connection, never augmented from /proc (racy, so no basis for authorization). */
+        r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID, &creds);
+        if (r < 0)
+                return r;
+        if (sd_bus_creds_get_augmented_mask(creds) & SD_BUS_CREDS_EUID)
+                return -EPERM;
+        return sd_bus_creds_get_euid(creds, ret);
+}
+
+int bus_reply_error(sd_bus_error *error, const IovadError *e, int r) {
+        const char *name = e ? iovad_error_name(e->code) : NULL;
+
+        if (name)
+                return sd_bus_error_set(error, name, e->message);
+        /* Nothing named it: still a documented error, with the errno's text. */
+        if (r == -ENOMEM)
+                return sd_bus_error_set(error, SD_BUS_ERROR_NO_MEMORY, "Out of memory");
+        return sd_bus_error_setf(error, IOVAD_ERROR_KERNEL, "%s", strerror(r < 0 ? -r : EIO));
+}
+
+int server_authorize(Server *s, sd_bus_message *m, const char *action, const char *const *details,
+                     sd_bus_error *error) {
+        uid_t uid;
+        int r;
+
+        r = server_caller_uid(s, m, &uid);
+        if (r < 0)
+                return r;
+        return auth_check(s->auth, m, uid, action, details, error);
+}
+
+int server_authorize_container_use(Server *s, Container *c, sd_bus_message *m, uid_t *ret_uid,
+                                   sd_bus_error *error) {
+        uid_t uid;
+        int r;
+
+        r = server_caller_uid(s, m, &uid);
+        if (r < 0)
+                return r;
+        if (uid != 0 && !container_has_user(c, uid))
+                return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED, "uid %u is not a user of container '%s'",
+                                         (unsigned) uid, c->name);
+        if (ret_uid)
+                *ret_uid = uid;
+        return 1;
+}
+
+static int register_objects(Server *s) {
+        int r;
+
+        r = sd_bus_add_object_vtable(s->bus, NULL, IOVAD_MANAGER_PATH, IOVAD_MANAGER_IFACE, manager_vtable, s);
+        if (r >= 0)
+                r = sd_bus_add_fallback_vtable(s->bus, NULL, IOVAD_CONTAINER_PREFIX, IOVAD_CONTAINER_IFACE,
+                                               container_vtable, container_object_find, s);
+        if (r >= 0)
+                r = sd_bus_add_node_enumerator(s->bus, NULL, IOVAD_CONTAINER_PREFIX, container_node_enumerator, s);
+        if (r >= 0)
+                r = sd_bus_add_fallback_vtable(s->bus, NULL, IOVAD_LEASE_PREFIX, IOVAD_LEASE_IFACE, lease_vtable,
+                                               lease_object_find, s);
+        if (r >= 0)
+                r = sd_bus_add_node_enumerator(s->bus, NULL, IOVAD_LEASE_PREFIX, lease_node_enumerator, s);
+        if (r >= 0)
+                r = sd_bus_add_fallback_vtable(s->bus, NULL, IOVAD_DEVICE_PREFIX, IOVAD_DEVICE_IFACE, device_vtable,
+                                               device_object_find, s);
+        if (r >= 0)
+                r = sd_bus_add_node_enumerator(s->bus, NULL, IOVAD_DEVICE_PREFIX, device_node_enumerator, s);
+        if (r >= 0)
+                r = sd_bus_add_object_manager(s->bus, NULL, IOVAD_MANAGER_PATH);
+        return r;
+}
+
+static bool strv_contains(char **l, const char *s) {
+        for (; l && *l; l++)
+                if (strcmp(*l, s) == 0)
+                        return true;
+        return false;
+}
+
+/*
+ * After a restore: every client the journal named is tracked first, then
+ * the bus is asked once which names exist, so that a client cannot slip
+ * away unnoticed in between. Those gone lose their leases now.
+ */
+static void release_departed_clients(Server *s) {
+        char **names = NULL;
+        int r;
+
+        for (Client *c = s->manager->clients; c; c = c->next) {
+                r = track_client(s, c);
+                if (r < 0)
+                        log_error("Cannot track %s: %s", c->name, strerror(-r));
+        }
+        if (!s->manager->clients)
+                return;
+        r = sd_bus_list_names(s->bus, &names, NULL);
+        if (r < 0) {
+                log_error("Cannot list the bus's names, keeping every restored lease: %s", strerror(-r));
+                return;
+        }
+        for (Client *c = s->manager->clients, *next; c; c = next) {
+                next = c->next;
+                if (strv_contains(names, c->name))
+                        continue;
+                log_info("%s left the bus while iovad was away: its %zu lease%s are released", c->name, c->n_leases,
+                         c->n_leases == 1 ? "" : "s");
+                track_free(c->userdata);
+                (void) manager_client_gone(s->manager, c, NULL, 0);
+        }
+        for (char **p = names; p && *p; p++)
+                free(*p);
+        free(names);
+}
+
+int server_new(sd_event *event, Manager *manager, const ServerOptions *o, FdStore *fds, Server **ret) {
+        Server *s;
+        sd_id128_t bus_id;
+        char id[33];
+        int r;
+
+        s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        s->event = sd_event_ref(event);
+        s->manager = manager;
+        s->polkit = o->polkit;
+
+        r = sd_bus_open_system(&s->bus);
+        if (r < 0) {
+                log_error_errno(r, "Cannot connect to the system bus");
+                goto fail;
+        }
+        r = sd_bus_attach_event(s->bus, event, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                goto fail;
+        /* Losing the bus ends the event loop (with EXIT_FAILURE), and so the daemon. */
+        r = sd_bus_set_exit_on_disconnect(s->bus, true);
+        if (r < 0)
+                goto fail;
+        r = sd_bus_error_add_map(iovad_bus_errors);
+        if (r < 0) {
+                log_error_errno(r, "Cannot register the error map");
+                goto fail;
+        }
+        r = auth_new(s->bus, o->polkit, NULL, &s->auth);
+        if (r < 0)
+                goto fail;
+        r = register_objects(s);
+        if (r < 0) {
+                log_error_errno(r, "Cannot register the objects");
+                goto fail;
+        }
+
+        r = sd_bus_get_bus_id(s->bus, &bus_id);
+        if (r < 0)
+                log_error_errno(r, "Cannot learn the bus's id: leases of connections will not survive a restart");
+        manager_restore(manager, r >= 0 ? sd_id128_to_string(bus_id, id) : NULL, fds);
+        release_departed_clients(s);
+        manager_restore_done(manager);
+
+        /* Objects first, name last: a caller that sees the name finds everything in place. */
+        r = sd_bus_request_name(s->bus, IOVAD_BUS_NAME, 0);
+        if (r < 0) {
+                log_error_errno(r, "Cannot own %s (is another iovad running, or does the bus policy forbid it?)",
+                                IOVAD_BUS_NAME);
+                goto fail;
+        }
+        *ret = s;
+        return 0;
+
+fail:
+        server_free(s);
+        return r;
+}
+
+Server *server_free(Server *s) {
+        if (!s)
+                return NULL;
+        /* Our own connection closing is not the clients leaving: their leases stay for the next start. */
+        for (Client *c = s->manager->clients; c; c = c->next)
+                track_free(c->userdata);
+        auth_free(s->auth);
+        sd_bus_flush_close_unref(s->bus);
+        sd_event_unref(s->event);
+        free(s);
+        return NULL;
+}

@@ -1,0 +1,1091 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "iommu/iova-alloc.h"
+#include "util/macro.h"
+
+/*
+ * The free space is a B+-tree of disjoint, non-adjacent free ranges keyed
+ * by start address. Leaves hold up to LEAF_MAX ranges in parallel arrays
+ * (starts, lasts, orders), so finding a range inside a leaf reads a few
+ * consecutive cache lines instead of chasing one pointer per level as a
+ * binary tree does. Inner nodes hold, for each child, the lowest start in
+ * it (the key the descent compares against) and the largest span (length -
+ * 1, so a range covering all 2^64 addresses fits) and largest naturally
+ * aligned power-of-two block order anywhere in it. Searches use the latter
+ * two to skip children that cannot fit a request, so page-aligned and
+ * size-aligned requests find the lowest fitting range in one root-to-leaf
+ * walk.
+ *
+ * Nodes carry no parent pointers: every operation records the path it
+ * descended and walks back up along it to update keys and maxima, and to
+ * split or merge nodes.
+ */
+
+/*
+ * A leaf of 32 ranges is 576 bytes, nine cache lines; an inner node of 16
+ * children is 448 bytes. Both take the same slot size in the slabs.
+ * Non-root nodes are kept at least half full, which bounds the memory per
+ * range and the tree's height. (The unit tests also build this file with
+ * nodes of four entries, so that a few hundred ranges make a tall tree.)
+ */
+#ifndef LEAF_MAX
+#define LEAF_MAX 32
+#endif
+#ifndef INNER_MAX
+#define INNER_MAX 16
+#endif
+#define LEAF_MIN (LEAF_MAX / 2)
+#define INNER_MIN (INNER_MAX / 2)
+
+/*
+ * A tree of height h (levels above the leaves) holds at least
+ * 2 * INNER_MIN^(h-1) * LEAF_MIN ranges, and there are at most 2^63 ranges
+ * (ranges and the gaps between them are at least a byte long): with
+ * INNER_MIN >= 8 the height stays below 21, with any legal sizes below 63.
+ */
+#if INNER_MIN >= 8
+#define MAX_HEIGHT 21
+#else
+#define MAX_HEIGHT 63
+#endif
+
+_Static_assert(LEAF_MAX % 4 == 0 && LEAF_MIN >= 2, "leaves split into two legal halves and are ranked four slots at a time");
+_Static_assert(INNER_MAX % 2 == 0 && INNER_MIN >= 2, "inner nodes split into two legal halves");
+_Static_assert(LEAF_MAX <= UINT16_MAX && INNER_MAX <= UINT16_MAX, "counts are 16 bits");
+
+typedef struct Leaf {
+        uint16_t n;
+        uint8_t level;                  /* always 0: lets verify check the shape */
+        uint8_t order[LEAF_MAX];        /* largest aligned block order of each range */
+        /* Unused slots are kept in a fixed state (leaf_clear()) so that scans read every slot. */
+        _Alignas(64) uint64_t start[LEAF_MAX];
+        uint64_t last[LEAF_MAX];        /* inclusive */
+} Leaf;
+
+typedef struct Inner {
+        uint16_t n;                     /* children, >= 2 */
+        uint8_t level;                  /* 1 for the parents of leaves */
+        uint8_t max_order[INNER_MAX];   /* largest order anywhere in child i */
+        /* Lowest start in child i; unused slots hold UINT64_MAX, as in leaves. */
+        _Alignas(64) uint64_t key[INNER_MAX];
+        uint64_t max_span[INNER_MAX];   /* largest last - start anywhere in child i */
+        void *child[INNER_MAX];
+} Inner;
+
+typedef union Node {
+        Leaf leaf;
+        Inner inner;
+        union Node *next_spare;
+} Node;
+
+/* The largest span and order in a node: what its parent keeps about it. */
+typedef struct Max {
+        uint64_t span;
+        uint8_t order;
+} Max;
+
+/* The way from the root to one leaf: node[l] is the inner node at level l, idx[l] the child taken there. */
+typedef struct Path {
+        Inner *node[MAX_HEIGHT + 1];
+        unsigned idx[MAX_HEIGHT + 1];
+        Leaf *leaf;
+} Path;
+
+/* Nodes come from slabs and are recycled through a free list: no malloc on the hot path. */
+#define SLAB_NODES 32
+
+typedef struct Slab {
+        struct Slab *next;
+        Node nodes[SLAB_NODES];
+} Slab;
+
+struct IovaAllocator {
+        Node *root;          /* never NULL: an empty allocator has an empty leaf */
+        unsigned height;     /* levels above the leaves; 0 when the root is a leaf */
+        uint64_t page;
+        size_t n_ranges;
+        uint64_t free_bytes; /* saturating */
+        Node *spare;         /* free list */
+        size_t n_spare;
+        size_t n_slabs;
+        Slab *slabs;
+};
+
+static inline unsigned min_u(unsigned x, unsigned y) {
+        return x < y ? x : y;
+}
+
+/* Makes sure @n nodes are available, so that the operation that follows cannot fail halfway. */
+static int spares_ensure(IovaAllocator *a, size_t n) {
+        while (a->n_spare < n) {
+                Slab *s = aligned_alloc(_Alignof(Slab), sizeof(Slab));
+                if (!s)
+                        return -ENOMEM;
+                s->next = a->slabs;
+                a->slabs = s;
+                a->n_slabs++;
+                for (size_t i = 0; i < SLAB_NODES; i++) {
+                        s->nodes[i].next_spare = a->spare;
+                        a->spare = &s->nodes[i];
+                }
+                a->n_spare += SLAB_NODES;
+        }
+        return 0;
+}
+
+/* An insertion splits at most one node per level and adds a root. */
+static int spares_for_insert(IovaAllocator *a) {
+        return spares_ensure(a, a->height + 2);
+}
+
+static Node *node_take(IovaAllocator *a) {
+        Node *n = a->spare;
+
+        /* Callers reserved nodes with spares_ensure() first. */
+        a->spare = n->next_spare;
+        a->n_spare--;
+        return n;
+}
+
+static void node_put(IovaAllocator *a, Node *n) {
+        n->next_spare = a->spare;
+        a->spare = n;
+        a->n_spare++;
+}
+
+/*
+ * An unused slot: the start is UINT64_MAX so that ranking never counts it
+ * (but for addr UINT64_MAX, see leaf_rank()), span and order are 0.
+ */
+static void leaf_clear(Leaf *l, unsigned j) {
+        l->start[j] = UINT64_MAX;
+        l->last[j] = UINT64_MAX;
+        l->order[j] = 0;
+}
+
+static Leaf *leaf_new(IovaAllocator *a) {
+        Leaf *l = &node_take(a)->leaf;
+
+        l->n = 0;
+        l->level = 0;
+        for (unsigned j = 0; j < LEAF_MAX; j++)
+                leaf_clear(l, j);
+        return l;
+}
+
+static Inner *inner_new(IovaAllocator *a, unsigned level) {
+        Inner *x = &node_take(a)->inner;
+
+        x->n = 0;
+        x->level = (uint8_t) level;
+        for (unsigned i = 0; i < INNER_MAX; i++)
+                x->key[i] = UINT64_MAX;
+        return x;
+}
+
+/* Largest k such that [s, l] holds a naturally aligned 2^k block. */
+static uint8_t range_order(uint64_t s, uint64_t l) {
+        uint64_t span = l - s;
+        unsigned k = span == UINT64_MAX ? 63 : 63 - (unsigned) __builtin_clzll(span + 1);
+
+        /* A range of length >= 2^(k+1) always holds an aligned 2^k block: at most two rounds. */
+        for (;; k--) {
+                uint64_t size = 1ULL << k, m;
+                if (align_up_u64(s, size, &m) && m <= l && l - m >= size - 1)
+                        return (uint8_t) k;
+                if (k == 0)
+                        return 0;
+        }
+}
+
+/* ---- nodes ---- */
+
+/* Ranges in @l starting at or before @addr. */
+static inline unsigned leaf_rank(const Leaf *l, uint64_t addr) {
+        unsigned c0 = 0, c1 = 0, c2 = 0, c3 = 0;
+
+        /*
+         * Branch-free over every slot, the unused ones counting only when addr
+         * is UINT64_MAX; four counters so the additions do not form one long
+         * dependency chain.
+         */
+        for (unsigned j = 0; j < LEAF_MAX; j += 4) {
+                c0 += l->start[j] <= addr;
+                c1 += l->start[j + 1] <= addr;
+                c2 += l->start[j + 2] <= addr;
+                c3 += l->start[j + 3] <= addr;
+        }
+        return min_u(c0 + c1 + c2 + c3, l->n);
+}
+
+/* The child of @x that holds @addr, or would: the last whose lowest start is <= addr, else the first. */
+static inline unsigned inner_rank(const Inner *x, uint64_t addr) {
+        unsigned c = 0;
+
+        for (unsigned i = 1; i < INNER_MAX; i++)
+                c += x->key[i] <= addr;
+        return min_u(c, x->n - 1u);
+}
+
+/*
+ * Unused slots have a span of 0 and an order of 0, so every slot can be
+ * taken into account: fixed trip counts, which the compiler unrolls.
+ */
+static Max leaf_max(const Leaf *l) {
+        uint64_t s0 = 0, s1 = 0;
+        uint8_t order = 0;
+
+        for (unsigned j = 0; j < LEAF_MAX; j += 2) {
+                uint64_t a = l->last[j] - l->start[j], b = l->last[j + 1] - l->start[j + 1];
+                s0 = a > s0 ? a : s0;
+                s1 = b > s1 ? b : s1;
+        }
+        for (unsigned j = 0; j < LEAF_MAX; j++)
+                order = l->order[j] > order ? l->order[j] : order;
+        return (Max) { s0 > s1 ? s0 : s1, order };
+}
+
+static Max inner_max(const Inner *x) {
+        Max m = {};
+
+        for (unsigned i = 0; i < x->n; i++) {
+                if (x->max_span[i] > m.span)
+                        m.span = x->max_span[i];
+                if (x->max_order[i] > m.order)
+                        m.order = x->max_order[i];
+        }
+        return m;
+}
+
+static Max node_max(const Node *n, unsigned level) {
+        return level == 0 ? leaf_max(&n->leaf) : inner_max(&n->inner);
+}
+
+static uint64_t node_min(const Node *n, unsigned level) {
+        return level == 0 ? n->leaf.start[0] : n->inner.key[0];
+}
+
+static unsigned node_count(const Node *n, unsigned level) {
+        return level == 0 ? n->leaf.n : n->inner.n;
+}
+
+static void leaf_set(Leaf *l, unsigned j, uint64_t start, uint64_t last) {
+        l->start[j] = start;
+        l->last[j] = last;
+        l->order[j] = range_order(start, last);
+}
+
+/* Move @count entries from @src at @from to @dst at @to; the two may be one leaf. */
+static void leaf_move(Leaf *dst, unsigned to, const Leaf *src, unsigned from, unsigned count) {
+        memmove(dst->start + to, src->start + from, count * sizeof(uint64_t));
+        memmove(dst->last + to, src->last + from, count * sizeof(uint64_t));
+        memmove(dst->order + to, src->order + from, count);
+}
+
+/* Cut @l down to @n entries, making the slots behind them unused again. */
+static void leaf_truncate(Leaf *l, unsigned n) {
+        for (unsigned j = n; j < l->n; j++)
+                leaf_clear(l, j);
+        l->n = (uint16_t) n;
+}
+
+/* Open a slot at @j, which must exist, and put [start, last] there. */
+static void leaf_put(Leaf *l, unsigned j, uint64_t start, uint64_t last) {
+        leaf_move(l, j + 1, l, j, l->n - j);
+        leaf_set(l, j, start, last);
+        l->n++;
+}
+
+static void leaf_remove(Leaf *l, unsigned j) {
+        leaf_move(l, j, l, j + 1, l->n - j - 1u);
+        leaf_truncate(l, l->n - 1u);
+}
+
+static void inner_set(Inner *x, unsigned i, uint64_t key, void *child, Max m) {
+        x->key[i] = key;
+        x->child[i] = child;
+        x->max_span[i] = m.span;
+        x->max_order[i] = m.order;
+}
+
+static void inner_move(Inner *dst, unsigned to, const Inner *src, unsigned from, unsigned count) {
+        memmove(dst->key + to, src->key + from, count * sizeof(uint64_t));
+        memmove(dst->child + to, src->child + from, count * sizeof(void *));
+        memmove(dst->max_span + to, src->max_span + from, count * sizeof(uint64_t));
+        memmove(dst->max_order + to, src->max_order + from, count);
+}
+
+static void inner_truncate(Inner *x, unsigned n) {
+        for (unsigned i = n; i < x->n; i++)
+                x->key[i] = UINT64_MAX;
+        x->n = (uint16_t) n;
+}
+
+static void inner_put(Inner *x, unsigned i, uint64_t key, void *child, Max m) {
+        inner_move(x, i + 1, x, i, x->n - i);
+        inner_set(x, i, key, child, m);
+        x->n++;
+}
+
+static void inner_remove(Inner *x, unsigned i) {
+        inner_move(x, i, x, i + 1, x->n - i - 1u);
+        inner_truncate(x, x->n - 1u);
+}
+
+/* Move every entry of @right to the end of @left. */
+static void node_append(Node *left, Node *right, unsigned level) {
+        if (level == 0) {
+                leaf_move(&left->leaf, left->leaf.n, &right->leaf, 0, right->leaf.n);
+                left->leaf.n += right->leaf.n;
+        } else {
+                inner_move(&left->inner, left->inner.n, &right->inner, 0, right->inner.n);
+                left->inner.n += right->inner.n;
+        }
+}
+
+/* Even out two neighbours that together hold more than one node can. */
+static void node_share(Node *left, Node *right, unsigned level) {
+        unsigned nl = node_count(left, level), nr = node_count(right, level), want = (nl + nr) / 2;
+
+        if (level == 0) {
+                Leaf *l = &left->leaf, *r = &right->leaf;
+                if (nl < want) {
+                        unsigned k = want - nl;
+                        leaf_move(l, nl, r, 0, k);
+                        l->n = (uint16_t) want;
+                        leaf_move(r, 0, r, k, nr - k);
+                        leaf_truncate(r, nr - k);
+                } else {
+                        unsigned k = nl - want;
+                        leaf_move(r, k, r, 0, nr);
+                        leaf_move(r, 0, l, want, k);
+                        r->n = (uint16_t) (nr + k);
+                        leaf_truncate(l, want);
+                }
+        } else {
+                Inner *l = &left->inner, *r = &right->inner;
+                if (nl < want) {
+                        unsigned k = want - nl;
+                        inner_move(l, nl, r, 0, k);
+                        l->n = (uint16_t) want;
+                        inner_move(r, 0, r, k, nr - k);
+                        inner_truncate(r, nr - k);
+                } else {
+                        unsigned k = nl - want;
+                        inner_move(r, k, r, 0, nr);
+                        inner_move(r, 0, l, want, k);
+                        r->n = (uint16_t) (nr + k);
+                        inner_truncate(l, want);
+                }
+        }
+}
+
+/* ---- paths ---- */
+
+/*
+ * Ask for every cache line of a node at once: the search inside a node
+ * reads the keys first and only then knows which child pointer or which
+ * range it needs, which would otherwise be a second miss in a row.
+ */
+static inline void node_prefetch(const Node *n) {
+        for (size_t off = 0; off < sizeof(Node); off += 64)
+                __builtin_prefetch((const char *) n + off);
+}
+
+/* The leaf where @addr is or would be, and the way there. */
+static void descend(const IovaAllocator *a, uint64_t addr, Path *path) {
+        Node *n = a->root;
+
+        for (unsigned l = a->height; l > 0; l--) {
+                Inner *x = &n->inner;
+                node_prefetch(n);
+                unsigned i = inner_rank(x, addr);
+                path->node[l] = x;
+                path->idx[l] = i;
+                n = x->child[i];
+        }
+        node_prefetch(n);
+        path->leaf = &n->leaf;
+}
+
+/* From the node at @level on @path, always the first child down to a leaf. */
+static void descend_first(Path *path, unsigned level) {
+        for (unsigned l = level; l > 1; l--) {
+                path->node[l - 1] = path->node[l]->child[path->idx[l]];
+                path->idx[l - 1] = 0;
+        }
+        if (level > 0)
+                path->leaf = path->node[1]->child[path->idx[1]];
+}
+
+/*
+ * The lowest level whose node has a child right of the path, or 0 if the
+ * path's leaf is the last. That child's key is the lowest start right of
+ * the path: the next leaf's first.
+ */
+static unsigned fork_level(const IovaAllocator *a, const Path *path, uint64_t *ret_key) {
+        for (unsigned l = 1; l <= a->height; l++)
+                if (path->idx[l] + 1u < path->node[l]->n) {
+                        *ret_key = path->node[l]->key[path->idx[l] + 1];
+                        return l;
+                }
+        return 0;
+}
+
+/* Move @path to the next leaf; false if it is at the last one. */
+static bool path_next_leaf(const IovaAllocator *a, Path *path) {
+        uint64_t key;
+        unsigned l = fork_level(a, path, &key);
+
+        if (l == 0)
+                return false;
+        path->idx[l]++;
+        descend_first(path, l);
+        return true;
+}
+
+/* The node at @level on @path has a new lowest start: fix the keys that record it. */
+static void fix_first(const IovaAllocator *a, Path *path, unsigned level, uint64_t min) {
+        for (unsigned l = level + 1; l <= a->height; l++) {
+                path->node[l]->key[path->idx[l]] = min;
+                if (path->idx[l] != 0)
+                        return;
+        }
+}
+
+/*
+ * A range of @span and @order was added to the node at @level on @path, or
+ * grew there: the maxima above it can only rise, so raise them without
+ * looking at siblings, up to the first that is high enough already.
+ */
+static void raise_max(const IovaAllocator *a, Path *path, unsigned level, uint64_t span, uint8_t order) {
+        for (unsigned l = level + 1; l <= a->height; l++) {
+                Inner *x = path->node[l];
+                unsigned i = path->idx[l];
+                if (x->max_span[i] >= span && x->max_order[i] >= order)
+                        return;
+                if (x->max_span[i] < span)
+                        x->max_span[i] = span;
+                if (x->max_order[i] < order)
+                        x->max_order[i] = order;
+        }
+}
+
+/*
+ * The node at @level on @path lost or shrank a range: recompute its maxima
+ * and its ancestors', up to the first whose maxima come out unchanged.
+ */
+static void refresh_max(const IovaAllocator *a, Path *path, unsigned level) {
+        for (unsigned l = level; l < a->height; l++) {
+                Max m = l == 0 ? leaf_max(path->leaf) : inner_max(path->node[l]);
+                Inner *x = path->node[l + 1];
+                unsigned i = path->idx[l + 1];
+                if (x->max_span[i] == m.span && x->max_order[i] == m.order)
+                        return;
+                x->max_span[i] = m.span;
+                x->max_order[i] = m.order;
+        }
+}
+
+/*
+ * A range of the path's leaf that had @span and @order shrank or went
+ * away. The maxima can only fall if it held one of them.
+ */
+static void lower_max(const IovaAllocator *a, Path *path, uint64_t span, uint8_t order) {
+        if (a->height == 0)
+                return;
+        const Inner *x = path->node[1];
+        unsigned i = path->idx[1];
+        if (span < x->max_span[i] && order < x->max_order[i])
+                return;
+        refresh_max(a, path, 0);
+}
+
+/*
+ * The node @left at @level on @path was split and @right holds its upper
+ * half: enter @right in the parent, splitting it in turn when it is full.
+ * One range of @span and @order was added below, so once a parent takes
+ * the new child without splitting, the maxima above can only rise.
+ */
+static void split_up(IovaAllocator *a, Path *path, unsigned level, Node *left, Node *right, uint64_t span, uint8_t order) {
+        for (unsigned l = level + 1;; l++) {
+                Max ml = node_max(left, l - 1), mr = node_max(right, l - 1);
+                uint64_t key = node_min(right, l - 1);
+
+                if (l > a->height) {
+                        /* The root split: the tree grows by a level. */
+                        Inner *root = inner_new(a, l);
+                        inner_set(root, 0, node_min(left, l - 1), left, ml);
+                        inner_set(root, 1, key, right, mr);
+                        root->n = 2;
+                        a->root = (Node *) root;
+                        a->height = l;
+                        return;
+                }
+
+                Inner *x = path->node[l], *y;
+                unsigned i = path->idx[l], q = i + 1, half = (INNER_MAX + 1) / 2;
+
+                x->max_span[i] = ml.span;
+                x->max_order[i] = ml.order;
+                if (x->n < INNER_MAX) {
+                        inner_put(x, q, key, right, mr);
+                        raise_max(a, path, l, span, order);
+                        return;
+                }
+
+                /* Full: the lower half stays, the upper half and the new child go to y as it falls. */
+                y = inner_new(a, l);
+                if (q < half) {
+                        inner_move(y, 0, x, half - 1, INNER_MAX - (half - 1));
+                        y->n = INNER_MAX - (half - 1);
+                        inner_truncate(x, half - 1);
+                        inner_put(x, q, key, right, mr);
+                } else {
+                        inner_move(y, 0, x, half, INNER_MAX - half);
+                        y->n = INNER_MAX - half;
+                        inner_truncate(x, half);
+                        inner_put(y, q - half, key, right, mr);
+                }
+                left = (Node *) x;
+                right = (Node *) y;
+        }
+}
+
+/* Put [start, last] at @j of the path's leaf; needs spares_for_insert() first. */
+static void insert_at(IovaAllocator *a, Path *path, unsigned j, uint64_t start, uint64_t last) {
+        Leaf *l = path->leaf, *r;
+        unsigned half = (LEAF_MAX + 1) / 2;
+        uint64_t span = last - start;
+        uint8_t order;
+
+        a->n_ranges++;
+        if (l->n < LEAF_MAX) {
+                leaf_put(l, j, start, last);
+                if (j == 0)
+                        fix_first(a, path, 0, start);
+                raise_max(a, path, 0, span, l->order[j]);
+                return;
+        }
+
+        r = leaf_new(a);
+        if (j < half) {
+                leaf_move(r, 0, l, half - 1, LEAF_MAX - (half - 1));
+                r->n = LEAF_MAX - (half - 1);
+                leaf_truncate(l, half - 1);
+                leaf_put(l, j, start, last);
+                order = l->order[j];
+        } else {
+                leaf_move(r, 0, l, half, LEAF_MAX - half);
+                r->n = LEAF_MAX - half;
+                leaf_truncate(l, half);
+                leaf_put(r, j - half, start, last);
+                order = r->order[j - half];
+        }
+        if (j == 0)
+                fix_first(a, path, 0, start);
+        split_up(a, path, 0, (Node *) l, (Node *) r, span, order);
+}
+
+/*
+ * The node at @level on @path is one below its minimum: take from a
+ * neighbour or merge with it. A merge takes a child from the parent, which
+ * may leave that one below its minimum in turn; a root left with one child
+ * hands the tree to it.
+ */
+static void rebalance(IovaAllocator *a, Path *path, unsigned level) {
+        for (unsigned l = level; l < a->height; l++) {
+                Inner *x = path->node[l + 1];
+                unsigned i = path->idx[l + 1], li = i > 0 ? i - 1 : 0;
+                Node *left = x->child[li], *right = x->child[li + 1];
+                unsigned max = l == 0 ? LEAF_MAX : INNER_MAX;
+
+                if (node_count(left, l) + node_count(right, l) > max) {
+                        node_share(left, right, l);
+                        Max ml = node_max(left, l), mr = node_max(right, l);
+                        inner_set(x, li, x->key[li], left, ml);
+                        inner_set(x, li + 1, node_min(right, l), right, mr);
+                        refresh_max(a, path, l + 1);
+                        return;
+                }
+
+                node_append(left, right, l);
+                node_put(a, right);
+                inner_remove(x, li + 1);
+                Max ml = node_max(left, l);
+                x->max_span[li] = ml.span;
+                x->max_order[li] = ml.order;
+
+                if (l + 1 == a->height) {
+                        if (x->n == 1) {
+                                a->root = left;
+                                a->height = l;
+                                node_put(a, (Node *) x);
+                        }
+                        return;
+                }
+                if (x->n >= INNER_MIN) {
+                        refresh_max(a, path, l + 1);
+                        return;
+                }
+        }
+}
+
+/*
+ * Remove entry @j of the path's leaf. @absorbed: another range of the same
+ * leaf took it over and was raised already, so no maximum can fall.
+ */
+static void erase_at(IovaAllocator *a, Path *path, unsigned j, bool absorbed) {
+        Leaf *l = path->leaf;
+        uint64_t span = l->last[j] - l->start[j];
+        uint8_t order = l->order[j];
+
+        leaf_remove(l, j);
+        a->n_ranges--;
+        if (j == 0 && l->n > 0)
+                fix_first(a, path, 0, l->start[0]);
+        if (a->height == 0)
+                return; /* the root leaf may hold anything down to nothing */
+        if (l->n < LEAF_MIN)
+                rebalance(a, path, 0);
+        else if (!absorbed)
+                lower_max(a, path, span, order);
+}
+
+/* ---- the allocator ---- */
+
+int iova_allocator_new(uint64_t page, IovaAllocator **ret) {
+        IovaAllocator *a;
+
+        if (!is_pow2_u64(page))
+                return -EINVAL;
+        a = calloc(1, sizeof(*a));
+        if (!a)
+                return -ENOMEM;
+        a->page = page;
+        if (spares_ensure(a, 1) < 0) {
+                free(a);
+                return -ENOMEM;
+        }
+        a->root = (Node *) leaf_new(a);
+        *ret = a;
+        return 0;
+}
+
+IovaAllocator *iova_allocator_free(IovaAllocator *a) {
+        if (!a)
+                return NULL;
+        while (a->slabs) {
+                Slab *s = a->slabs;
+                a->slabs = s->next;
+                free(s);
+        }
+        free(a);
+        return NULL;
+}
+
+static bool page_aligned_range(const IovaAllocator *a, uint64_t start, uint64_t last) {
+        if (start & (a->page - 1))
+                return false;
+        return last == UINT64_MAX || ((last + 1) & (a->page - 1)) == 0;
+}
+
+static uint64_t sat_add(uint64_t x, uint64_t y) {
+        return x + y < x ? UINT64_MAX : x + y;
+}
+
+static uint64_t span_bytes(uint64_t span) {
+        return span == UINT64_MAX ? UINT64_MAX : span + 1;
+}
+
+static void account_add(IovaAllocator *a, uint64_t span) {
+        a->free_bytes = sat_add(a->free_bytes, span_bytes(span));
+}
+
+static void account_sub(IovaAllocator *a, uint64_t span) {
+        /* Saturated totals cannot be tracked exactly; recount lazily is not worth it. */
+        if (a->free_bytes != UINT64_MAX)
+                a->free_bytes -= span_bytes(span);
+}
+
+/*
+ * Give [start, last] to the free space, merging with touching neighbours.
+ * -ENOTUNIQ when any of it is free already.
+ */
+static int give(IovaAllocator *a, uint64_t start, uint64_t last) {
+        Path path, next_path;
+        Leaf *l, *nl;
+        uint64_t next_start = 0;
+        unsigned j, fork = 0;
+        bool has_next;
+        int r;
+
+        /*
+         * The descent ends in the leaf whose lowest start is the last at or
+         * before @start (or the first leaf), so the range just below lies in
+         * it, at j - 1; the range just above is at j, or is the next leaf's
+         * first, whose start is the key right of the path.
+         */
+        descend(a, start, &path);
+        l = path.leaf;
+        j = leaf_rank(l, start);
+        if (j > 0 && l->last[j - 1] >= start)
+                return -ENOTUNIQ;
+        if (j < l->n) {
+                has_next = true;
+                next_start = l->start[j];
+        } else {
+                fork = fork_level(a, &path, &next_start);
+                has_next = fork > 0;
+        }
+        if (has_next && next_start <= last)
+                return -ENOTUNIQ;
+
+        bool join_prev = j > 0 && l->last[j - 1] + 1 == start;
+        bool join_next = has_next && last + 1 == next_start; /* next_start > last: no wrap */
+
+        if (join_next && j == l->n) {
+                /* The range above is the next leaf's first. */
+                next_path = path;
+                next_path.idx[fork]++;
+                descend_first(&next_path, fork);
+        }
+        nl = join_next && j == l->n ? next_path.leaf : NULL;
+
+        if (join_prev && join_next) {
+                if (!nl) {
+                        /* Both in this leaf: the lower one takes both, the upper one goes. */
+                        leaf_set(l, j - 1, l->start[j - 1], l->last[j]);
+                        raise_max(a, &path, 0, l->last[j - 1] - l->start[j - 1], l->order[j - 1]);
+                        erase_at(a, &path, j, true);
+                } else {
+                        /*
+                         * Across two leaves: grow the lower one first, then remove the
+                         * upper one on its own path, which may merge the two leaves.
+                         */
+                        leaf_set(l, j - 1, l->start[j - 1], nl->last[0]);
+                        raise_max(a, &path, 0, l->last[j - 1] - l->start[j - 1], l->order[j - 1]);
+                        erase_at(a, &next_path, 0, false);
+                }
+        } else if (join_prev) {
+                leaf_set(l, j - 1, l->start[j - 1], last);
+                raise_max(a, &path, 0, last - l->start[j - 1], l->order[j - 1]);
+        } else if (join_next) {
+                Path *p = nl ? &next_path : &path;
+                Leaf *t = nl ? nl : l;
+                unsigned k = nl ? 0 : j;
+
+                leaf_set(t, k, start, t->last[k]);
+                if (k == 0)
+                        fix_first(a, p, 0, start);
+                raise_max(a, p, 0, t->last[k] - start, t->order[k]);
+        } else {
+                r = spares_for_insert(a);
+                if (r < 0)
+                        return r;
+                insert_at(a, &path, j, start, last);
+        }
+        account_add(a, last - start);
+        return 0;
+}
+
+int iova_add_free(IovaAllocator *a, uint64_t start, uint64_t end) {
+        if (start > end || !page_aligned_range(a, start, end))
+                return -EINVAL;
+        int r = give(a, start, end);
+        return r == -ENOTUNIQ ? -EEXIST : r;
+}
+
+int iova_release(IovaAllocator *a, uint64_t start, uint64_t size) {
+        uint64_t last;
+
+        if (!range_last(start, size, &last) || !page_aligned_range(a, start, last))
+                return -EINVAL;
+        int r = give(a, start, last);
+        return r == -ENOTUNIQ ? -EINVAL : r;
+}
+
+/* Take [start, last] out of entry @j of the path's leaf, which contains it. */
+static int take(IovaAllocator *a, Path *path, unsigned j, uint64_t start, uint64_t last) {
+        Leaf *l = path->leaf;
+        uint64_t n_start = l->start[j], n_last = l->last[j];
+        uint8_t n_order = l->order[j];
+
+        if (start == n_start && last == n_last)
+                erase_at(a, path, j, false);
+        else if (start == n_start) {
+                leaf_set(l, j, last + 1, n_last);
+                if (j == 0)
+                        fix_first(a, path, 0, last + 1);
+                lower_max(a, path, n_last - n_start, n_order);
+        } else if (last == n_last) {
+                leaf_set(l, j, n_start, start - 1);
+                lower_max(a, path, n_last - n_start, n_order);
+        } else {
+                /* Reserve the nodes a split may need first, so a failure leaves everything as it was. */
+                int r = spares_for_insert(a);
+                if (r < 0)
+                        return r;
+                leaf_set(l, j, n_start, start - 1);
+                lower_max(a, path, n_last - n_start, n_order);
+                insert_at(a, path, j + 1, last + 1, n_last);
+        }
+        account_sub(a, last - start);
+        return 0;
+}
+
+int iova_reserve(IovaAllocator *a, uint64_t start, uint64_t size) {
+        uint64_t last;
+        Path path;
+        unsigned j;
+
+        if (!range_last(start, size, &last) || !page_aligned_range(a, start, last))
+                return -EINVAL;
+        descend(a, start, &path);
+        j = leaf_rank(path.leaf, start);
+        if (j == 0 || path.leaf->last[j - 1] < last)
+                return -EBUSY;
+        return take(a, &path, j - 1, start, last);
+}
+
+/* Where a request would sit in [start, last], or false if it does not fit below @limit. */
+static bool fit(uint64_t start, uint64_t last, uint64_t size, uint64_t align, uint64_t limit, uint64_t *ret) {
+        uint64_t m, end;
+
+        if (!align_up_u64(start, align, &m) || m > last)
+                return false;
+        if (!range_last(m, size, &end) || end > last || end > limit)
+                return false;
+        *ret = m;
+        return true;
+}
+
+/*
+ * Leftmost range whose own span is at least @span and whose order is at
+ * least @order, in one walk: at each level, the first child whose maxima
+ * allow a match, since everything in it lies lower than in the rest. Also
+ * gives up once that child lies wholly above @limit: nothing starting
+ * there can fit below it, and whatever lies further right starts higher.
+ */
+static bool leftmost_candidate(const IovaAllocator *a, uint64_t span, unsigned order, uint64_t limit,
+                               Path *path, unsigned *ret_j) {
+        Node *n = a->root;
+
+        /*
+         * Callers ask for either a span or an order (an order implies its
+         * span), so one range satisfies both whenever the maxima do.
+         */
+        for (unsigned l = a->height; l > 0; l--) {
+                Inner *x = &n->inner;
+                unsigned i = 0;
+
+                while (i < x->n && (x->max_span[i] < span || x->max_order[i] < order))
+                        i++;
+                if (i == x->n || x->key[i] > limit)
+                        return false;
+                path->node[l] = x;
+                path->idx[l] = i;
+                n = x->child[i];
+        }
+
+        Leaf *leaf = &n->leaf;
+        for (unsigned j = 0; j < leaf->n && leaf->start[j] <= limit; j++)
+                if (leaf->last[j] - leaf->start[j] >= span && leaf->order[j] >= order) {
+                        path->leaf = leaf;
+                        *ret_j = j;
+                        return true;
+                }
+        return false;
+}
+
+/*
+ * In-order scan of every range that is long enough, for alignments no
+ * cached maximum describes. 1 when found, 0 to go on, -1 once past @limit
+ * (everything further right lies higher still).
+ */
+static int scan(Node *n, unsigned level, uint64_t size, uint64_t align, uint64_t limit,
+                Path *path, unsigned *ret_j, uint64_t *ret_iova) {
+        if (level == 0) {
+                Leaf *l = &n->leaf;
+                for (unsigned j = 0; j < l->n; j++) {
+                        if (l->start[j] > limit)
+                                return -1;
+                        if (fit(l->start[j], l->last[j], size, align, limit, ret_iova)) {
+                                path->leaf = l;
+                                *ret_j = j;
+                                return 1;
+                        }
+                }
+                return 0;
+        }
+
+        Inner *x = &n->inner;
+        for (unsigned i = 0; i < x->n; i++) {
+                if (x->key[i] > limit)
+                        return -1;
+                if (x->max_span[i] < size - 1)
+                        continue;
+                path->node[level] = x;
+                path->idx[level] = i;
+                int r = scan(x->child[i], level - 1, size, align, limit, path, ret_j, ret_iova);
+                if (r != 0)
+                        return r;
+        }
+        return 0;
+}
+
+int iova_alloc(IovaAllocator *a, uint64_t size, uint64_t align, uint64_t limit, uint64_t *ret_iova) {
+        uint64_t iova;
+        Path path;
+        unsigned j;
+        bool found;
+
+        if (size == 0 || (size & (a->page - 1)))
+                return -EINVAL;
+        if (align == 0 || align < a->page)
+                align = a->page;
+        if (!is_pow2_u64(align))
+                return -EINVAL;
+
+        if (align == a->page)
+                /* Any range of length >= size fits at its start: exact. */
+                found = leftmost_candidate(a, size - 1, 0, limit, &path, &j);
+        else if (align == size)
+                /* A size-aligned power of two fits exactly where an aligned block of its order is. */
+                found = leftmost_candidate(a, size - 1, (unsigned) __builtin_ctzll(size), limit, &path, &j);
+        else {
+                /* Ranges starting on a page boundary always fit once they are align - page longer. */
+                uint64_t need = size - 1 + (align - a->page);
+                found = need >= size - 1 && leftmost_candidate(a, need, 0, limit, &path, &j) &&
+                        fit(path.leaf->start[j], path.leaf->last[j], size, align, limit, &iova);
+                if (!found)
+                        found = scan(a->root, a->height, size, align, limit, &path, &j, &iova) > 0;
+                if (!found)
+                        return -ENOSPC;
+                goto found;
+        }
+
+        /* The leftmost candidate holds the lowest fit; if that crosses the limit, all do. */
+        if (!found || !fit(path.leaf->start[j], path.leaf->last[j], size, align, limit, &iova))
+                return -ENOSPC;
+found:;
+        int r = take(a, &path, j, iova, iova + (size - 1));
+        if (r < 0)
+                return r;
+        *ret_iova = iova;
+        return 0;
+}
+
+size_t iova_free_ranges(const IovaAllocator *a) {
+        return a->n_ranges;
+}
+
+uint64_t iova_free_bytes(const IovaAllocator *a) {
+        return a->free_bytes;
+}
+
+uint64_t iova_page_size(const IovaAllocator *a) {
+        return a->page;
+}
+
+int iova_foreach_free(const IovaAllocator *a, int (*f)(uint64_t start, uint64_t end, void *userdata), void *userdata) {
+        Path path;
+
+        if (a->height == 0)
+                path.leaf = &a->root->leaf;
+        else {
+                path.node[a->height] = &a->root->inner;
+                path.idx[a->height] = 0;
+                descend_first(&path, a->height);
+        }
+        do {
+                const Leaf *l = path.leaf;
+                for (unsigned j = 0; j < l->n; j++) {
+                        int r = f(l->start[j], l->last[j], userdata);
+                        if (r < 0)
+                                return r;
+                }
+        } while (path_next_leaf(a, &path));
+        return 0;
+}
+
+typedef struct Verify {
+        bool any;        /* a range was seen already */
+        uint64_t last;   /* ... and this was its last byte */
+        size_t ranges;
+        size_t nodes;
+        uint64_t bytes;  /* saturating */
+} Verify;
+
+static int verify_node(const IovaAllocator *a, const Node *n, unsigned level, Verify *v, Max *ret_max) {
+        bool root = n == a->root;
+
+        if (level == 0) {
+                const Leaf *l = &n->leaf;
+                if (l->level != 0 || l->n > LEAF_MAX || (!root && l->n < LEAF_MIN))
+                        return -EUCLEAN;
+                for (unsigned j = 0; j < LEAF_MAX; j++) {
+                        if (j >= l->n) {
+                                if (l->start[j] != UINT64_MAX || l->last[j] != UINT64_MAX || l->order[j] != 0)
+                                        return -EUCLEAN;
+                                continue;
+                        }
+                        uint64_t s = l->start[j], e = l->last[j];
+                        if (s > e || !page_aligned_range(a, s, e) || l->order[j] != range_order(s, e))
+                                return -EUCLEAN;
+                        /* Strictly increasing and never touching, across leaves too. */
+                        if (v->any && (v->last >= s || v->last + 1 == s))
+                                return -EUCLEAN;
+                        v->any = true;
+                        v->last = e;
+                        v->bytes = sat_add(v->bytes, span_bytes(e - s));
+                }
+                v->ranges += l->n;
+                v->nodes++;
+                *ret_max = leaf_max(l);
+                return 0;
+        }
+
+        const Inner *x = &n->inner;
+        if (x->level != level || x->n > INNER_MAX || x->n < (root ? 2 : INNER_MIN))
+                return -EUCLEAN;
+        for (unsigned i = x->n; i < INNER_MAX; i++)
+                if (x->key[i] != UINT64_MAX)
+                        return -EUCLEAN;
+        for (unsigned i = 0; i < x->n; i++) {
+                const Node *c = x->child[i];
+                Max m;
+                if (!c || verify_node(a, c, level - 1, v, &m) < 0)
+                        return -EUCLEAN;
+                /* The key is exactly the child's lowest start, the maxima exactly its own. */
+                if (x->key[i] != node_min(c, level - 1) || x->max_span[i] != m.span || x->max_order[i] != m.order)
+                        return -EUCLEAN;
+        }
+        v->nodes++;
+        *ret_max = inner_max(x);
+        return 0;
+}
+
+int iova_allocator_verify(const IovaAllocator *a) {
+        Verify v = {};
+        Max m;
+        size_t spare = 0;
+
+        if (!a->root || a->height > MAX_HEIGHT)
+                return -EUCLEAN;
+        if (verify_node(a, a->root, a->height, &v, &m) < 0 || v.ranges != a->n_ranges)
+                return -EUCLEAN;
+        /* Saturation is sticky: once the total overflowed it is no longer exact. */
+        if (a->free_bytes != UINT64_MAX && a->free_bytes != v.bytes)
+                return -EUCLEAN;
+        /* Every node of every slab is in the tree or on the free list. */
+        for (const Node *n = a->spare; n; n = n->next_spare)
+                spare++;
+        if (spare != a->n_spare || v.nodes + spare != a->n_slabs * SLAB_NODES)
+                return -EUCLEAN;
+        return 0;
+}

@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * Containers and their leases as IOVA space: one IOMMU domain, its attached
+ * groups, the union of their reserved regions, the usable ranges left, an
+ * IOVA allocator over them, DMA mappings and per-uid quotas. No D-Bus, no
+ * lease table, no persistence: the manager (manager.h) gives leases their
+ * ids and owners and writes them down; this module takes only what it
+ * needs (the backend, the configuration, the platform as sysfs shows it).
+ *
+ * Every mutating function either succeeds completely or changes nothing,
+ * and says why in an IovadError.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "backend/backend.h"
+#include "persist/conf.h"
+#include "model/error.h"
+#include "iommu/iova-alloc.h"
+#include "iommu/region.h"
+#include "platform/sysfs.h"
+
+typedef struct Container Container;
+typedef struct Client Client;
+typedef struct Lease Lease;
+
+struct Lease {
+        uint64_t id;          /* the manager's; 0 until it gives one */
+        Container *container;
+        Client *client;       /* the manager's: the bus connection it belongs to, NULL when persistent */
+        uint64_t iova;
+        uint64_t size;
+        uid_t owner;
+        bool persistent;
+        bool mapped;
+        bool writable;
+        bool stuck;           /* the kernel failed to unmap it: its range stays taken */
+        int memfd;            /* mapped leases: the memory, else -1 */
+        void *vaddr;          /* mapped leases: iovad's mapping of it */
+        uint64_t offset;      /* into memfd */
+
+        Lease *hash_next;                  /* the manager's id table */
+        Lease *c_prev, *c_next;            /* the container's leases */
+        Lease *cl_prev, *cl_next;          /* the manager's: the client's leases */
+};
+
+/* Per-uid use of one container, for quotas. */
+typedef struct QuotaUse {
+        uid_t uid;
+        uint32_t leases;
+        uint32_t dma_entries;
+        uint64_t mapped_bytes;
+} QuotaUse;
+
+struct Container {
+        char *name;
+        Backend *backend;      /* not owned */
+        const Config *config;  /* not owned: quotas and policy reservations */
+
+        uid_t *users;          /* sorted, unique */
+        size_t n_users;
+
+        unsigned *groups;      /* attach order */
+        size_t n_groups;
+
+        BackendContainer *kernel;
+        Range aperture;        /* valid while n_groups > 0 */
+        uint64_t page_sizes;
+        uint32_t dma_avail;
+        RegionList regions;    /* every attached group's, plus policy */
+        RangeList usable;
+        IovaAllocator *alloc;  /* NULL while no group is attached */
+        bool faulted;          /* the kernel misbehaved on an unmap: no new leases */
+
+        Lease *leases;
+        size_t n_leases;
+        QuotaUse *quota;
+        size_t n_quota;
+};
+
+/* One option set for Lease / MapMemory / AllocateMapped. */
+typedef struct LeaseOptions {
+        bool has_alignment;    /* else the smallest page size */
+        uint64_t alignment;
+        uint64_t limit;        /* UINT64_MAX: none */
+        bool fixed;
+        uint64_t iova;
+        bool persistent;
+        bool readonly;
+        bool hugepages;
+} LeaseOptions;
+
+#define LEASE_OPTIONS_INIT { .limit = UINT64_MAX }
+
+/* A conflict found by container_check_attach(). */
+typedef struct AttachConflict {
+        uint64_t start, end;
+        RegionType type;
+        Lease *lease;
+} AttachConflict;
+
+/* Largest alignment a lease may ask for. */
+#define LEASE_MAX_ALIGNMENT (1ULL << 30)
+
+/* INVALID_ARGS for a bad name or no users, KERNEL when the backend has no container for us. */
+int container_new(Backend *b, const Config *config, const char *name, const uid_t *users, size_t n_users,
+                  Container **ret, IovadError *e);
+/*
+ * Unmaps and frees every lease left (their owners are the caller's
+ * business), detaches every group, frees. The kernel drops whatever an
+ * unmap left behind when the container goes.
+ */
+Container *container_free(Container *c);
+
+bool container_name_valid(const char *name);
+bool container_has_user(const Container *c, uid_t uid);
+bool container_has_group(const Container *c, unsigned group);
+
+/**
+ * container_check_attach() - what attaching @g would conflict with.
+ * Returns the number of conflicts and an array of them in *@ret (NULL when
+ * there are none). EXISTS: already attached here; NOT_VIABLE or
+ * INTERRUPT_ISOLATION: the kernel would refuse it. Whether another
+ * container holds the group is the manager's question.
+ */
+ssize_t container_check_attach(Container *c, const SysfsPlatform *p, const SysfsGroup *g, AttachConflict **ret,
+                               IovadError *e);
+
+/* RESERVED_CONFLICT listing what it hits, the refusals of check_attach, KERNEL. */
+int container_attach(Container *c, const SysfsPlatform *p, const SysfsGroup *g, IovadError *e);
+/* NOT_ATTACHED when not attached; BUSY when it is the last group and leases live, or the kernel says busy. */
+int container_detach(Container *c, const SysfsPlatform *p, unsigned group, IovadError *e);
+
+/**
+ * container_lease_new() - reserve IOVA space for @owner, optionally mapping memory.
+ * @memfd: -1 for an IOVA-only lease, else a sealed memfd the lease takes
+ * over (closed on failure too); @offset into it. The lease is the
+ * container's, with id 0 and no client, until the manager takes it.
+ * Errors: NOT_ATTACHED, INVALID_ARGS, BAD_MEMORY, QUOTA_EXCEEDED,
+ * DMA_LIMIT, NO_SPACE, RESERVED_CONFLICT, KERNEL (also when the container
+ * is faulted), NO_MEMORY.
+ */
+int container_lease_new(Container *c, uid_t owner, uint64_t size, const LeaseOptions *o, int memfd, uint64_t offset,
+                        Lease **ret, IovadError *e);
+
+/**
+ * container_lease_release() - unmap (if mapped), give the IOVA space back, free.
+ * The kernel must say it unmapped exactly the lease's bytes. When it fails
+ * or says otherwise the lease stays, marked stuck, its range kept out of
+ * the allocator; the container is marked faulted; KERNEL is returned.
+ */
+int container_lease_release(Container *c, Lease *l, IovadError *e);
+
+/*
+ * A memfd of @size bytes for AllocateMapped, sealed so that its pages can
+ * never go away from under DMA (F_SEAL_SHRINK, F_SEAL_GROW, F_SEAL_SEAL).
+ * INVALID_ARGS for a size that is not a positive multiple of the page
+ * size, KERNEL when the memfd cannot be made (no huge pages, no memory).
+ */
+int container_memfd_new(Container *c, uint64_t size, bool hugepages, int *ret_fd, IovadError *e);
+
+/* Sorted, disjoint ranges of the container's leases, for conflict checks and layouts. */
+int container_lease_ranges(const Container *c, Range **ret, Lease ***ret_leases, size_t *ret_n);
+
+/* Recompute regions/usable/allocator and the backend info; keeps leases. */
+int container_refresh(Container *c, const SysfsPlatform *p, IovadError *e);
+
+/* Formats "Group 5 cannot be attached ...: ..." for @n conflicts into @e as RESERVED_CONFLICT. */
+int container_conflicts_error(const Container *c, unsigned group, const AttachConflict *cf, size_t n, IovadError *e);

@@ -1,0 +1,746 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/log.h"
+#include "model/manager.h"
+#include "persist/state.h"
+
+int manager_new(Backend *backend, Config *config, const char *state_dir, const char *runtime_dir, Manager **ret) {
+        Manager *m = calloc(1, sizeof(*m));
+
+        if (!m)
+                return -ENOMEM;
+        m->backend = backend;
+        m->config = *config;
+        *config = (Config) {};
+        m->next_lease_id = 1;
+        m->lease_buckets = 1024;
+        m->lease_table = calloc(m->lease_buckets, sizeof(Lease *));
+        m->state_dir = state_dir ? strdup(state_dir) : NULL;
+        m->runtime_dir = runtime_dir ? strdup(runtime_dir) : NULL;
+        if (!m->lease_table || (state_dir && !m->state_dir) || (runtime_dir && !m->runtime_dir)) {
+                manager_free(m);
+                return -ENOMEM;
+        }
+        *ret = m;
+        return 0;
+}
+
+static void client_free(Manager *m, Client *c) {
+        if (c->prev)
+                c->prev->next = c->next;
+        else
+                m->clients = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        free(c->name);
+        free(c);
+}
+
+Manager *manager_free(Manager *m) {
+        if (!m)
+                return NULL;
+        /* Containers release their leases (unmapping them) before the backend goes. */
+        for (size_t i = m->n_containers; i > 0; i--)
+                container_free(m->containers[i - 1]);
+        free(m->containers);
+        while (m->clients)
+                client_free(m, m->clients);
+        free(m->lease_table);
+        lease_journal_free(m->journal);
+        free(m->rebind);
+        sysfs_platform_free(m->platform);
+        backend_free(m->backend);
+        config_done(&m->config);
+        free(m->state_dir);
+        free(m->runtime_dir);
+        free(m);
+        return NULL;
+}
+
+int manager_refresh_platform(Manager *m, IovadError *e) {
+        _cleanup_free_ char *msg = NULL;
+        SysfsPlatform *p = NULL;
+        int r;
+
+        r = sysfs_read_platform(m->backend->sysfs_root, &p, &msg);
+        if (r < 0)
+                return iovad_error(e, IOVAD_E_KERNEL, "Reading %s failed: %s", m->backend->sysfs_root,
+                                   msg ? msg : strerror(-r));
+        sysfs_platform_free(m->platform);
+        m->platform = p;
+        return 0;
+}
+
+Container *manager_find_container(Manager *m, const char *name) {
+        for (size_t i = 0; i < m->n_containers; i++)
+                if (strcmp(m->containers[i]->name, name) == 0)
+                        return m->containers[i];
+        return NULL;
+}
+
+Container *manager_container_of_group(Manager *m, unsigned group) {
+        for (size_t i = 0; i < m->n_containers; i++)
+                if (container_has_group(m->containers[i], group))
+                        return m->containers[i];
+        return NULL;
+}
+
+/* The state file's picture of @m; the strings point into the manager (not owned). */
+static int state_collect(Manager *m, State *s) {
+        size_t nl = 0;
+
+        for (size_t i = 0; i < m->n_containers; i++)
+                for (Lease *l = m->containers[i]->leases; l; l = l->c_next)
+                        nl += l->persistent;
+        s->next_lease_id = m->next_lease_id;
+        s->containers = calloc(m->n_containers ? m->n_containers : 1, sizeof(StateContainer));
+        s->leases = calloc(nl ? nl : 1, sizeof(LeaseRecord));
+        if (!s->containers || !s->leases)
+                return -ENOMEM;
+        for (size_t i = 0; i < m->n_containers; i++) {
+                Container *c = m->containers[i];
+                s->containers[s->n_containers++] = (StateContainer) {
+                        .name = c->name,
+                        .users = c->users,
+                        .n_users = c->n_users,
+                        .groups = c->groups,
+                        .n_groups = c->n_groups,
+                };
+                for (Lease *l = c->leases; l; l = l->c_next) {
+                        if (!l->persistent)
+                                continue;
+                        LeaseRecord *rec = &s->leases[s->n_leases++];
+                        *rec = (LeaseRecord) {
+                                .id = l->id,
+                                .iova = l->iova,
+                                .size = l->size,
+                                .owner = l->owner,
+                                .mapped = l->mapped,
+                                .writable = l->writable,
+                                .offset = l->offset,
+                        };
+                        snprintf(rec->container, sizeof(rec->container), "%s", c->name);
+                }
+        }
+        s->rebinds = m->rebind;
+        s->n_rebinds = m->n_rebind;
+        return 0;
+}
+
+void manager_save_state(Manager *m) {
+        State s = {};
+        int r;
+
+        if (m->restoring || !m->state_dir)
+                return;
+        r = state_collect(m, &s);
+        if (r >= 0)
+                r = state_save(m->state_dir, &s);
+        free(s.containers);
+        free(s.leases);
+        if (r < 0)
+                log_error("Saving state to %s failed: %s", m->state_dir, strerror(-r));
+}
+
+int manager_create_container(Manager *m, const char *name, const uid_t *users, size_t n_users, Container **ret,
+                             IovadError *e) {
+        Container **a, *c;
+        int r;
+
+        if (manager_find_container(m, name))
+                return iovad_error(e, IOVAD_E_EXISTS, "Container '%s' exists already", name);
+        a = reallocarray(m->containers, m->n_containers + 1, sizeof(Container *));
+        if (!a)
+                return iovad_error(e, IOVAD_E_NO_MEMORY, "Out of memory");
+        m->containers = a;
+        r = container_new(m->backend, &m->config, name, users, n_users, &c, e);
+        if (r < 0)
+                return r;
+        m->containers[m->n_containers++] = c;
+        manager_save_state(m);
+        *ret = c;
+        return 0;
+}
+
+/* ---- the lease table ---- */
+
+static size_t bucket_of(const Manager *m, uint64_t id) {
+        /* Ids are sequential: a multiplicative hash spreads them over the buckets. */
+        return (size_t) ((id * 0x9e3779b97f4a7c15ULL) >> 20) & (m->lease_buckets - 1);
+}
+
+static void lease_table_grow(Manager *m) {
+        size_t n = m->lease_buckets * 2;
+        Lease **t = calloc(n, sizeof(Lease *));
+
+        /* A crowded table still works: growing is an optimisation. */
+        if (!t)
+                return;
+        Lease **old = m->lease_table;
+        size_t old_n = m->lease_buckets;
+        m->lease_table = t;
+        m->lease_buckets = n;
+        for (size_t i = 0; i < old_n; i++)
+                for (Lease *l = old[i], *next; l; l = next) {
+                        next = l->hash_next;
+                        size_t b = bucket_of(m, l->id);
+                        l->hash_next = t[b];
+                        t[b] = l;
+                }
+        free(old);
+}
+
+Lease *manager_find_lease(Manager *m, uint64_t id) {
+        for (Lease *l = m->lease_table[bucket_of(m, id)]; l; l = l->hash_next)
+                if (l->id == id)
+                        return l;
+        return NULL;
+}
+
+static void table_add(Manager *m, Lease *l) {
+        if (m->n_leases >= m->lease_buckets)
+                lease_table_grow(m);
+        size_t b = bucket_of(m, l->id);
+        l->hash_next = m->lease_table[b];
+        m->lease_table[b] = l;
+        m->n_leases++;
+}
+
+static void table_remove(Manager *m, Lease *l) {
+        for (Lease **p = &m->lease_table[bucket_of(m, l->id)]; *p; p = &(*p)->hash_next)
+                if (*p == l) {
+                        *p = l->hash_next;
+                        m->n_leases--;
+                        return;
+                }
+}
+
+static void client_link(Client *c, Lease *l) {
+        l->client = c;
+        l->cl_prev = NULL;
+        l->cl_next = c->leases;
+        if (c->leases)
+                c->leases->cl_prev = l;
+        c->leases = l;
+        c->n_leases++;
+}
+
+static void client_unlink(Lease *l) {
+        Client *c = l->client;
+
+        if (!c)
+                return;
+        if (l->cl_prev)
+                l->cl_prev->cl_next = l->cl_next;
+        else
+                c->leases = l->cl_next;
+        if (l->cl_next)
+                l->cl_next->cl_prev = l->cl_prev;
+        c->n_leases--;
+        l->client = NULL;
+        l->cl_prev = l->cl_next = NULL;
+}
+
+/* ---- what outlives the process ---- */
+
+static void record_of(const Lease *l, LeaseRecord *ret) {
+        *ret = (LeaseRecord) {
+                .id = l->id,
+                .iova = l->iova,
+                .size = l->size,
+                .owner = l->owner,
+                .mapped = l->mapped,
+                .writable = l->writable,
+                .offset = l->offset,
+        };
+        snprintf(ret->client, sizeof(ret->client), "%s", l->client ? l->client->name : "");
+        snprintf(ret->container, sizeof(ret->container), "%s", l->container->name);
+}
+
+int manager_compact_journal(Manager *m) {
+        _cleanup_free_ LeaseRecord *all = NULL;
+        size_t n = 0;
+        int r;
+
+        if (!m->runtime_dir || !m->bus_id[0])
+                return 0;
+        all = calloc(m->n_leases ? m->n_leases : 1, sizeof(LeaseRecord));
+        if (!all)
+                return -ENOMEM;
+        for (size_t i = 0; i < m->n_containers; i++)
+                for (Lease *l = m->containers[i]->leases; l; l = l->c_next)
+                        if (l->client)
+                                record_of(l, &all[n++]);
+        if (m->journal)
+                r = lease_journal_compact(m->journal, all, n);
+        else
+                r = lease_journal_new(m->runtime_dir, m->bus_id, all, n, &m->journal);
+        if (r < 0)
+                log_error("Writing the lease journal in %s failed: %s", m->runtime_dir, strerror(-r));
+        return r;
+}
+
+/* A new lease goes into the journal (a connection's) or the state file (persistent), its memory into the fd store. */
+static void lease_written(Manager *m, Lease *l) {
+        int r;
+
+        /* A restore re-creates what the journal and the fd store already hold. */
+        if (m->restoring)
+                return;
+        if (l->persistent)
+                manager_save_state(m);
+        else if (m->journal) {
+                LeaseRecord rec;
+                record_of(l, &rec);
+                r = lease_journal_add(m->journal, &rec);
+                if (r < 0)
+                        log_error("Lease %" PRIu64 " is not in the lease journal, so a restart of iovad would lose it: %s",
+                                  l->id, strerror(-r));
+                else if (lease_journal_wants_compaction(m->journal, m->n_leases))
+                        (void) manager_compact_journal(m);
+        }
+        if (l->mapped) {
+                /* 0 without a service manager: the memory then lasts as long as iovad. */
+                r = fd_store_push_lease(l->id, l->memfd);
+                if (r < 0)
+                        log_warning("Cannot keep the memory of lease %" PRIu64 " in the fd store: %s", l->id,
+                                    strerror(-r));
+                else if (r == 0 && l->persistent)
+                        log_warning("Persistent lease %" PRIu64 " maps memory that only lives as long as iovad: "
+                                    "no service manager keeps it in an fd store",
+                                    l->id);
+        }
+}
+
+/* @l is gone: its records go too, unless iovad is stopping (the next start wants them). */
+static void lease_erased(Manager *m, bool persistent, bool mapped, uint64_t id, bool had_client) {
+        int r;
+
+        if (m->restoring || m->stopping)
+                return;
+        if (persistent)
+                manager_save_state(m);
+        else if (had_client && m->journal) {
+                r = lease_journal_remove(m->journal, id);
+                if (r < 0)
+                        log_error("Cannot note the release of lease %" PRIu64 " in the lease journal: %s", id,
+                                  strerror(-r));
+        }
+        if (mapped)
+                fd_store_remove_lease(id);
+}
+
+/* ---- a lease's life ---- */
+
+static int lease_adopt(Manager *m, Container *c, Lease *l, uint64_t id, Client *client) {
+        l->id = id ? id : m->next_lease_id;
+        if (l->id >= m->next_lease_id)
+                m->next_lease_id = l->id + 1;
+        table_add(m, l);
+        if (client && !l->persistent)
+                client_link(client, l);
+        return 0;
+}
+
+static int lease_make(Manager *m, Container *c, uint64_t id, uid_t owner, Client *client, uint64_t size,
+                      const LeaseOptions *o, int memfd, uint64_t offset, Lease **ret, IovadError *e) {
+        Lease *l;
+        int r;
+
+        r = container_lease_new(c, owner, size, o, memfd, offset, &l, e);
+        if (r < 0)
+                return r;
+        (void) lease_adopt(m, c, l, id, client);
+        lease_written(m, l);
+        *ret = l;
+        return 0;
+}
+
+int manager_lease(Manager *m, Container *c, uid_t owner, Client *client, uint64_t size, const LeaseOptions *o,
+                  int memfd, uint64_t offset, Lease **ret, IovadError *e) {
+        return lease_make(m, c, 0, owner, client, size, o, memfd, offset, ret, e);
+}
+
+int manager_release_lease(Manager *m, Lease *l, IovadError *e) {
+        IovadError local = {};
+        bool persistent = l->persistent, mapped = l->mapped, had_client = l->client != NULL;
+        uint64_t id = l->id;
+        int r;
+
+        if (!e)
+                e = &local;
+        table_remove(m, l);
+        client_unlink(l);
+        r = container_lease_release(l->container, l, e);
+        if (r < 0) {
+                /* Still mapped: it keeps its id and its range, but no connection holds it any more. */
+                table_add(m, l);
+                log_error("Lease %" PRIu64 " stays: %s", id, e->message);
+                return r;
+        }
+        lease_erased(m, persistent, mapped, id, had_client);
+        return 0;
+}
+
+void manager_destroy_container(Manager *m, Container *c) {
+        for (size_t i = 0; i < m->n_containers; i++)
+                if (m->containers[i] == c) {
+                        memmove(m->containers + i, m->containers + i + 1,
+                                (m->n_containers - i - 1) * sizeof(Container *));
+                        m->n_containers--;
+                        break;
+                }
+        /* The container unmaps what is left as it goes; the records go here. */
+        for (Lease *l = c->leases; l; l = l->c_next) {
+                table_remove(m, l);
+                bool had_client = l->client != NULL;
+                client_unlink(l);
+                lease_erased(m, false, l->mapped, l->id, had_client);
+        }
+        container_free(c);
+        manager_save_state(m);
+}
+
+/* ---- groups ---- */
+
+static const SysfsGroup *find_group(Manager *m, unsigned group, IovadError *e) {
+        const SysfsGroup *g = sysfs_find_group(m->platform, group);
+        if (!g)
+                (void) iovad_error(e, IOVAD_E_NO_SUCH_GROUP, "There is no IOMMU group %u", group);
+        return g;
+}
+
+static int check_group_free(Manager *m, Container *c, unsigned group, IovadError *e) {
+        Container *owner = manager_container_of_group(m, group);
+
+        if (owner && owner != c)
+                return iovad_error(e, IOVAD_E_BUSY, "Group %u is attached to container '%s'", group, owner->name);
+        return 0;
+}
+
+ssize_t manager_check_attach(Manager *m, Container *c, unsigned group, AttachConflict **ret, IovadError *e) {
+        const SysfsGroup *g = find_group(m, group, e);
+        int r;
+
+        if (!g)
+                return -ENODEV;
+        r = check_group_free(m, c, group, e);
+        if (r < 0)
+                return r;
+        return container_check_attach(c, m->platform, g, ret, e);
+}
+
+int manager_attach_group(Manager *m, Container *c, unsigned group, IovadError *e) {
+        const SysfsGroup *g;
+        int r;
+
+        /* Drivers may have changed since we last looked (viability). */
+        r = manager_refresh_platform(m, e);
+        if (r < 0)
+                return r;
+        g = find_group(m, group, e);
+        if (!g)
+                return -ENODEV;
+        r = check_group_free(m, c, group, e);
+        if (r < 0)
+                return r;
+        r = container_attach(c, m->platform, g, e);
+        if (r < 0)
+                return r;
+        manager_save_state(m);
+        return 0;
+}
+
+int manager_detach_group(Manager *m, Container *c, unsigned group, IovadError *e) {
+        int r = container_detach(c, m->platform, group, e);
+
+        if (r < 0)
+                return r;
+        manager_save_state(m);
+        return 0;
+}
+
+/* ---- clients ---- */
+
+Client *manager_find_client(Manager *m, const char *name) {
+        for (Client *c = m->clients; c; c = c->next)
+                if (strcmp(c->name, name) == 0)
+                        return c;
+        return NULL;
+}
+
+int manager_get_client(Manager *m, const char *name, uid_t uid, Client **ret) {
+        Client *c = manager_find_client(m, name);
+
+        if (c) {
+                *ret = c;
+                return 0;
+        }
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        c->uid = uid;
+        c->name = strdup(name);
+        if (!c->name) {
+                free(c);
+                return -ENOMEM;
+        }
+        c->next = m->clients;
+        if (m->clients)
+                m->clients->prev = c;
+        m->clients = c;
+        *ret = c;
+        return 1;
+}
+
+size_t manager_client_gone(Manager *m, Client *c, Container **changed, size_t n_max) {
+        size_t n = c->n_leases, n_changed = 0;
+
+        if (n > 0)
+                log_info("Client %s left the bus: releasing its %zu lease%s", c->name, n, n == 1 ? "" : "s");
+        while (c->leases) {
+                Lease *l = c->leases;
+                Container *ct = l->container;
+                bool seen = false, mapped = l->mapped;
+
+                /* A lease the kernel will not unmap leaves the client anyway (manager_release_lease()). */
+                (void) manager_release_lease(m, l, NULL);
+                for (size_t i = 0; i < n_changed; i++)
+                        seen = seen || changed[i] == ct;
+                if (mapped && !seen && n_changed < n_max)
+                        changed[n_changed++] = ct;
+        }
+        client_free(m, c);
+        return n_changed;
+}
+
+/* ---- drivers ---- */
+
+static Rebind *find_rebind(Manager *m, const char *address) {
+        for (size_t i = 0; i < m->n_rebind; i++)
+                if (strcmp(m->rebind[i].address, address) == 0)
+                        return &m->rebind[i];
+        return NULL;
+}
+
+static int driver_errno_to_error(int r, const char *what, const char *address, IovadError *e) {
+        switch (-r) {
+        case EBUSY:
+                return iovad_error(e, IOVAD_E_BUSY, "%s %s failed: %s", what, address, strerror(-r));
+        case EOPNOTSUPP:
+                return iovad_error(e, IOVAD_E_NOT_SUPPORTED, "%s %s is not possible on the %s backend", what, address,
+                                   "this");
+        case ENODEV:
+        case ENOENT:
+                return iovad_error(e, IOVAD_E_NO_SUCH_DEVICE, "There is no PCI device %s", address);
+        default:
+                return iovad_error(e, IOVAD_E_KERNEL, "%s %s failed: %s", what, address, strerror(-r));
+        }
+}
+
+int manager_bind_device(Manager *m, const char *address, IovadError *e) {
+        const SysfsDevice *d = sysfs_find_device(m->platform, address);
+        char driver[sizeof(m->rebind[0].driver)];
+        Rebind *rb;
+        int r;
+
+        if (!d)
+                return iovad_error(e, IOVAD_E_NO_SUCH_DEVICE, "There is no PCI device %s", address);
+        if (strcmp(d->driver, "vfio-pci") == 0)
+                return 0;
+        if (d->iommu_group < 0)
+                return iovad_error(e, IOVAD_E_NOT_VIABLE, "Device %s has no IOMMU group", address);
+        /* The platform is re-read below: copy what we need first. */
+        snprintf(driver, sizeof(driver), "%s", d->driver);
+        rb = find_rebind(m, address);
+        if (!rb) {
+                Rebind *a = reallocarray(m->rebind, m->n_rebind + 1, sizeof(*m->rebind));
+                if (!a)
+                        return iovad_error(e, IOVAD_E_NO_MEMORY, "Out of memory");
+                m->rebind = a;
+        }
+        r = m->backend->ops->bind_vfio(m->backend, address);
+        if (r < 0)
+                return driver_errno_to_error(r, "Binding to vfio-pci of", address, e);
+        if (!rb)
+                rb = &m->rebind[m->n_rebind++];
+        snprintf(rb->address, sizeof(rb->address), "%s", address);
+        snprintf(rb->driver, sizeof(rb->driver), "%s", driver);
+        log_info("Bound %s to vfio-pci (was %s)", address, *driver ? driver : "unbound");
+        manager_save_state(m);
+        (void) manager_refresh_platform(m, NULL);
+        return 1;
+}
+
+int manager_unbind_device(Manager *m, const char *address, IovadError *e) {
+        const SysfsDevice *d = sysfs_find_device(m->platform, address);
+        const char *previous = NULL;
+        Container *c;
+        Rebind *rb;
+        int r;
+
+        if (!d)
+                return iovad_error(e, IOVAD_E_NO_SUCH_DEVICE, "There is no PCI device %s", address);
+        c = d->iommu_group >= 0 ? manager_container_of_group(m, (unsigned) d->iommu_group) : NULL;
+        if (c)
+                /* vfio-pci waits for every device fd to close: never block the daemon on that. */
+                return iovad_error(e, IOVAD_E_BUSY, "Device %s is in container '%s': detach group %d first", address,
+                                   c->name, d->iommu_group);
+        if (strcmp(d->driver, "vfio-pci") != 0)
+                return iovad_error(e, IOVAD_E_NOT_ATTACHED, "Device %s is not bound to vfio-pci", address);
+        rb = find_rebind(m, address);
+        if (rb && rb->driver[0])
+                previous = rb->driver;
+        r = m->backend->ops->unbind_vfio(m->backend, address, previous);
+        if (r < 0)
+                return driver_errno_to_error(r, "Unbinding from vfio-pci of", address, e);
+        log_info("Gave %s back to %s", address, previous ? previous : "the kernel's choice of driver");
+        if (rb) {
+                size_t i = (size_t) (rb - m->rebind);
+                memmove(m->rebind + i, m->rebind + i + 1, (m->n_rebind - i - 1) * sizeof(*m->rebind));
+                m->n_rebind--;
+                manager_save_state(m);
+        }
+        (void) manager_refresh_platform(m, NULL);
+        return 0;
+}
+
+/* ---- restore ---- */
+
+/*
+ * One lease back where it was, with its id (and so its object path); its
+ * memory mapped again when the fd store kept it.
+ */
+static int restore_lease(Manager *m, const LeaseRecord *rec, Client *client, FdStore *fds) {
+        LeaseOptions o = LEASE_OPTIONS_INIT;
+        Container *c = manager_find_container(m, rec->container);
+        IovadError e = {};
+        int memfd = -1, r;
+        Lease *l;
+
+        if (!c) {
+                log_error("Lease %" PRIu64 " belongs to unknown container '%s': dropped", rec->id, rec->container);
+                return -ENOENT;
+        }
+        o.fixed = true;
+        o.iova = rec->iova;
+        o.persistent = !client;
+        o.readonly = !rec->writable;
+        if (rec->mapped) {
+                memfd = fd_store_take_lease(fds, rec->id);
+                if (memfd < 0)
+                        log_warning("Lease %" PRIu64 " was mapped, but its memory is not in the fd store (iovad ran "
+                                    "without a service manager, or was stopped): keeping its IOVA range reserved, unmapped",
+                                    rec->id);
+        }
+        r = lease_make(m, c, rec->id, rec->owner, client, rec->size, &o, memfd, memfd >= 0 ? rec->offset : 0, &l, &e);
+        if (r < 0)
+                log_error("Cannot restore lease %" PRIu64 ": %s", rec->id, e.message);
+        return r;
+}
+
+static size_t restore_connection_leases(Manager *m, FdStore *fds, uint64_t *max_id) {
+        _cleanup_free_ LeaseRecord *recs = NULL;
+        _cleanup_free_ char *msg = NULL;
+        size_t n = 0, restored = 0;
+        int r;
+
+        r = lease_journal_load(m->runtime_dir, m->bus_id, &recs, &n, max_id, &msg);
+        if (r == -ENOENT)
+                return 0;
+        if (r == -ESTALE) {
+                log_info("The lease journal is of an earlier bus: its connections are gone, and their leases");
+                return 0;
+        }
+        if (r < 0) {
+                log_error("Ignoring the lease journal: %s", msg ? msg : strerror(-r));
+                return 0;
+        }
+        for (size_t i = 0; i < n; i++) {
+                Client *client;
+
+                r = manager_get_client(m, recs[i].client, recs[i].owner, &client);
+                if (r < 0) {
+                        log_error("Lease %" PRIu64 " of %s: %s", recs[i].id, recs[i].client, strerror(-r));
+                        continue;
+                }
+                if (restore_lease(m, &recs[i], client, fds) >= 0)
+                        restored++;
+                else if (r > 0 && client->n_leases == 0)
+                        client_free(m, client);
+        }
+        return restored;
+}
+
+void manager_restore(Manager *m, const char *bus_id, FdStore *fds) {
+        _cleanup_free_ char *msg = NULL;
+        State s = {};
+        size_t n_persistent = 0, n_connection = 0;
+        uint64_t max_id = 0;
+        int r;
+
+        snprintf(m->bus_id, sizeof(m->bus_id), "%s", bus_id ? bus_id : "");
+        m->restoring = true;
+        if (m->state_dir) {
+                r = state_load(m->state_dir, &s, &msg);
+                if (r < 0 && r != -ENOENT)
+                        log_error("Ignoring %s/state.json: %s", m->state_dir, msg ? msg : strerror(-r));
+        }
+        for (size_t i = 0; i < s.n_containers; i++) {
+                StateContainer *sc = &s.containers[i];
+                IovadError e = {};
+                Container *c;
+
+                if (manager_create_container(m, sc->name, sc->users, sc->n_users, &c, &e) < 0) {
+                        log_error("Cannot restore container '%s': %s", sc->name, e.message);
+                        continue;
+                }
+                for (size_t k = 0; k < sc->n_groups; k++)
+                        if (manager_attach_group(m, c, sc->groups[k], &e) < 0)
+                                log_error("Cannot re-attach group %u to '%s': %s", sc->groups[k], sc->name, e.message);
+        }
+        for (size_t i = 0; i < s.n_leases; i++)
+                if (restore_lease(m, &s.leases[i], NULL, fds) >= 0)
+                        n_persistent++;
+        /* Only what is still on vfio-pci has a driver to go back to. */
+        for (size_t i = 0; i < s.n_rebinds; i++) {
+                const SysfsDevice *d = sysfs_find_device(m->platform, s.rebinds[i].address);
+                if (!d || strcmp(d->driver, "vfio-pci") != 0) {
+                        log_info("%s is no longer on vfio-pci: forgetting that Bind took it from %s",
+                                 s.rebinds[i].address, s.rebinds[i].driver[0] ? s.rebinds[i].driver : "no driver");
+                        continue;
+                }
+                Rebind *a = reallocarray(m->rebind, m->n_rebind + 1, sizeof(*m->rebind));
+                if (!a) {
+                        log_error("Out of memory: forgetting the driver %s had", s.rebinds[i].address);
+                        continue;
+                }
+                m->rebind = a;
+                m->rebind[m->n_rebind++] = s.rebinds[i];
+        }
+        if (m->runtime_dir && m->bus_id[0])
+                n_connection = restore_connection_leases(m, fds, &max_id);
+
+        /* Never hand out an id again that a client might still hold. */
+        if (s.next_lease_id > m->next_lease_id)
+                m->next_lease_id = s.next_lease_id;
+        if (max_id >= m->next_lease_id)
+                m->next_lease_id = max_id + 1;
+        m->restoring = false;
+        if (fd_store_untaken(fds) > 0)
+                log_info("Dropping %zu stored fd%s that no restored lease took", fd_store_untaken(fds),
+                         fd_store_untaken(fds) == 1 ? "" : "s");
+        log_info("Restored %zu container%s, %zu persistent lease%s, %zu lease%s of connections and %zu bound device%s",
+                 m->n_containers, m->n_containers == 1 ? "" : "s", n_persistent, n_persistent == 1 ? "" : "s",
+                 n_connection, n_connection == 1 ? "" : "s", m->n_rebind, m->n_rebind == 1 ? "" : "s");
+        state_done(&s);
+}
+
+void manager_restore_done(Manager *m) {
+        manager_save_state(m);
+        (void) manager_compact_journal(m);
+}

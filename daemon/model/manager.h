@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * The model's one context and the orchestrator of a lease's life: the
+ * platform as sysfs shows it, the containers, the lease table, the clients
+ * (bus connections, by unique name) that own leases, and what outlives the
+ * process (the state file, the lease journal, systemd's fd store). Every
+ * operation that creates, changes or ends a container or a lease comes
+ * through here; this module calls down into container.h, the backend and
+ * the persistence modules, never up. No D-Bus: the bus glue tells the
+ * manager when a client has left (manager_client_gone()) and which clients
+ * are still on the bus after a restart.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "backend/backend.h"
+#include "persist/conf.h"
+#include "model/container.h"
+#include "model/error.h"
+#include "persist/fd-store.h"
+#include "persist/lease-journal.h"
+#include "persist/state.h"
+#include "platform/sysfs.h"
+
+typedef struct Manager Manager;
+
+/* A bus connection that owns leases; its leases go when it leaves the bus. */
+struct Client {
+        char *name;                 /* unique bus name */
+        uid_t uid;                  /* its connection's uid, which never changes */
+        Lease *leases;
+        size_t n_leases;
+        void *userdata;             /* the bus glue's (its tracking of the name) */
+        Client *prev, *next;
+};
+
+struct Manager {
+        Backend *backend;
+        SysfsPlatform *platform;
+        Config config;
+
+        char *state_dir;            /* NULL: nothing is written (tests) */
+        char *runtime_dir;
+
+        Container **containers;
+        size_t n_containers;
+
+        Lease **lease_table;        /* buckets of a chained hash by id */
+        size_t lease_buckets;
+        size_t n_leases;
+        uint64_t next_lease_id;
+
+        Client *clients;
+
+        /* Devices handed to vfio-pci by Bind, and the driver they had; saved in the state file. */
+        Rebind *rebind;
+        size_t n_rebind;
+
+        /* Leases of bus connections, for a restart (lease-journal.h); NULL until manager_restore(). */
+        LeaseJournal *journal;
+        char bus_id[33];
+
+        bool restoring;             /* re-creating what the state, journal and fd store hold */
+        bool stopping;              /* shutting down: what goes now is kept for the next start */
+};
+
+/**
+ * manager_new() - a manager on @backend (taken over), with @config (taken
+ * over) and the directories for state and runtime files.
+ */
+int manager_new(Backend *backend, Config *config, const char *state_dir, const char *runtime_dir, Manager **ret);
+Manager *manager_free(Manager *m);
+
+/* Re-read devices and groups through the backend's sysfs root. KERNEL when that fails. */
+int manager_refresh_platform(Manager *m, IovadError *e);
+
+Container *manager_find_container(Manager *m, const char *name);
+/* The container @group is attached to, or NULL. */
+Container *manager_container_of_group(Manager *m, unsigned group);
+
+/* EXISTS, and the errors of container_new(). */
+int manager_create_container(Manager *m, const char *name, const uid_t *users, size_t n_users, Container **ret,
+                             IovadError *e);
+/* Releases every lease of @c (their objects go), detaches its groups and frees it. */
+void manager_destroy_container(Manager *m, Container *c);
+
+/* NO_SUCH_GROUP, BUSY (in another container), and the errors of container_check_attach(). */
+ssize_t manager_check_attach(Manager *m, Container *c, unsigned group, AttachConflict **ret, IovadError *e);
+/* Re-reads the platform (drivers change), then as manager_check_attach() and container_attach(). */
+int manager_attach_group(Manager *m, Container *c, unsigned group, IovadError *e);
+int manager_detach_group(Manager *m, Container *c, unsigned group, IovadError *e);
+
+/**
+ * manager_lease() - a new lease in @c for @owner: IOVA space, the memory
+ * of @memfd mapped if it is >= 0 (taken over, closed on failure too), an
+ * id, @client as its owner unless persistent, and a record in the journal
+ * or the state file and the fd store. Errors: those of container_lease_new().
+ */
+int manager_lease(Manager *m, Container *c, uid_t owner, Client *client, uint64_t size, const LeaseOptions *o,
+                  int memfd, uint64_t offset, Lease **ret, IovadError *e);
+/* Ends @l: unmapped, its range freed, its records gone. KERNEL when the kernel failed to unmap it (it stays). */
+int manager_release_lease(Manager *m, Lease *l, IovadError *e);
+Lease *manager_find_lease(Manager *m, uint64_t id);
+
+/* The Client for a bus name (whose connection has @uid), created on first use. */
+int manager_get_client(Manager *m, const char *name, uid_t uid, Client **ret);
+Client *manager_find_client(Manager *m, const char *name);
+/*
+ * @c left the bus: its leases are released and it is freed. Containers
+ * whose DMA mappings came back are listed in @changed (up to @n_max of
+ * them); returns how many there are.
+ */
+size_t manager_client_gone(Manager *m, Client *c, Container **changed, size_t n_max);
+
+/* NO_SUCH_DEVICE, NOT_VIABLE (no group), BUSY, NOT_SUPPORTED, KERNEL. Returns 1 when bound now, 0 when it already was. */
+int manager_bind_device(Manager *m, const char *address, IovadError *e);
+/* NO_SUCH_DEVICE, BUSY (its group is attached), NOT_ATTACHED (not on vfio-pci), NOT_SUPPORTED, KERNEL. */
+int manager_unbind_device(Manager *m, const char *address, IovadError *e);
+
+/**
+ * manager_restore() - bring back what a previous iovad left: containers,
+ * persistent leases and bound devices from the state file, then the
+ * leases of bus connections from the journal of the bus @bus_id (their
+ * clients are created; the caller then says which of them are still
+ * connected), mapping memory again from @fds where it was kept. Logs what
+ * it cannot restore; never fails the start.
+ */
+void manager_restore(Manager *m, const char *bus_id, FdStore *fds);
+/* After manager_restore() and the departed clients' manager_client_gone(): journal rewritten, state saved. */
+void manager_restore_done(Manager *m);
+
+/* Writes the state file; logs on failure (state is best effort at runtime). */
+void manager_save_state(Manager *m);
+/* Rewrites the lease journal from the live leases (after a restore, and when it has grown). */
+int manager_compact_journal(Manager *m);

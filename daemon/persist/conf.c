@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "persist/conf.h"
+#include "util/json-util.h"
+#include "util/macro.h"
+#include "util/parse-error.h"
+
+
+void config_init(Config *c) {
+        *c = (Config) {
+                .max_leases = CONFIG_DEFAULT_MAX_LEASES,
+                .max_mapped_bytes = CONFIG_DEFAULT_MAX_MAPPED_BYTES,
+                .max_dma_entries = CONFIG_DEFAULT_MAX_DMA_ENTRIES,
+        };
+}
+
+void config_done(Config *c) {
+        region_list_clear(&c->reserved);
+}
+
+static int get_u64(json_object *v, const char *path, uint64_t max, uint64_t *ret, char **ret_error) {
+        if (!json_object_is_type(v, json_type_int))
+                return parse_error(ret_error, -EINVAL, "%s: expected a whole number", path);
+        errno = 0;
+        uint64_t x = json_object_get_uint64(v);
+        if (errno != 0 || json_object_get_int64(v) < 0 || x > max)
+                return parse_error(ret_error, -EINVAL, "%s: out of range (0..%llu)", path, (unsigned long long) max);
+        *ret = x;
+        return 0;
+}
+
+int config_parse(Config *c, const char *json, char **ret_error) {
+        _cleanup_(json_object_putp) json_object *root = NULL;
+        Config n;
+        int r;
+
+        config_init(&n);
+        root = json_tokener_parse(json);
+        if (!root || !json_object_is_type(root, json_type_object))
+                return parse_error(ret_error, -EINVAL, "$: not a JSON object");
+
+        json_object_object_foreach(root, key, val) {
+                if (strcmp(key, "quota") == 0) {
+                        if (!json_object_is_type(val, json_type_object)) {
+                                r = parse_error(ret_error, -EINVAL, "quota: expected an object");
+                                goto error;
+                        }
+                        json_object_object_foreach(val, qk, qv) {
+                                char path[64];
+                                uint64_t x;
+
+                                snprintf(path, sizeof(path), "quota.%s", qk);
+                                if (strcmp(qk, "leases") == 0 || strcmp(qk, "dma_entries") == 0) {
+                                        r = get_u64(qv, path, UINT32_MAX, &x, ret_error);
+                                        if (r < 0)
+                                                goto error;
+                                        if (qk[0] == 'l')
+                                                n.max_leases = (uint32_t) x;
+                                        else
+                                                n.max_dma_entries = (uint32_t) x;
+                                } else if (strcmp(qk, "mapped_bytes") == 0) {
+                                        r = get_u64(qv, path, UINT64_MAX, &n.max_mapped_bytes, ret_error);
+                                        if (r < 0)
+                                                goto error;
+                                } else {
+                                        r = parse_error(ret_error, -EINVAL, "%s: unknown key", path);
+                                        goto error;
+                                }
+                        }
+                } else if (strcmp(key, "reserved_regions") == 0) {
+                        if (!json_object_is_type(val, json_type_array)) {
+                                r = parse_error(ret_error, -EINVAL, "reserved_regions: expected an array of strings");
+                                goto error;
+                        }
+                        for (size_t i = 0; i < json_object_array_length(val); i++) {
+                                json_object *e = json_object_array_get_idx(val, i);
+                                Region reg;
+
+                                if (!json_object_is_type(e, json_type_string) ||
+                                    region_parse_line(json_object_get_string(e), &reg) < 0) {
+                                        r = parse_error(ret_error, -EINVAL,
+                                                 "reserved_regions[%zu]: expected \"0xSTART 0xEND TYPE\" with an "
+                                                 "inclusive end",
+                                                 i);
+                                        goto error;
+                                }
+                                r = region_list_add(&n.reserved, reg.start, reg.end, reg.type, "policy");
+                                if (r < 0)
+                                        goto error;
+                        }
+                } else {
+                        r = parse_error(ret_error, -EINVAL, "%s: unknown key", key);
+                        goto error;
+                }
+        }
+        region_list_normalize(&n.reserved);
+        config_done(c);
+        *c = n;
+        return 0;
+error:
+        config_done(&n);
+        return r;
+}
+
+int config_load(Config *c, const char *path, char **ret_error) {
+        _cleanup_fclose_ FILE *f = fopen(path, "re");
+        _cleanup_free_ char *text = NULL;
+        size_t size = 0;
+
+        if (!f) {
+                if (errno == ENOENT)
+                        return 0;
+                return -errno;
+        }
+        if (getdelim(&text, &size, '\0', f) < 0 && !feof(f))
+                return -errno;
+        if (!text)
+                return parse_error(ret_error, -EINVAL, "%s: empty file", path);
+        return config_parse(c, text, ret_error);
+}

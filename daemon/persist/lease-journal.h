@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * The lease journal, RUNTIME_DIR/leases.journal: every lease that belongs
+ * to a bus connection (not persistent), so that a restarted iovad gives
+ * each still-connected client back what it had. It lives in the runtime
+ * directory because these leases die with the bus, so with the machine:
+ * surviving a daemon crash is all they need, and an append (one write()
+ * into tmpfs, no fsync) keeps Lease as fast as before. Persistent leases
+ * are in state.json instead.
+ *
+ * The file is text, a header and then one record a line:
+ *
+ *   iovad-leases 1 BUS-ID
+ *   + ID IOVA SIZE OWNER MAPPED WRITABLE OFFSET CLIENT CONTAINER
+ *   - ID
+ *
+ * numbers in hex (IDs, OWNER in decimal), MAPPED/WRITABLE 0 or 1, CLIENT
+ * the owner's unique bus name, CONTAINER its name. BUS-ID is the bus's
+ * GetId(): unique names are only unique on one bus instance, so a journal
+ * of another bus is void. Records of a lease that was released are
+ * removed by compaction, which rewrites the file (temporary file, rename)
+ * once it holds four times as many records as live leases.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "persist/lease-record.h"
+
+#define LEASE_JOURNAL_VERSION 1
+
+
+typedef struct LeaseJournal LeaseJournal;
+
+/*
+ * Replays @dir's journal: the leases still live at its end, in the order
+ * they were made, and in *@ret_max_id the highest lease id it names, live
+ * or not (ids are never handed out twice). -ENOENT when there is none; -ESTALE when it belongs to
+ * another bus than @bus_id; -EINVAL with *@ret_error for a malformed one
+ * (a torn last line, which a crash in the middle of a write leaves, is
+ * skipped, not an error).
+ */
+int lease_journal_load(const char *dir, const char *bus_id, LeaseRecord **ret, size_t *ret_n, uint64_t *ret_max_id,
+                       char **ret_error);
+
+/* Starts a fresh journal in @dir holding @leases (tmp file + rename), open for appending. */
+int lease_journal_new(const char *dir, const char *bus_id, const LeaseRecord *leases, size_t n,
+                      LeaseJournal **ret);
+LeaseJournal *lease_journal_free(LeaseJournal *j);
+
+int lease_journal_add(LeaseJournal *j, const LeaseRecord *l);
+int lease_journal_remove(LeaseJournal *j, uint64_t id);
+
+/* Whether the file has grown enough that lease_journal_compact() should run. */
+bool lease_journal_wants_compaction(const LeaseJournal *j, size_t live);
+/* Rewrites the file with @leases only. */
+int lease_journal_compact(LeaseJournal *j, const LeaseRecord *leases, size_t n);

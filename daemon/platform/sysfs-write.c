@@ -1,0 +1,362 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <assert.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/macro.h"
+#include "platform/sysfs-write.h"
+#include "platform/sysfs.h"
+
+/*
+ * The simulated backend's sysfs: a platform profile laid out as the
+ * kernel would show it, so that sysfs_read_platform() reads a simulated
+ * machine exactly as it reads a real one.
+ */
+
+_printf_(3, 4)
+static int write_attr(const char *dir, const char *name, const char *fmt, ...) {
+        _cleanup_free_ char *path = NULL, *text = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        va_list ap;
+        size_t n, done = 0;
+        int r;
+
+        va_start(ap, fmt);
+        r = vasprintf(&text, fmt, ap);
+        va_end(ap);
+        if (r < 0)
+                return -ENOMEM;
+        if (asprintf(&path, "%s/%s", dir, name) < 0)
+                return -ENOMEM;
+
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0644);
+        if (fd < 0)
+                return -errno;
+        n = strlen(text);
+        while (done < n) {
+                ssize_t k = write(fd, text + done, n - done);
+
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                done += (size_t) k;
+        }
+        if (close(TAKE_FD(fd)) < 0)
+                return -errno;
+        return 0;
+}
+
+/* mkdir -p: parents are made only when the directory itself cannot be,
+ * which keeps a tree of thousands of entries to one mkdir() each. */
+static int mkdir_parents(const char *path) {
+        _cleanup_free_ char *parent = NULL;
+        char *slash;
+        int r;
+
+        if (mkdir(path, 0755) >= 0 || errno == EEXIST)
+                return 0;
+        if (errno != ENOENT)
+                return -errno;
+
+        parent = strdup(path);
+        if (!parent)
+                return -ENOMEM;
+        slash = strrchr(parent, '/');
+        if (!slash || slash == parent)
+                return -ENOENT;
+        *slash = '\0';
+        r = mkdir_parents(parent);
+        if (r < 0)
+                return r;
+        if (mkdir(path, 0755) < 0 && errno != EEXIST)
+                return -errno;
+        return 0;
+}
+
+_printf_(2, 3)
+static int make_dir(char **ret, const char *fmt, ...) {
+        _cleanup_free_ char *path = NULL;
+        va_list ap;
+        int r;
+
+        va_start(ap, fmt);
+        r = vasprintf(&path, fmt, ap);
+        va_end(ap);
+        if (r < 0)
+                return -ENOMEM;
+        r = mkdir_parents(path);
+        if (r < 0)
+                return r;
+        if (ret)
+                *ret = TAKE_PTR(path);
+        return 0;
+}
+
+/* symlink @target at @dir/@name; @target is relative, as sysfs links are. */
+static int make_link(const char *dir, const char *name, const char *target) {
+        _cleanup_free_ char *path = NULL;
+
+        if (asprintf(&path, "%s/%s", dir, name) < 0)
+                return -ENOMEM;
+        if (symlink(target, path) < 0)
+                return -errno;
+        return 0;
+}
+
+static int dir_is_empty(const char *dir) {
+        _cleanup_closedir_ DIR *d = opendir(dir);
+        struct dirent *de;
+
+        if (!d)
+                return -errno;
+        while ((errno = 0, de = readdir(d)))
+                if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+                        return 0;
+        if (errno != 0)
+                return -errno;
+        return 1;
+}
+
+/* Which kind of machine a profile models, for the interrupt chips it
+ * gets: x86 IOMMUs all report the x86 interrupt window as msi. */
+static bool profile_is_x86(const Profile *p) {
+        for (size_t i = 0; i < p->n_groups; i++)
+                for (size_t j = 0; j < p->groups[i].regions.n; j++) {
+                        const Region *r = &p->groups[i].regions.items[j];
+
+                        if (r->type == REGION_MSI && r->start <= X86_MSI_START && r->end >= X86_MSI_END)
+                                return true;
+                }
+        return false;
+}
+
+static int write_irq(const char *root, unsigned irq, const char *chip, const char *type, const char *actions) {
+        _cleanup_free_ char *dir = NULL;
+        int r;
+
+        r = make_dir(&dir, "%s/kernel/irq/%u", root, irq);
+        if (r < 0)
+                return r;
+        r = write_attr(dir, "chip_name", "%s\n", chip);
+        if (r < 0)
+                return r;
+        r = write_attr(dir, "type", "%s\n", type);
+        if (r < 0)
+                return r;
+        return write_attr(dir, "actions", "%s\n", actions);
+}
+
+/*
+ * The interrupts a booted machine of this profile would show in
+ * /sys/kernel/irq, as read_isolation() reads them: one platform interrupt
+ * that exists from boot, and one MSI-X vector per device on a host driver
+ * (devices on vfio-pci have none until a user enables them).
+ */
+static int write_irqs(const Profile *p, const char *root) {
+        const char *msi_prefix;
+        unsigned irq = 24; /* the first vector after the legacy ones */
+        int r;
+
+        if (profile_is_x86(p)) {
+                /* The ACPI SCI on the IO-APIC, remapped when remapping is on. */
+                r = write_irq(root, 9, p->interrupt_remapping ? "IR-IO-APIC" : "IO-APIC", "level", "acpi");
+                if (r < 0)
+                        return r;
+                msi_prefix = p->interrupt_remapping ? "IR-" : "";
+        } else {
+                r = write_irq(root, 11, "GICv3", "level", "arch_timer");
+                if (r < 0)
+                        return r;
+                /* An SMMUv3 without wired interrupts signals its event queue
+                 * by MSI through the ITS; with no ITS the MSI frame of a
+                 * GICv2m serves PCI and isolates nothing. */
+                if (p->interrupt_remapping) {
+                        r = write_irq(root, 12, "ITS-pMSI", "edge", "arm-smmu-v3-evtq");
+                        if (r < 0)
+                                return r;
+                }
+                msi_prefix = p->interrupt_remapping ? "ITS-" : "GICv2m-";
+        }
+
+        for (size_t i = 0; i < p->n_groups; i++)
+                for (size_t j = 0; j < p->groups[i].n_devices; j++) {
+                        const ProfileDevice *d = &p->groups[i].devices[j];
+                        _cleanup_free_ char *chip = NULL;
+
+                        if (d->driver[0] == '\0' || sysfs_driver_is_vfio(d->driver))
+                                continue;
+                        if (asprintf(&chip, "%sPCI-MSIX-%s", msi_prefix, d->address) < 0)
+                                return -ENOMEM;
+                        r = write_irq(root, irq++, chip, "edge", d->driver);
+                        if (r < 0)
+                                return r;
+                }
+
+        return 0;
+}
+
+static int write_device(const ProfileGroup *g, const ProfileDevice *d, const char *root) {
+        _cleanup_free_ char *dir = NULL, *bus = NULL, *target = NULL, *link_dir = NULL;
+        int r;
+
+        /* Devices live below devices/pciDDDD:BB and every other view links
+         * there, as on a real system; the reader only goes through links. */
+        bus = strndup(d->address, 7);
+        if (!bus)
+                return -ENOMEM;
+        r = make_dir(&dir, "%s/devices/pci%s/%s", root, bus, d->address);
+        if (r < 0)
+                return r;
+
+        r = write_attr(dir, "vendor", "0x%04x\n", d->vendor);
+        if (r < 0)
+                return r;
+        r = write_attr(dir, "device", "0x%04x\n", d->device);
+        if (r < 0)
+                return r;
+        r = write_attr(dir, "class", "0x%06x\n", d->class);
+        if (r < 0)
+                return r;
+        /* What the kernel prints while no override is set. */
+        r = write_attr(dir, "driver_override", "(null)\n");
+        if (r < 0)
+                return r;
+        r = make_link(dir, "subsystem", "../../../bus/pci");
+        if (r < 0)
+                return r;
+
+        if (asprintf(&target, "../../../kernel/iommu_groups/%u", g->id) < 0)
+                return -ENOMEM;
+        r = make_link(dir, "iommu_group", target);
+        if (r < 0)
+                return r;
+        free(target);
+        target = NULL;
+
+        if (asprintf(&target, "../../../devices/pci%s/%s", bus, d->address) < 0)
+                return -ENOMEM;
+        r = make_dir(&link_dir, "%s/bus/pci/devices", root);
+        if (r < 0)
+                return r;
+        r = make_link(link_dir, d->address, target);
+        if (r < 0)
+                return r;
+        free(target);
+        target = NULL;
+        free(link_dir);
+        link_dir = NULL;
+
+        if (asprintf(&target, "../../../../devices/pci%s/%s", bus, d->address) < 0)
+                return -ENOMEM;
+        r = make_dir(&link_dir, "%s/kernel/iommu_groups/%u/devices", root, g->id);
+        if (r < 0)
+                return r;
+        r = make_link(link_dir, d->address, target);
+        if (r < 0)
+                return r;
+
+        if (d->driver[0] == '\0')
+                return 0;
+
+        free(link_dir);
+        link_dir = NULL;
+        r = make_dir(&link_dir, "%s/bus/pci/drivers/%s", root, d->driver);
+        if (r < 0)
+                return r;
+        r = make_link(link_dir, d->address, target);
+        if (r < 0)
+                return r;
+        free(target);
+        target = NULL;
+        if (asprintf(&target, "../../../bus/pci/drivers/%s", d->driver) < 0)
+                return -ENOMEM;
+        return make_link(dir, "driver", target);
+}
+
+static int write_group(const ProfileGroup *g, const char *root) {
+        _cleanup_free_ char *dir = NULL, *text = NULL;
+        size_t len = 0;
+        FILE *f;
+        int r;
+
+        r = make_dir(NULL, "%s/kernel/iommu_groups/%u/devices", root, g->id);
+        if (r < 0)
+                return r;
+        if (asprintf(&dir, "%s/kernel/iommu_groups/%u", root, g->id) < 0)
+                return -ENOMEM;
+
+        /* The profile's lines verbatim: repeats and odd spacing included,
+         * so the reader sees what the sampled kernel printed. */
+        f = open_memstream(&text, &len);
+        if (!f)
+                return -ENOMEM;
+        for (char **l = g->reserved_lines; l && *l; l++)
+                fprintf(f, "%s\n", *l);
+        if (fclose(f) != 0)
+                return -ENOMEM;
+        r = write_attr(dir, "reserved_regions", "%s", text);
+        if (r < 0)
+                return r;
+
+        for (size_t i = 0; i < g->n_devices; i++) {
+                r = write_device(g, &g->devices[i], root);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int sysfs_write_profile(const Profile *p, const char *dir) {
+        _cleanup_free_ char *path = NULL;
+        int r;
+
+        assert(p);
+        assert(dir);
+
+        r = dir_is_empty(dir);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return -ENOTEMPTY;
+
+        r = make_dir(NULL, "%s/bus/pci/devices", dir);
+        if (r < 0)
+                return r;
+        /* A host that does VFIO has vfio-pci loaded, bound or not. */
+        r = make_dir(NULL, "%s/bus/pci/drivers/vfio-pci", dir);
+        if (r < 0)
+                return r;
+        r = make_dir(NULL, "%s/kernel/iommu_groups", dir);
+        if (r < 0)
+                return r;
+
+        for (size_t i = 0; i < p->n_groups; i++) {
+                r = write_group(&p->groups[i], dir);
+                if (r < 0)
+                        return r;
+        }
+
+        r = write_irqs(p, dir);
+        if (r < 0)
+                return r;
+
+        r = make_dir(&path, "%s/module/vfio_iommu_type1/parameters", dir);
+        if (r < 0)
+                return r;
+        r = write_attr(path, "allow_unsafe_interrupts", "%s\n", p->allow_unsafe_interrupts ? "Y" : "N");
+        if (r < 0)
+                return r;
+        return write_attr(path, "dma_entry_limit", "%" PRIu32 "\n", p->dma_entry_limit);
+}
+
