@@ -293,7 +293,7 @@ static void lease_written(Manager *m, Lease *l) {
                 return;
         if (l->persistent)
                 manager_save_state(m);
-        else if (m->journal) {
+        else if (l->client && m->journal) {
                 LeaseRecord rec;
                 record_of(l, &rec);
                 r = lease_journal_add(m->journal, &rec);

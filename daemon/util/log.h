@@ -2,9 +2,12 @@
 #pragma once
 
 /*
- * Logging for the daemon's edges (main, bus handlers, the manager): lines
- * on stderr with a syslog priority prefix ("<4>"), which journald reads
- * as the priority when iovad runs under systemd. Pure modules never log.
+ * Logging: lines on stderr with a syslog priority prefix ("<4>"), which
+ * journald reads as the priority when iovad runs under systemd. Who logs:
+ * main.c, the bus glue (bus/) and the model (model/), each once at the
+ * place that decides what a failure means. The layers below the model
+ * (util, iommu, platform, backend, persist) never log: they return errors
+ * and messages, and tests/unit/test-layers.sh keeps log.h out of them.
  */
 
 #include <errno.h>

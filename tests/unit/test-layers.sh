@@ -45,6 +45,14 @@ for layer in "${order[@]}"; do
 				;;
 			esac
 		done < <(grep -h '^#include "' "$f" || true)
+		case $layer in
+		util | iommu | platform | backend | persist)
+			if [ "$f" != "$daemon/util/log.c" ] && grep -q '#include "util/log.h"' "$f"; then
+				echo "$f: $layer logs (only the model, the bus glue and main.c do)"
+				bad=1
+			fi
+			;;
+		esac
 		if [ "$layer" != bus ] && grep -Hn '#include <systemd/sd-\(bus\|event\)\.h>' "$f"; then
 			echo "$f: $layer uses sd-bus or sd-event"
 			bad=1

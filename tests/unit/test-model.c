@@ -1,0 +1,479 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The model on its own: containers, leases, quotas, attach conflicts,
+ * clients leaving and a restore, on the simulated backend with no bus.
+ * Links the model and the layers below it only.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "backend/backend.h"
+#include "model/manager.h"
+#include "persist/fd-store.h"
+#include "platform/profile.h"
+#include "util/macro.h"
+
+#define PROFILES SOURCE_ROOT "/daemon/profiles"
+
+typedef struct World {
+        char dir[64];
+        char state[96];
+        char runtime[96];
+} World;
+
+static void world_init(World *w) {
+        snprintf(w->dir, sizeof(w->dir), "/tmp/test-model.XXXXXX");
+        ck_assert_ptr_nonnull(mkdtemp(w->dir));
+        snprintf(w->state, sizeof(w->state), "%s/state", w->dir);
+        snprintf(w->runtime, sizeof(w->runtime), "%s/run", w->dir);
+        ck_assert_int_eq(mkdir(w->state, 0700), 0);
+        ck_assert_int_eq(mkdir(w->runtime, 0755), 0);
+}
+
+static void world_done(World *w) {
+        char cmd[128];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", w->dir);
+        ck_assert_int_eq(system(cmd), 0);
+}
+
+/* A manager on profile @name with @config (NULL: defaults). */
+static Manager *manager_on(const World *w, const char *name, const Config *config) {
+        _cleanup_free_ char *msg = NULL;
+        Profile *p = NULL;
+        Backend *b = NULL;
+        Manager *m = NULL;
+        Config c;
+
+        ck_assert_int_eq(profile_load(name, PROFILES, &p, &msg), 0);
+        ck_assert_int_eq(backend_sim_new(p, w->runtime, &b), 0);
+        if (config)
+                c = *config;
+        else
+                config_init(&c);
+        ck_assert_int_eq(manager_new(b, &c, w->state, w->runtime, &m), 0);
+        ck_assert_int_eq(manager_refresh_platform(m, NULL), 0);
+        return m;
+}
+
+static Container *container_with(Manager *m, const char *name, uid_t user, unsigned group) {
+        IovadError e = {};
+        Container *c;
+
+        ck_assert_int_eq(manager_create_container(m, name, &user, 1, &c, &e), 0);
+        if (group)
+                ck_assert_msg(manager_attach_group(m, c, group, &e) == 0, "%s", e.message);
+        return c;
+}
+
+static bool overlaps(uint64_t a, uint64_t a_size, uint64_t b, uint64_t b_last) {
+        return a <= b_last && b <= a + (a_size - 1);
+}
+
+START_TEST(test_lease_life) {
+        LeaseOptions o = LEASE_OPTIONS_INIT;
+        IovadError e = {};
+        World w;
+        Lease *l;
+
+        world_init(&w);
+        Manager *m = manager_on(&w, "x86-vtd", NULL);
+        Container *c = container_with(m, "vm", 1000, 5);
+        ck_assert_uint_eq(c->n_groups, 1);
+        ck_assert_uint_gt(c->usable.n, 1); /* the MSI window splits the aperture */
+
+        /* A lease the size of everything below the MSI window cannot be in it. */
+        ck_assert_int_eq(manager_lease(m, c, 1000, NULL, 0x100000000ULL, &o, -1, 0, &l, &e), 0);
+        ck_assert(!overlaps(l->iova, l->size, 0xfee00000, 0xfeefffff));
+        ck_assert_uint_eq(l->id, 1);
+        ck_assert_ptr_eq(manager_find_lease(m, 1), l);
+        ck_assert_uint_eq(m->n_leases, 1);
+
+        /* Fixed in the MSI window: refused, named, nothing changes. */
+        o.fixed = true;
+        o.iova = 0xfee00000;
+        ck_assert_int_eq(manager_lease(m, c, 1000, NULL, 0x1000, &o, -1, 0, &l, &e), -EADDRINUSE);
+        ck_assert_int_eq(e.code, IOVAD_E_RESERVED_CONFLICT);
+        ck_assert_ptr_nonnull(strstr(e.message, "msi"));
+        ck_assert_uint_eq(m->n_leases, 1);
+        ck_assert_uint_eq(c->n_leases, 1);
+
+        ck_assert_int_eq(manager_release_lease(m, manager_find_lease(m, 1), &e), 0);
+        ck_assert_uint_eq(m->n_leases, 0);
+        ck_assert_ptr_null(manager_find_lease(m, 1));
+
+        /* Ids are never given twice. */
+        o = (LeaseOptions) LEASE_OPTIONS_INIT;
+        ck_assert_int_eq(manager_lease(m, c, 1000, NULL, 0x1000, &o, -1, 0, &l, &e), 0);
+        ck_assert_uint_eq(l->id, 2);
+
+        manager_destroy_container(m, c);
+        ck_assert_uint_eq(m->n_leases, 0);
+        ck_assert_uint_eq(m->n_containers, 0);
+        manager_free(m);
+        world_done(&w);
+}
+END_TEST
+
+START_TEST(test_bad_input_named) {
+        LeaseOptions o = LEASE_OPTIONS_INIT;
+        IovadError e = {};
+        uid_t u = 1000;
+        Container *c;
+        World w;
+        Lease *l;
+
+        world_init(&w);
+        Manager *m = manager_on(&w, "x86-vtd", NULL);
+        ck_assert_int_eq(manager_create_container(m, "bad/name", &u, 1, &c, &e), -EINVAL);
+        ck_assert_int_eq(e.code, IOVAD_E_INVALID_ARGS);
+        c = container_with(m, "vm", 1000, 0);
+        ck_assert_int_eq(manager_create_container(m, "vm", &u, 1, &c, &e), -EEXIST);
+        ck_assert_int_eq(e.code, IOVAD_E_EXISTS);
+
+        c = manager_find_container(m, "vm");
+        ck_assert_int_eq(manager_lease(m, c, 1000, NULL, 0x1000, &o, -1, 0, &l, &e), -ENXIO);
+        ck_assert_int_eq(e.code, IOVAD_E_NOT_ATTACHED);
+        ck_assert_int_eq(manager_attach_group(m, c, 4242, &e), -ENODEV);
+        ck_assert_int_eq(e.code, IOVAD_E_NO_SUCH_GROUP);
+        ck_assert_int_eq(manager_attach_group(m, c, 1, &e), -EPERM); /* i915 keeps group 1 */
+        ck_assert_int_eq(e.code, IOVAD_E_NOT_VIABLE);
+        ck_assert_int_eq(manager_attach_group(m, c, 5, &e), 0);
+        ck_assert_int_eq(manager_attach_group(m, c, 5, &e), -EEXIST);
+        ck_assert_int_eq(e.code, IOVAD_E_EXISTS);
+        ck_assert_int_eq(manager_detach_group(m, c, 12, &e), -ENXIO);
+        ck_assert_int_eq(e.code, IOVAD_E_NOT_ATTACHED);
+
+        Container *other = container_with(m, "other", 1000, 0);
+        ck_assert_int_eq(manager_attach_group(m, other, 5, &e), -EBUSY);
+        ck_assert_int_eq(e.code, IOVAD_E_BUSY);
+
+        /* Sizes, alignments and addresses. */
+        ck_assert_int_eq(manager_lease(m, c, 1000, NULL, 0, &o, -1, 0, &l, &e), -EINVAL);
+        ck_assert_int_eq(manager_lease(m, c, 1000, NULL, 0x1001, &o, -1, 0, &l, &e), -EINVAL);
+        o.has_alignment = true;
+        o.alignment = 2048;
+        ck_assert_int_eq(manager_lease(m, c, 1000, NULL, 0x1000, &o, -1, 0, &l, &e), -EINVAL);
+        ck_assert_int_eq(e.code, IOVAD_E_INVALID_ARGS);
+        o.alignment = 0x3000;
+        ck_assert_int_eq(manager_lease(m, c, 1000, NULL, 0x1000, &o, -1, 0, &l, &e), -EINVAL);
+        o = (LeaseOptions) LEASE_OPTIONS_INIT;
+        o.fixed = true;
+        o.iova = UINT64_MAX - 0xfff;
+        ck_assert_int_eq(manager_lease(m, c, 1000, NULL, 0x2000, &o, -1, 0, &l, &e), -EINVAL);
+        ck_assert_ptr_nonnull(strstr(e.message, "overflows"));
+        ck_assert_uint_eq(m->n_leases, 0);
+
+        /* An fd that is not a memfd, and a memfd without seals. */
+        o = (LeaseOptions) LEASE_OPTIONS_INIT;
+        int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+        ck_assert_int_eq(manager_lease(m, c, 1000, NULL, 0x1000, &o, fd, 0, &l, &e), -EBADF);
+        ck_assert_int_eq(e.code, IOVAD_E_BAD_MEMORY);
+        fd = memfd_create("unsealed", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        ck_assert_int_eq(ftruncate(fd, 0x1000), 0);
+        ck_assert_int_eq(manager_lease(m, c, 1000, NULL, 0x1000, &o, fd, 0, &l, &e), -EBADF);
+        ck_assert_int_eq(e.code, IOVAD_E_BAD_MEMORY);
+        ck_assert_uint_eq(m->n_leases, 0);
+
+        /* The last group of a container with leases stays. */
+        ck_assert_int_eq(manager_lease(m, c, 1000, NULL, 0x1000, &o, -1, 0, &l, &e), 0);
+        ck_assert_int_eq(manager_detach_group(m, c, 5, &e), -EBUSY);
+        ck_assert_int_eq(e.code, IOVAD_E_BUSY);
+        ck_assert_uint_eq(c->n_groups, 1);
+        manager_free(m);
+        world_done(&w);
+}
+END_TEST
+
+START_TEST(test_quotas) {
+        LeaseOptions o = LEASE_OPTIONS_INIT;
+        IovadError e = {};
+        Config cfg;
+        World w;
+        Lease *l;
+        int fd;
+
+        world_init(&w);
+        config_init(&cfg);
+        cfg.max_leases = 2;
+        cfg.max_mapped_bytes = 0x2000;
+        Manager *m = manager_on(&w, "x86-vtd", &cfg);
+        Container *c = container_with(m, "vm", 1000, 5);
+
+        ck_assert_int_eq(container_memfd_new(c, 0x2000, false, &fd, &e), 0);
+        ck_assert_int_eq(manager_lease(m, c, 1000, NULL, 0x2000, &o, fd, 0, &l, &e), 0);
+        ck_assert(l->mapped);
+        uint32_t avail = c->dma_avail;
+        ck_assert_int_eq(container_memfd_new(c, 0x1000, false, &fd, &e), 0);
+        ck_assert_int_eq(manager_lease(m, c, 1000, NULL, 0x1000, &o, fd, 0, &l, &e), -EDQUOT);
+        ck_assert_int_eq(e.code, IOVAD_E_QUOTA_EXCEEDED);
+        ck_assert_uint_eq(c->dma_avail, avail);
+        ck_assert_int_eq(manager_lease(m, c, 1000, NULL, 0x1000, &o, -1, 0, &l, &e), 0);
+        ck_assert_int_eq(manager_lease(m, c, 1000, NULL, 0x1000, &o, -1, 0, &l, &e), -EDQUOT);
+        ck_assert_int_eq(e.code, IOVAD_E_QUOTA_EXCEEDED);
+        /* Per uid: root is not limited, and another uid has its own. */
+        ck_assert_int_eq(manager_lease(m, c, 0, NULL, 0x1000, &o, -1, 0, &l, &e), 0);
+        ck_assert_int_eq(manager_lease(m, c, 1001, NULL, 0x1000, &o, -1, 0, &l, &e), 0);
+        ck_assert_uint_eq(m->n_leases, 4);
+        manager_free(m);
+        world_done(&w);
+}
+END_TEST
+
+START_TEST(test_attach_conflict) {
+        LeaseOptions o = LEASE_OPTIONS_INIT;
+        _cleanup_free_ AttachConflict *cf = NULL;
+        IovadError e = {};
+        World w;
+        Lease *l;
+
+        world_init(&w);
+        Manager *m = manager_on(&w, "x86-vtd", NULL);
+        Container *c = container_with(m, "vm", 1000, 5);
+        /* Group 14's firmware keeps a direct-map region here. */
+        o.fixed = true;
+        o.iova = 0xbddde000;
+        ck_assert_int_eq(manager_lease(m, c, 1000, NULL, 0x1000, &o, -1, 0, &l, &e), 0);
+
+        ck_assert_int_eq(manager_check_attach(m, c, 14, &cf, &e), 1);
+        ck_assert_uint_eq(cf[0].start, 0xbddde000);
+        ck_assert_int_eq(cf[0].type, REGION_DIRECT);
+        ck_assert_ptr_eq(cf[0].lease, l);
+        size_t n_regions = c->regions.n;
+        ck_assert_int_eq(manager_attach_group(m, c, 14, &e), -EADDRINUSE);
+        ck_assert_int_eq(e.code, IOVAD_E_RESERVED_CONFLICT);
+        ck_assert_ptr_nonnull(strstr(e.message, "lease 1"));
+        ck_assert_uint_eq(c->n_groups, 1);
+        ck_assert_uint_eq(c->regions.n, n_regions);
+
+        ck_assert_int_eq(manager_release_lease(m, l, &e), 0);
+        ck_assert_int_eq(manager_check_attach(m, c, 14, NULL, &e), 0);
+        ck_assert_int_eq(manager_attach_group(m, c, 14, &e), 0);
+        ck_assert_uint_eq(c->n_groups, 2);
+        manager_free(m);
+        world_done(&w);
+}
+END_TEST
+
+START_TEST(test_client_gone) {
+        LeaseOptions o = LEASE_OPTIONS_INIT;
+        IovadError e = {};
+        Container *changed[4];
+        Client *a, *b;
+        World w;
+        Lease *l;
+        int fd;
+
+        world_init(&w);
+        Manager *m = manager_on(&w, "x86-vtd", NULL);
+        Container *c = container_with(m, "vm", 1000, 5);
+        ck_assert_int_eq(manager_get_client(m, ":1.7", 1000, &a), 1);
+        ck_assert_int_eq(manager_get_client(m, ":1.7", 1000, &a), 0);
+        ck_assert_int_eq(manager_get_client(m, ":1.8", 1000, &b), 1);
+        ck_assert_int_eq(manager_lease(m, c, 1000, a, 0x1000, &o, -1, 0, &l, &e), 0);
+        ck_assert_int_eq(container_memfd_new(c, 0x1000, false, &fd, &e), 0);
+        ck_assert_int_eq(manager_lease(m, c, 1000, a, 0x1000, &o, fd, 0, &l, &e), 0);
+        o.persistent = true;
+        ck_assert_int_eq(manager_lease(m, c, 1000, a, 0x1000, &o, -1, 0, &l, &e), 0);
+        ck_assert_ptr_null(l->client);
+        o.persistent = false;
+        ck_assert_int_eq(manager_lease(m, c, 1000, b, 0x1000, &o, -1, 0, &l, &e), 0);
+        ck_assert_uint_eq(a->n_leases, 2);
+
+        uint32_t avail = c->dma_avail;
+        ck_assert_uint_eq(manager_client_gone(m, a, changed, ELEMENTSOF(changed)), 1);
+        ck_assert_ptr_eq(changed[0], c);
+        ck_assert_uint_eq(c->dma_avail, avail + 1);
+        ck_assert_ptr_null(manager_find_client(m, ":1.7"));
+        /* The persistent lease and the other client's stay. */
+        ck_assert_uint_eq(m->n_leases, 2);
+        ck_assert_uint_eq(b->n_leases, 1);
+        manager_free(m);
+        world_done(&w);
+}
+END_TEST
+
+/* A stand-in for systemd's notify socket and fd store. */
+typedef struct FakeStore {
+        int sock;
+        int fds[16];
+        char *names[16];
+        size_t n;
+        unsigned removed;
+} FakeStore;
+
+static void fake_store_init(FakeStore *f, const World *w) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        char path[sizeof(sa.sun_path)];
+
+        *f = (FakeStore) {};
+        snprintf(path, sizeof(path), "%s/notify", w->dir);
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+        f->sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        ck_assert_int_ge(f->sock, 0);
+        ck_assert_int_eq(bind(f->sock, (struct sockaddr *) &sa, sizeof(sa)), 0);
+        ck_assert_int_eq(setenv("NOTIFY_SOCKET", path, 1), 0);
+}
+
+/* Reads what iovad told the store: FDSTORE=1 with an fd, FDSTOREREMOVE=1. */
+static void fake_store_drain(FakeStore *f) {
+        for (;;) {
+                char buf[256] = {};
+                char ctl[CMSG_SPACE(sizeof(int) * 4)];
+                struct iovec iov = { buf, sizeof(buf) - 1 };
+                struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl,
+                                     .msg_controllen = sizeof(ctl) };
+                if (recvmsg(f->sock, &mh, MSG_CMSG_CLOEXEC) < 0)
+                        break;
+                const char *name = strstr(buf, "FDNAME=");
+                ck_assert_ptr_nonnull(name);
+                name += strlen("FDNAME=");
+                if (strstr(buf, "FDSTOREREMOVE=1")) {
+                        for (size_t i = 0; i < f->n; i++)
+                                if (f->names[i] && strcmp(f->names[i], name) == 0) {
+                                        close(f->fds[i]);
+                                        free(f->names[i]);
+                                        f->names[i] = NULL;
+                                        f->removed++;
+                                }
+                        continue;
+                }
+                struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+                ck_assert_ptr_nonnull(cm);
+                ck_assert_int_eq(cm->cmsg_type, SCM_RIGHTS);
+                ck_assert_uint_lt(f->n, ELEMENTSOF(f->fds));
+                memcpy(&f->fds[f->n], CMSG_DATA(cm), sizeof(int));
+                f->names[f->n++] = strdup(name);
+        }
+}
+
+/* The fds a restarted iovad would be passed. */
+static FdStore *fake_store_pass(FakeStore *f) {
+        int *fds = calloc(f->n + 1, sizeof(int));
+        char **names = calloc(f->n + 1, sizeof(char *));
+        size_t k = 0;
+        FdStore *s;
+
+        for (size_t i = 0; i < f->n; i++)
+                if (f->names[i]) {
+                        fds[k] = fcntl(f->fds[i], F_DUPFD_CLOEXEC, 3);
+                        names[k++] = strdup(f->names[i]);
+                }
+        ck_assert_int_eq(fd_store_new(fds, names, k, &s), 0);
+        return s;
+}
+
+START_TEST(test_restore) {
+        LeaseOptions o = LEASE_OPTIONS_INIT;
+        IovadError e = {};
+        FakeStore store;
+        struct stat before, after;
+        Client *a, *b;
+        uint64_t iova_mapped, iova_persistent;
+        World w;
+        Lease *l;
+        int fd;
+
+        world_init(&w);
+        fake_store_init(&store, &w);
+        Manager *m = manager_on(&w, "x86-vtd", NULL);
+        FdStore *none;
+        ck_assert_int_eq(fd_store_new(NULL, NULL, 0, &none), 0);
+        manager_restore(m, "0123456789abcdef0123456789abcdef", none);
+        fd_store_free(none);
+        manager_restore_done(m);
+
+        Container *c = container_with(m, "vm", 1000, 5);
+        ck_assert_int_eq(manager_get_client(m, ":1.7", 1000, &a), 1);
+        ck_assert_int_eq(manager_get_client(m, ":1.8", 1000, &b), 1);
+        ck_assert_int_eq(container_memfd_new(c, 0x2000, false, &fd, &e), 0);
+        ck_assert_int_eq(fstat(fd, &before), 0);
+        ck_assert_int_eq(manager_lease(m, c, 1000, a, 0x2000, &o, fd, 0, &l, &e), 0);
+        memcpy(l->vaddr, "kept", 5);
+        iova_mapped = l->iova;
+        o.persistent = true;
+        ck_assert_int_eq(manager_lease(m, c, 1000, NULL, 0x1000, &o, -1, 0, &l, &e), 0);
+        iova_persistent = l->iova;
+        o.persistent = false;
+        ck_assert_int_eq(manager_lease(m, c, 1000, b, 0x1000, &o, -1, 0, &l, &e), 0);
+        ck_assert_uint_eq(l->id, 3);
+        fake_store_drain(&store);
+        ck_assert_uint_eq(store.n, 1);
+        ck_assert_str_eq(store.names[0], "lease-1");
+
+        /* iovad goes away as a crash would leave things: journal, state file and store stay. */
+        m->stopping = true;
+        manager_free(m);
+
+        m = manager_on(&w, "x86-vtd", NULL);
+        FdStore *fds = fake_store_pass(&store);
+        manager_restore(m, "0123456789abcdef0123456789abcdef", fds);
+        ck_assert_uint_eq(fd_store_untaken(fds), 0);
+        fd_store_free(fds);
+        c = manager_find_container(m, "vm");
+        ck_assert_ptr_nonnull(c);
+        ck_assert_uint_eq(c->n_groups, 1);
+        ck_assert_uint_eq(m->n_leases, 3);
+
+        l = manager_find_lease(m, 1);
+        ck_assert_ptr_nonnull(l);
+        ck_assert(l->mapped);
+        ck_assert_uint_eq(l->iova, iova_mapped);
+        ck_assert_int_eq(fstat(l->memfd, &after), 0);
+        ck_assert_uint_eq(after.st_ino, before.st_ino);
+        ck_assert_str_eq(l->vaddr, "kept");
+        ck_assert_ptr_nonnull(l->client);
+        ck_assert_str_eq(l->client->name, ":1.7");
+        l = manager_find_lease(m, 2);
+        ck_assert_ptr_nonnull(l);
+        ck_assert(l->persistent);
+        ck_assert_uint_eq(l->iova, iova_persistent);
+
+        /* :1.8 left while iovad was away: the bus glue says so, its lease goes. */
+        b = manager_find_client(m, ":1.8");
+        ck_assert_ptr_nonnull(b);
+        manager_client_gone(m, b, NULL, 0);
+        manager_restore_done(m);
+        ck_assert_ptr_null(manager_find_lease(m, 3));
+
+        /* New ids follow the highest ever given. */
+        ck_assert_int_eq(manager_lease(m, c, 1000, NULL, 0x1000, &o, -1, 0, &l, &e), 0);
+        ck_assert_uint_eq(l->id, 4);
+
+        /* Releasing the restored mapped lease takes its memory out of the store. */
+        ck_assert_int_eq(manager_release_lease(m, manager_find_lease(m, 1), &e), 0);
+        fake_store_drain(&store);
+        ck_assert_uint_eq(store.removed, 1);
+        manager_free(m);
+        world_done(&w);
+}
+END_TEST
+
+int main(void) {
+        Suite *s = suite_create("model");
+        TCase *tc = tcase_create("containers");
+        tcase_add_test(tc, test_lease_life);
+        tcase_add_test(tc, test_bad_input_named);
+        tcase_add_test(tc, test_quotas);
+        tcase_add_test(tc, test_attach_conflict);
+        suite_add_tcase(s, tc);
+        tc = tcase_create("clients");
+        tcase_add_test(tc, test_client_gone);
+        tcase_add_test(tc, test_restore);
+        suite_add_tcase(s, tc);
+
+        SRunner *sr = srunner_create(s);
+        srunner_run_all(sr, CK_NORMAL);
+        int failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
