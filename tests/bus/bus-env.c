@@ -216,7 +216,9 @@ static void write_bus_config(BusEnv *e, const char *path) {
                  "    <allow receive_type=\"error\"/>\n"
                  "    <allow receive_type=\"signal\"/>\n"
                  "    <allow send_destination=\"org.freedesktop.DBus\"/>\n"
+                 "    <allow send_destination=\"org.freedesktop.PolicyKit1\"/>\n"
                  "  </policy>\n"
+                 "  <policy user=\"root\"><allow own=\"org.freedesktop.PolicyKit1\"/></policy>\n"
                  "%s%s%s"
                  "</busconfig>\n",
                  e->dir,
@@ -469,10 +471,12 @@ void env_daemon_start(BusEnv *e) {
                 unsetenv("NOTIFY_SOCKET");
                 if (e->fdstore)
                         pass_stored_fds(e);
+                /* Without polkit unless the test brings its stand-in (fake-polkit.c). */
+                const char *polkit = e->polkit ? "--log-level=debug" : "--no-polkit";
                 if (e->config[0])
-                        execl(iovad, iovad, simulate, state, runtime, "--no-polkit", config, (char *) NULL);
+                        execl(iovad, iovad, simulate, state, runtime, polkit, config, (char *) NULL);
                 else
-                        execl(iovad, iovad, simulate, state, runtime, "--no-polkit", (char *) NULL);
+                        execl(iovad, iovad, simulate, state, runtime, polkit, (char *) NULL);
                 _exit(127);
         }
         e->daemon_pid = pid;
