@@ -221,6 +221,6 @@ int auth_check(Auth *a, sd_bus_message *m, uid_t uid, const char *action, const 
         }
         r = ask_polkit(a, m, action, details);
         if (r < 0)
-                return sd_bus_error_set_errnof(error, -r, "Cannot ask polkit about %s: %m", action);
+                return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED, "uid %u may not do this: polkit could not be asked about %s: %s", (unsigned) uid, action, strerror(-r));
         return 0;
 }

@@ -44,6 +44,13 @@ static int on_client_gone(sd_bus_track *track, void *userdata) {
         ClientTrack *t = userdata;
 
         /*
+         * sd-bus also calls this for every tracked name when our own
+         * connection closes: that is iovad losing the bus, not the client
+         * leaving, and its leases stay for the next start.
+         */
+        if (!sd_bus_is_open(t->server->bus))
+                return 0;
+        /*
          * Releasing leases unmaps DMA and emits signals; do it from a defer
          * source rather than inside sd-bus's tracking callback.
          */
