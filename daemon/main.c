@@ -97,6 +97,13 @@ static int parse_args(int argc, char **argv, Args *a) {
         return 1;
 }
 
+/*
+ * fds kept free of mapped leases' memory: the bus connection and the fds
+ * of messages on their way in (the system bus lets one carry 16), memfds
+ * being made and sent, sysfs and state files, VFIO group and device fds.
+ */
+#define FD_HEADROOM 256
+
 static const char *env_or(const char *name, const char *fallback) {
         const char *v = getenv(name);
         /* systemd may list several directories, separated by ':'; the first is ours. */
@@ -162,6 +169,11 @@ static int run(int argc, char **argv) {
                 log_error("%s", e.message);
                 goto finish;
         }
+        r = manager_set_fd_budget(m, FD_HEADROOM);
+        if (r < 0)
+                log_warning("Cannot read the fd limit, so iovad keeps no fd budget: %s", strerror(-r));
+        else
+                log_debug("Memory of up to %zu mapped leases fits in the fd limit", m->memfd_budget);
 
         r = sd_event_default(&event);
         if (r < 0)

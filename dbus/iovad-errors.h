@@ -33,6 +33,7 @@
         X(INTERRUPT_ISOLATION, "org.iovad1.Error.InterruptIsolation", EPERM)     \
         X(NOT_VIABLE, "org.iovad1.Error.NotViable", EPERM)                       \
         X(KERNEL, "org.iovad1.Error.Kernel", EIO)                                \
+        X(TOO_MANY_FILES, "org.iovad1.Error.TooManyFiles", EMFILE)               \
         X(INVALID_ARGS, "org.freedesktop.DBus.Error.InvalidArgs", EINVAL)        \
         X(ACCESS_DENIED, "org.freedesktop.DBus.Error.AccessDenied", EACCES)      \
         X(NO_MEMORY, "org.freedesktop.DBus.Error.NoMemory", ENOMEM)
@@ -62,6 +63,7 @@ typedef enum IovadErrorCode {
 #define IOVAD_ERROR_INTERRUPT_ISOLATION "org.iovad1.Error.InterruptIsolation"
 #define IOVAD_ERROR_NOT_VIABLE "org.iovad1.Error.NotViable"
 #define IOVAD_ERROR_KERNEL "org.iovad1.Error.Kernel"
+#define IOVAD_ERROR_TOO_MANY_FILES "org.iovad1.Error.TooManyFiles"
 
 /* The D-Bus name of @code; NULL for IOVAD_E_NONE or a value out of range. */
 const char *iovad_error_name(IovadErrorCode code);

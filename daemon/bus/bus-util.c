@@ -94,14 +94,49 @@ int bus_append_ranges(sd_bus_message *reply, const RangeList *l) {
         return r;
 }
 
-int bus_object_missing(sd_bus *bus, const char *path, sd_bus_error *error, IovadErrorCode code, const char *fmt, ...) {
+/* Whether @vt has a method @member (@property false) or a property @member (@property true). */
+static bool vtable_has(const sd_bus_vtable *vt, const char *member, bool property) {
+        for (; vt->type != _SD_BUS_VTABLE_END; vt++) {
+                if (!property && vt->type == _SD_BUS_VTABLE_METHOD && streq_ptr(vt->x.method.member, member))
+                        return true;
+                if (property && (vt->type == _SD_BUS_VTABLE_PROPERTY || vt->type == _SD_BUS_VTABLE_WRITABLE_PROPERTY) &&
+                    streq_ptr(vt->x.property.member, member))
+                        return true;
+        }
+        return false;
+}
+
+/*
+ * Whether sd-bus asks the find callback on its way to a member of @vt (a
+ * reply we set is then sent as it is), rather than only to learn whether
+ * the object exists (an error we set would go out as a bare errno).
+ */
+static bool call_reaches_vtable(sd_bus_message *m, const char *iface, const sd_bus_vtable *vt) {
+        const char *mi = sd_bus_message_get_interface(m), *member = sd_bus_message_get_member(m);
+        const char *target, *property;
+
+        if (streq_ptr(mi, iface))
+                return vtable_has(vt, member, false);
+        if (!streq_ptr(mi, "org.freedesktop.DBus.Properties"))
+                return false;
+        if (streq_ptr(member, "GetAll"))
+                return true;
+        if (!streq_ptr(member, "Get") && !streq_ptr(member, "Set"))
+                return false;
+        /* Both start with (interface, property); leave the message read that far, as sd-bus has it. */
+        if (sd_bus_message_rewind(m, true) < 0 || sd_bus_message_read(m, "ss", &target, &property) < 0)
+                return false;
+        return streq_ptr(target, iface) && vtable_has(vt, property, true);
+}
+
+int bus_object_missing(sd_bus *bus, const char *path, sd_bus_error *error, IovadErrorCode code,
+                       const sd_bus_vtable *vt, const char *iface, const char *fmt, ...) {
         sd_bus_message *m = sd_bus_get_current_message(bus);
-        const char *iface = m ? sd_bus_message_get_interface(m) : NULL;
         char text[256];
         va_list ap;
 
-        if (!m || !streq_ptr(sd_bus_message_get_path(m), path) || !iface ||
-            !(strncmp(iface, "org.iovad1.", 11) == 0 || strcmp(iface, "org.freedesktop.DBus.Properties") == 0))
+        /* Anything else finds no object here: sd-bus answers UnknownObject, a named error too. */
+        if (!m || !streq_ptr(sd_bus_message_get_path(m), path) || !call_reaches_vtable(m, iface, vt))
                 return 0;
         va_start(ap, fmt);
         (void) vsnprintf(text, sizeof(text), fmt, ap);

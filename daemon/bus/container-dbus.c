@@ -26,7 +26,7 @@ int container_object_find(sd_bus *bus, const char *path, const char *interface, 
                 return 0; /* not below the prefix, or the prefix itself */
         c = manager_find_container(s->manager, name);
         if (!c)
-                return bus_object_missing(bus, path, error, IOVAD_E_NO_SUCH_CONTAINER, "No container '%s'", name);
+                return bus_object_missing(bus, path, error, IOVAD_E_NO_SUCH_CONTAINER, container_vtable, IOVAD_CONTAINER_IFACE, "No container '%s'", name);
         *found = c;
         return 1;
 }
@@ -292,7 +292,9 @@ static int method_map_memory(sd_bus_message *msg, void *userdata, sd_bus_error *
         copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
         if (copy < 0) {
                 IovadError e = {};
-                return bus_reply_error(error, &e, iovad_error(&e, IOVAD_E_BAD_MEMORY, "Cannot duplicate the memfd: %m"));
+                return bus_reply_error(error, &e, iovad_error(&e, errno == EMFILE || errno == ENFILE ? IOVAD_E_TOO_MANY_FILES
+                                                                                                   : IOVAD_E_BAD_MEMORY,
+                                                              "Cannot duplicate the memfd: %m"));
         }
         r = make_lease(server_of_bus(sd_bus_message_get_bus(msg)), msg, c, size, &o, copy, offset, &l, error);
         if (r <= 0)
@@ -320,16 +322,23 @@ static int method_allocate_mapped(sd_bus_message *msg, void *userdata, sd_bus_er
         r = bus_read_lease_options(msg, LEASE_OPTIONS_ALLOCATE, &o, error);
         if (r < 0)
                 return r;
-        r = server_authorize_container_use(s, c, msg, NULL, error);
+        uid_t uid;
+        r = server_authorize_container_use(s, c, msg, &uid, error);
         if (r < 0)
                 return r;
+        /* Before any fd is made for it. */
+        r = manager_check_memfd_budget(s->manager, uid, &e);
+        if (r < 0)
+                return bus_reply_error(error, &e, r);
         r = container_memfd_new(c, size, o.hugepages, &fd, &e);
         if (r < 0)
                 return bus_reply_error(error, &e, r);
 
         int copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
         if (copy < 0)
-                return bus_reply_error(error, &e, iovad_error(&e, IOVAD_E_KERNEL, "Cannot duplicate the memfd: %m"));
+                return bus_reply_error(error, &e, iovad_error(&e, errno == EMFILE || errno == ENFILE ? IOVAD_E_TOO_MANY_FILES
+                                                                                                   : IOVAD_E_KERNEL,
+                                                              "Cannot duplicate the memfd: %m"));
         r = make_lease(s, msg, c, size, &o, copy, 0, &l, error);
         if (r <= 0)
                 return r == 0 ? 1 : r;

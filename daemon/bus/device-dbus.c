@@ -22,7 +22,7 @@ int device_object_find(sd_bus *bus, const char *path, const char *interface, voi
                 return r;
         d = sysfs_find_device(s->manager->platform, address);
         if (!d)
-                return pci_address_valid(address) ? bus_object_missing(bus, path, error, IOVAD_E_NO_SUCH_DEVICE,
+                return pci_address_valid(address) ? bus_object_missing(bus, path, error, IOVAD_E_NO_SUCH_DEVICE, device_vtable, IOVAD_DEVICE_IFACE,
                                                                         "There is no PCI device %s", address)
                                                   : 0;
         *found = (void *) d;

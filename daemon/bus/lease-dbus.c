@@ -45,10 +45,10 @@ int lease_object_find(sd_bus *bus, const char *path, const char *interface, void
                 return 0;
         l = manager_find_lease(s->manager, id);
         if (!l)
-                return bus_object_missing(bus, path, error, IOVAD_E_NO_SUCH_LEASE,
+                return bus_object_missing(bus, path, error, IOVAD_E_NO_SUCH_LEASE, lease_vtable, IOVAD_LEASE_IFACE,
                                           "There is no lease %" PRIu64 " (never made, or released)", id);
         if (!caller_may_see(s, bus, l))
-                return bus_object_missing(bus, path, error, IOVAD_E_ACCESS_DENIED,
+                return bus_object_missing(bus, path, error, IOVAD_E_ACCESS_DENIED, lease_vtable, IOVAD_LEASE_IFACE,
                                           "Lease %" PRIu64 " belongs to another user", id);
         *found = l;
         return 1;

@@ -76,13 +76,14 @@ int bus_append_ranges(sd_bus_message *reply, const RangeList *l);
 
 /**
  * bus_object_missing() - answer for a well-formed path whose object is gone.
- * A call addressed to exactly @path gets the error of @code (so a client
- * learns "no such lease" rather than "unknown object"); everything else
- * sd-bus walks on its own (introspection, GetManagedObjects) just sees no
- * object there. Returns what a find callback returns.
+ * A call of a member of @vt (interface @iface) addressed to exactly @path
+ * gets the error of @code (so a client learns "no such lease" rather than
+ * "unknown object"); any other call, and everything sd-bus walks on its
+ * own (introspection, GetManagedObjects), finds no object there and gets
+ * UnknownObject. Returns what a find callback returns.
  */
-_printf_(5, 6) int bus_object_missing(sd_bus *bus, const char *path, sd_bus_error *error, IovadErrorCode code,
-                                      const char *fmt, ...);
+_printf_(7, 8) int bus_object_missing(sd_bus *bus, const char *path, sd_bus_error *error, IovadErrorCode code,
+                                      const sd_bus_vtable *vt, const char *iface, const char *fmt, ...);
 
 /* Vtables, object lookup and signals of the *-dbus.c files. */
 extern const sd_bus_vtable manager_vtable[];

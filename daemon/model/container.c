@@ -644,7 +644,7 @@ int container_lease_new(Container *c, uid_t owner, uint64_t size, const LeaseOpt
                 return r;
         if (mapped) {
                 if (offset % iova_page_size(c->alloc) != 0)
-                        return iovad_error(e, IOVAD_E_INVALID_ARGS, "Offset 0x%" PRIx64 " is not page aligned", offset);
+                        return iovad_error(e, IOVAD_E_BAD_MEMORY, "Offset 0x%" PRIx64 " into the memfd is not page aligned", offset);
                 r = check_memfd(fd, offset, size, !o->readonly, e);
                 if (r < 0)
                         return r;
@@ -731,7 +731,11 @@ int container_memfd_new(Container *c, uint64_t size, bool hugepages, int *ret_fd
                                    "Size 0x%" PRIx64 " is not a positive multiple of the page size", size);
         fd = memfd_create("iovad-lease", MFD_CLOEXEC | MFD_ALLOW_SEALING | (hugepages ? MFD_HUGETLB : 0));
         if (fd < 0)
-                return iovad_error(e, errno == ENOMEM ? IOVAD_E_NO_MEMORY : IOVAD_E_KERNEL, "Cannot create a memfd: %m");
+                return iovad_error(e,
+                                   errno == ENOMEM                     ? IOVAD_E_NO_MEMORY
+                                   : errno == EMFILE || errno == ENFILE ? IOVAD_E_TOO_MANY_FILES
+                                                                        : IOVAD_E_KERNEL,
+                                   "Cannot create a memfd: %m");
         if (ftruncate(fd, (off_t) size) < 0)
                 return iovad_error(e, IOVAD_E_KERNEL, "Cannot size the memfd to 0x%" PRIx64 ": %m", size);
         /* The client may write the memory but never take pages away from under DMA. */

@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "util/log.h"
 #include "model/manager.h"
@@ -52,6 +53,7 @@ Manager *manager_free(Manager *m) {
         free(m->lease_table);
         lease_journal_free(m->journal);
         free(m->rebind);
+        free(m->memfd_use);
         sysfs_platform_free(m->platform);
         backend_free(m->backend);
         config_done(&m->config);
@@ -59,6 +61,63 @@ Manager *manager_free(Manager *m) {
         free(m->runtime_dir);
         free(m);
         return NULL;
+}
+
+int manager_set_fd_budget(Manager *m, size_t headroom) {
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+                return -errno;
+        if (rl.rlim_cur < rl.rlim_max) {
+                rl.rlim_cur = rl.rlim_max;
+                (void) setrlimit(RLIMIT_NOFILE, &rl);
+                (void) getrlimit(RLIMIT_NOFILE, &rl);
+        }
+        /* Beyond FD_SETSIZE nothing here cares; keep the figure in size_t range. */
+        rlim_t cur = rl.rlim_cur == RLIM_INFINITY ? (rlim_t) 1 << 20 : rl.rlim_cur;
+        m->memfd_budget = cur > headroom + 64 ? (size_t) (cur - headroom) : 64;
+        return 0;
+}
+
+static uint32_t *memfd_use_of(Manager *m, uid_t uid, bool create) {
+        for (size_t i = 0; i < m->n_memfd_use; i++)
+                if (m->memfd_use[i].uid == uid)
+                        return &m->memfd_use[i].n;
+        if (!create)
+                return NULL;
+        void *a = reallocarray(m->memfd_use, m->n_memfd_use + 1, sizeof(*m->memfd_use));
+        if (!a)
+                return NULL;
+        m->memfd_use = a;
+        m->memfd_use[m->n_memfd_use].uid = uid;
+        m->memfd_use[m->n_memfd_use].n = 0;
+        return &m->memfd_use[m->n_memfd_use++].n;
+}
+
+int manager_check_memfd_budget(Manager *m, uid_t uid, IovadError *e) {
+        uint32_t *n = memfd_use_of(m, uid, false);
+
+        if (uid != 0 && n && *n >= m->config.max_memfds)
+                return iovad_error(e, IOVAD_E_QUOTA_EXCEEDED,
+                                   "uid %u has %" PRIu32 " mapped leases whose memory iovad holds, the most allowed",
+                                   (unsigned) uid, *n);
+        if (m->memfd_budget > 0 && m->n_memfds >= m->memfd_budget)
+                return iovad_error(e, IOVAD_E_TOO_MANY_FILES,
+                                   "iovad holds the memory of %zu mapped leases, all its file descriptors allow: "
+                                   "release some, or raise LimitNOFILE=",
+                                   m->n_memfds);
+        return 0;
+}
+
+static void memfd_count(Manager *m, const Lease *l, int delta) {
+        uint32_t *n;
+
+        if (!l->mapped)
+                return;
+        n = memfd_use_of(m, l->owner, delta > 0);
+        if (n)
+                *n += (uint32_t) delta;
+        m->n_memfds += (size_t) delta;
 }
 
 int manager_refresh_platform(Manager *m, IovadError *e) {
@@ -96,7 +155,7 @@ static int state_collect(Manager *m, State *s) {
         for (size_t i = 0; i < m->n_containers; i++)
                 for (Lease *l = m->containers[i]->leases; l; l = l->c_next)
                         nl += l->persistent;
-        s->next_lease_id = m->next_lease_id;
+        s->next_lease_id = MAX(m->next_lease_id, m->lease_id_reserved);
         s->containers = calloc(m->n_containers ? m->n_containers : 1, sizeof(StateContainer));
         s->leases = calloc(nl ? nl : 1, sizeof(LeaseRecord));
         if (!s->containers || !s->leases)
@@ -336,10 +395,17 @@ static void lease_erased(Manager *m, bool persistent, bool mapped, uint64_t id, 
 
 /* ---- a lease's life ---- */
 
+/* Ids are reserved in the state file this many at a time: one fsync per block, not per lease. */
+#define LEASE_ID_BLOCK 4096
+
 static int lease_adopt(Manager *m, Container *c, Lease *l, uint64_t id, Client *client) {
         l->id = id ? id : m->next_lease_id;
         if (l->id >= m->next_lease_id)
                 m->next_lease_id = l->id + 1;
+        if (m->next_lease_id > m->lease_id_reserved && !m->restoring) {
+                m->lease_id_reserved = m->next_lease_id + LEASE_ID_BLOCK;
+                manager_save_state(m);
+        }
         table_add(m, l);
         if (client && !l->persistent)
                 client_link(client, l);
@@ -351,9 +417,26 @@ static int lease_make(Manager *m, Container *c, uint64_t id, uid_t owner, Client
         Lease *l;
         int r;
 
+        /* A restore takes back what was held before, whatever the budget says now. */
+        if (memfd >= 0 && !m->restoring) {
+                /* Reserve the slot first, so the count cannot fail after the lease is made. */
+                if (!memfd_use_of(m, owner, true)) {
+                        safe_close(memfd);
+                        return iovad_error(e, IOVAD_E_NO_MEMORY, "Out of memory");
+                }
+                r = manager_check_memfd_budget(m, owner, e);
+                if (r < 0) {
+                        safe_close(memfd);
+                        return r;
+                }
+        } else if (memfd >= 0 && !memfd_use_of(m, owner, true)) {
+                safe_close(memfd);
+                return iovad_error(e, IOVAD_E_NO_MEMORY, "Out of memory");
+        }
         r = container_lease_new(c, owner, size, o, memfd, offset, &l, e);
         if (r < 0)
                 return r;
+        memfd_count(m, l, +1);
         (void) lease_adopt(m, c, l, id, client);
         lease_written(m, l);
         *ret = l;
@@ -375,9 +458,11 @@ int manager_release_lease(Manager *m, Lease *l, IovadError *e) {
                 e = &local;
         table_remove(m, l);
         client_unlink(l);
+        memfd_count(m, l, -1);
         r = container_lease_release(l->container, l, e);
         if (r < 0) {
-                /* Still mapped: it keeps its id and its range, but no connection holds it any more. */
+                /* Still mapped: it keeps its id, its range and its memory, but no connection holds it any more. */
+                memfd_count(m, l, +1);
                 table_add(m, l);
                 log_error("Lease %" PRIu64 " stays: %s", id, e->message);
                 return r;
@@ -396,6 +481,7 @@ void manager_destroy_container(Manager *m, Container *c) {
                 }
         /* The container unmaps what is left as it goes; the records go here. */
         for (Lease *l = c->leases; l; l = l->c_next) {
+                memfd_count(m, l, -1);
                 table_remove(m, l);
                 bool had_client = l->client != NULL;
                 client_unlink(l);
@@ -728,6 +814,7 @@ void manager_restore(Manager *m, const char *bus_id, FdStore *fds) {
         /* Never hand out an id again that a client might still hold. */
         if (s.next_lease_id > m->next_lease_id)
                 m->next_lease_id = s.next_lease_id;
+        m->lease_id_reserved = m->next_lease_id;
         if (max_id >= m->next_lease_id)
                 m->next_lease_id = max_id + 1;
         m->restoring = false;

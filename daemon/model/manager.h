@@ -53,8 +53,24 @@ struct Manager {
         size_t lease_buckets;
         size_t n_leases;
         uint64_t next_lease_id;
+        /*
+         * Ids below this may have been handed out: the state file says so
+         * before any of them is, so that no restart (with or without the
+         * runtime directory and its journal) gives an id out twice.
+         */
+        uint64_t lease_id_reserved;
 
         Client *clients;
+
+        /*
+         * Memory fds held for mapped leases, against a budget below the
+         * process's fd limit, so that iovad always has fds left for its
+         * bus (a message's fds, a new connection) and its files.
+         */
+        size_t n_memfds;
+        size_t memfd_budget;        /* 0: none (tests) */
+        struct { uid_t uid; uint32_t n; } *memfd_use;
+        size_t n_memfd_use;
 
         /* Devices handed to vfio-pci by Bind, and the driver they had; saved in the state file. */
         Rebind *rebind;
@@ -74,6 +90,20 @@ struct Manager {
  */
 int manager_new(Backend *backend, Config *config, const char *state_dir, const char *runtime_dir, Manager **ret);
 Manager *manager_free(Manager *m);
+
+/*
+ * Sets the global memory-fd budget from the process's fd limit (raising
+ * the soft limit to the hard one first): the limit less @headroom.
+ */
+int manager_set_fd_budget(Manager *m, size_t headroom);
+
+/*
+ * Whether @uid may have one more memory fd held for it: QUOTA_EXCEEDED
+ * past its own budget (iovad.conf quota.memfds; root has none),
+ * TOO_MANY_FILES past iovad's. Asked before a memfd is made for it, and
+ * again by manager_lease().
+ */
+int manager_check_memfd_budget(Manager *m, uid_t uid, IovadError *e);
 
 /* Re-read devices and groups through the backend's sysfs root. KERNEL when that fails. */
 int manager_refresh_platform(Manager *m, IovadError *e);

@@ -16,6 +16,7 @@ void config_init(Config *c) {
                 .max_leases = CONFIG_DEFAULT_MAX_LEASES,
                 .max_mapped_bytes = CONFIG_DEFAULT_MAX_MAPPED_BYTES,
                 .max_dma_entries = CONFIG_DEFAULT_MAX_DMA_ENTRIES,
+                .max_memfds = CONFIG_DEFAULT_MAX_MEMFDS,
         };
 }
 
@@ -55,14 +56,17 @@ int config_parse(Config *c, const char *json, char **ret_error) {
                                 uint64_t x;
 
                                 snprintf(path, sizeof(path), "quota.%s", qk);
-                                if (strcmp(qk, "leases") == 0 || strcmp(qk, "dma_entries") == 0) {
+                                if (strcmp(qk, "leases") == 0 || strcmp(qk, "dma_entries") == 0 ||
+                                    strcmp(qk, "memfds") == 0) {
                                         r = get_u64(qv, path, UINT32_MAX, &x, ret_error);
                                         if (r < 0)
                                                 goto error;
                                         if (qk[0] == 'l')
                                                 n.max_leases = (uint32_t) x;
-                                        else
+                                        else if (qk[0] == 'd')
                                                 n.max_dma_entries = (uint32_t) x;
+                                        else
+                                                n.max_memfds = (uint32_t) x;
                                 } else if (strcmp(qk, "mapped_bytes") == 0) {
                                         r = get_u64(qv, path, UINT64_MAX, &n.max_mapped_bytes, ret_error);
                                         if (r < 0)

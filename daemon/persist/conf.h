@@ -14,12 +14,14 @@ typedef struct Config {
         uint32_t max_leases;         /* per uid per container */
         uint64_t max_mapped_bytes;   /* per uid per container */
         uint32_t max_dma_entries;    /* per uid per container */
+        uint32_t max_memfds;         /* per uid, all containers: memory fds iovad holds for mapped leases */
         RegionList reserved;         /* origin "policy" */
 } Config;
 
 #define CONFIG_DEFAULT_MAX_LEASES 65536U
 #define CONFIG_DEFAULT_MAX_MAPPED_BYTES (4ULL << 30)
 #define CONFIG_DEFAULT_MAX_DMA_ENTRIES 4096U
+#define CONFIG_DEFAULT_MAX_MEMFDS 4096U
 
 void config_init(Config *c);
 void config_done(Config *c);

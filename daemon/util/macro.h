@@ -23,6 +23,8 @@
 #define _unlikely_(x) __builtin_expect(!!(x), 0)
 
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
 
 /* Take the value out of a variable and leave its "empty" value behind. */
 #define TAKE_GENERIC(var, type, nullvalue)                       \

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -466,6 +467,11 @@ void env_daemon_start(BusEnv *e) {
                 fd = open(e->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
                 if (fd < 0 || dup2(fd, STDERR_FILENO) < 0 || dup2(fd, STDOUT_FILENO) < 0)
                         _exit(127);
+                if (e->nofile > 0) {
+                        struct rlimit rl = { e->nofile, e->nofile };
+                        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                                _exit(126);
+                }
                 setenv("IOVAD_PROFILES_DIR", profiles, 1);
                 unsetenv("JOURNAL_STREAM");
                 unsetenv("NOTIFY_SOCKET");

@@ -62,6 +62,8 @@ typedef struct BusEnv {
         pid_t daemon_pid;
         unsigned starts;        /* daemon starts, for log names */
 
+        /* iovad's RLIMIT_NOFILE (soft and hard), as a unit's LimitNOFILE= sets it; 0: inherited. */
+        unsigned nofile;
         /* iovad asks polkit (the test runs its stand-in); else it runs with --no-polkit. */
         bool polkit;
         /* The stand-in for systemd's fd store, when enabled. */

@@ -412,7 +412,10 @@ START_TEST(test_lease_invalid_args) {
         container_fail(bus, ERR_INVALID_ARGS, c, "Lease", "ta{sv}", PAGE, 1, "persistent", "t", 1ULL);
         container_fail(bus, ERR_INVALID_ARGS, c, "Lease", "ta{sv}", PAGE, 1, "readonly", "b", 1);
         container_fail(bus, ERR_INVALID_ARGS, c, "Lease", "ta{sv}", PAGE, 1, "hugepages", "b", 1);
-        /* Alignments: a power of two up to 1 GiB. */
+        /* Alignments: a power of two from the smallest page size up to 1 GiB. */
+        container_fail(bus, ERR_INVALID_ARGS, c, "Lease", "ta{sv}", PAGE, 1, "alignment", "t", 0ULL);
+        container_fail(bus, ERR_INVALID_ARGS, c, "Lease", "ta{sv}", PAGE, 1, "alignment", "t", 1ULL);
+        container_fail(bus, ERR_INVALID_ARGS, c, "Lease", "ta{sv}", PAGE, 1, "alignment", "t", 2048ULL);
         container_fail(bus, ERR_INVALID_ARGS, c, "Lease", "ta{sv}", PAGE, 1, "alignment", "t", 3ULL * PAGE);
         container_fail(bus, ERR_INVALID_ARGS, c, "Lease", "ta{sv}", PAGE, 1, "alignment", "t", 1ULL << 31);
         /* A limit below the size. */
@@ -436,7 +439,8 @@ START_TEST(test_lease_invalid_args) {
                 _cleanup_(closep) int fd = sealed_memfd(4 * PAGE, 0);
                 container_fail(bus, ERR_INVALID_ARGS, c, "MapMemory", "htta{sv}", fd, 0ULL, 0ULL, 0);
                 container_fail(bus, ERR_INVALID_ARGS, c, "MapMemory", "htta{sv}", fd, 0ULL, PAGE - 1, 0);
-                container_fail(bus, ERR_INVALID_ARGS, c, "MapMemory", "htta{sv}", fd, 100ULL, PAGE, 0);
+                /* An offset into the memfd that is not page aligned is bad memory, as docs/api.md says. */
+                container_fail(bus, IOVAD_ERROR_BAD_MEMORY, c, "MapMemory", "htta{sv}", fd, 100ULL, PAGE, 0);
                 container_fail(bus, ERR_INVALID_ARGS, c, "MapMemory", "htta{sv}", fd, 0ULL, PAGE, 1, "hugepages",
                                "b", 1);
                 container_fail(bus, ERR_INVALID_ARGS, c, "MapMemory", "htta{sv}", fd, 0ULL, PAGE, 1, "readonly", "s",

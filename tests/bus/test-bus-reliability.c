@@ -1,0 +1,283 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * What breaks a daemon that holds other programs' DMA memory, tried on
+ * the real iovad: running out of fds, losing the bus, being restarted
+ * without its runtime directory, calls on objects that are gone.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include "bus-env.h"
+
+static char *read_text(const char *path) {
+        FILE *f = fopen(path, "re");
+        char *text = NULL;
+        size_t n = 0;
+
+        ck_assert_msg(f, "cannot open %s", path);
+        if (getdelim(&text, &n, '\0', f) < 0) {
+                free(text);
+                text = strdup("");
+        }
+        fclose(f);
+        return text;
+}
+
+static uint64_t lease_id(const char *path) {
+        const char *p = strrchr(path, '/');
+        ck_assert_ptr_nonnull(p);
+        return strtoull(p + 1, NULL, 10);
+}
+
+/* Calls on objects that do not exist answer a documented error, whatever the member. */
+START_TEST(test_missing_objects_named) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(freep) char *c = NULL, *dev = iovad_device_path("0000:00:01.0");
+        const char *lease = IOVAD_LEASE_PREFIX "/99", *container = IOVAD_CONTAINER_PREFIX "/nope";
+        BusEnv e;
+
+        env_start(&e, NULL, NULL);
+        bus = env_connect();
+        /* Members of the object's interface: the object's own error. */
+        free(call_fail(bus, IOVAD_ERROR_NO_SUCH_LEASE, lease, IOVAD_LEASE_IFACE, "Release", NULL));
+        free(call_fail(bus, IOVAD_ERROR_NO_SUCH_LEASE, lease, "org.freedesktop.DBus.Properties", "Get", "ss",
+                       IOVAD_LEASE_IFACE, "Iova"));
+        free(call_fail(bus, IOVAD_ERROR_NO_SUCH_CONTAINER, container, IOVAD_CONTAINER_IFACE, "Destroy", NULL));
+        free(call_fail(bus, IOVAD_ERROR_NO_SUCH_CONTAINER, container, "org.freedesktop.DBus.Properties", "GetAll",
+                       "s", IOVAD_CONTAINER_IFACE));
+        free(call_fail(bus, IOVAD_ERROR_NO_SUCH_DEVICE, dev, IOVAD_DEVICE_IFACE, "Open", NULL));
+        /* Anything else: no object there. */
+        free(call_fail(bus, ERR_UNKNOWN_OBJECT, lease, IOVAD_LEASE_IFACE, "Frobnicate", NULL));
+        free(call_fail(bus, ERR_UNKNOWN_OBJECT, lease, IOVAD_DEVICE_IFACE, "Open", NULL));
+        free(call_fail(bus, ERR_UNKNOWN_OBJECT, lease, "org.freedesktop.DBus.Properties", "Get", "ss",
+                       IOVAD_LEASE_IFACE, "Colour"));
+        free(call_fail(bus, ERR_UNKNOWN_OBJECT, container, IOVAD_LEASE_IFACE, "Release", NULL));
+        free(call_fail(bus, ERR_UNKNOWN_OBJECT, container, "org.freedesktop.DBus.Properties", "Get", "ss",
+                       IOVAD_LEASE_IFACE, "Iova"));
+        free(call_fail(bus, ERR_UNKNOWN_OBJECT, dev, IOVAD_CONTAINER_IFACE, "Destroy", NULL));
+        env_stop(&e);
+}
+END_TEST
+
+/* uid 1000, a user of the container, with its own memory fds budget of 3. */
+static void memfd_quota_client(void *userdata) {
+        const char *c = userdata;
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = env_connect();
+        int fds[3];
+
+        for (int i = 0; i < 3; i++)
+                free(allocate_mapped(bus, c, PAGE, NULL, &fds[i]));
+        container_fail(bus, IOVAD_ERROR_QUOTA_EXCEEDED, c, "AllocateMapped", "ta{sv}", PAGE, 0);
+        {
+                _cleanup_(closep) int m = sealed_memfd(PAGE, 0);
+                container_fail(bus, IOVAD_ERROR_QUOTA_EXCEEDED, c, "MapMemory", "htta{sv}", m, 0ULL, PAGE, 0);
+        }
+        /* IOVA-only leases hold no fd. */
+        free(lease(bus, c, PAGE, NULL));
+        for (int i = 0; i < 3; i++)
+                close(fds[i]);
+}
+
+START_TEST(test_memfd_quota) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(freep) char *c = NULL;
+        const uid_t users[] = { UID_OTHER };
+        BusEnv e;
+
+        env_start(&e, NULL, "{ \"quota\": { \"memfds\": 3 } }");
+        bus = env_connect();
+        c = create_container(bus, "c", users, 1);
+        attach(bus, c, 5);
+        run_as(UID_OTHER, memfd_quota_client, c);
+        env_stop(&e);
+}
+END_TEST
+
+/*
+ * iovad started under a limit of 320 fds keeps 256 of them for its bus and
+ * files: 64 mapped leases fit, the next is refused by name, and a message
+ * that carries many fds still arrives without costing iovad its bus.
+ */
+#define TIGHT_NOFILE 320
+
+static void fd_flood_client(void *userdata) {
+        const char *c = userdata;
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = env_connect();
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        int held[80], n = 0, fds[8];
+        char *err;
+
+        for (;;) {
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *r2 = NULL;
+                _cleanup_(sd_bus_error_free) sd_bus_error e2 = SD_BUS_ERROR_NULL;
+                int rr = sd_bus_call_method(bus, IOVAD_BUS_NAME, c, IOVAD_CONTAINER_IFACE, "AllocateMapped", &e2, &r2,
+                                            "ta{sv}", PAGE, 0);
+                if (rr < 0) {
+                        ck_assert_msg(sd_bus_error_has_name(&e2, IOVAD_ERROR_TOO_MANY_FILES),
+                                      "lease %d: expected %s, got %s: %s", n, IOVAD_ERROR_TOO_MANY_FILES, e2.name,
+                                      e2.message);
+                        break;
+                }
+                const char *path;
+                int fd;
+                ck_assert_int_ge(sd_bus_message_read(r2, "oth", &path, NULL, &fd), 0);
+                ck_assert_int_lt(n, (int) ELEMENTSOF(held));
+                held[n++] = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        }
+        /* The limit less the headroom: nowhere near the process limit, but none past the budget. */
+        ck_assert_int_eq(n, TIGHT_NOFILE - 256);
+
+        /* A call carrying 8 fds, with a signature iovad does not take: refused, iovad still on the bus. */
+        ck_assert_int_ge(sd_bus_message_new_method_call(bus, &m, IOVAD_BUS_NAME, c, IOVAD_CONTAINER_IFACE,
+                                                        "MapMemory"),
+                         0);
+        for (int i = 0; i < 8; i++) {
+                fds[i] = sealed_memfd(PAGE, 0);
+                ck_assert_int_ge(sd_bus_message_append(m, "h", fds[i]), 0);
+        }
+        ck_assert_int_lt(sd_bus_call(bus, m, 0, &error, &reply), 0);
+        ck_assert_str_eq(error.name, ERR_INVALID_ARGS);
+        /* And a well-formed MapMemory past the budget is refused by name. */
+        err = call_fail(bus, IOVAD_ERROR_TOO_MANY_FILES, c, IOVAD_CONTAINER_IFACE, "MapMemory", "htta{sv}", fds[0],
+                        0ULL, PAGE, 0);
+        free(err);
+        for (int i = 0; i < 8; i++)
+                close(fds[i]);
+        /* IOVA-only leases still work, and the leases made are all there. */
+        free(lease(bus, c, PAGE, NULL));
+        {
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *l = container_ok(bus, c, "ListLeases", NULL);
+                size_t count = 0;
+                ck_assert_int_ge(sd_bus_message_enter_container(l, 'a', "(ottb)"), 0);
+                while (sd_bus_message_skip(l, "(ottb)") > 0)
+                        count++;
+                ck_assert_uint_eq(count, (size_t) n + 1);
+        }
+        for (int i = 0; i < n; i++)
+                close(held[i]);
+}
+
+START_TEST(test_fd_budget) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(freep) char *c = NULL;
+        const uid_t users[] = { UID_OTHER };
+        BusEnv e;
+
+        env_start(&e, NULL, NULL);
+        env_daemon_stop(&e);
+        e.nofile = TIGHT_NOFILE;
+        env_daemon_start(&e);
+
+        bus = env_connect();
+        c = create_container(bus, "c", users, 1);
+        attach(bus, c, 5);
+        run_as(UID_OTHER, fd_flood_client, c);
+        /* Still on the bus, and its own connection was never cut. */
+        manager_ok(bus, "ListContainers", NULL);
+        env_stop(&e);
+}
+END_TEST
+
+/* Losing the bus is fatal: iovad exits non-zero (so systemd restarts it) and gives up no lease. */
+START_TEST(test_bus_loss) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(freep) char *c = NULL, *a = NULL, *b = NULL, *journal = NULL;
+        char path[700];
+        int status = 0;
+        BusEnv e;
+
+        env_start(&e, NULL, NULL);
+        bus = env_connect();
+        c = create_container(bus, "c", NULL, 0);
+        attach(bus, c, 5);
+        a = lease(bus, c, PAGE, NULL);
+        b = lease(bus, c, 2 * PAGE, NULL);
+
+        ck_assert_int_eq(kill(e.bus_pid, SIGKILL), 0);
+        (void) wait_child(e.bus_pid);
+        e.bus_pid = 0;
+        pid_t r = 0;
+        for (int i = 0; i < 1000 && r == 0; i++) {
+                r = waitpid(e.daemon_pid, &status, WNOHANG);
+                if (r == 0)
+                        usleep(10 * 1000);
+        }
+        ck_assert_msg(r == e.daemon_pid, "iovad is still running 10 s after its bus went away");
+        e.daemon_pid = 0;
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) != 0, "iovad ended with status 0x%x, not a failure",
+                      (unsigned) status);
+
+        /* Its journal still holds both leases: their client never left, iovad did. */
+        xsprintf(path, "%s/leases.journal", e.runtime_dir);
+        journal = read_text(path);
+        ck_assert_msg(strstr(journal, "\n- ") == NULL, "leases were released when iovad lost its bus:\n%s", journal);
+        char want[64];
+        xsprintf(want, "+ %" PRIu64 " ", lease_id(a));
+        ck_assert_ptr_nonnull(strstr(journal, want));
+        xsprintf(want, "+ %" PRIu64 " ", lease_id(b));
+        ck_assert_ptr_nonnull(strstr(journal, want));
+        env_stop(&e);
+}
+END_TEST
+
+/* Ids are never handed out twice: not after a stop without the runtime directory, not after a crash. */
+START_TEST(test_ids_never_reused) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(freep) char *c = NULL, *last = NULL;
+        char cmd[800];
+        uint64_t highest = 0;
+        BusEnv e;
+
+        env_start(&e, NULL, NULL);
+        bus = env_connect();
+        c = create_container(bus, "c", NULL, 0);
+        attach(bus, c, 5);
+        for (int round = 0; round < 3; round++) {
+                for (int i = 0; i < 50; i++) {
+                        _cleanup_(freep) char *l = lease(bus, c, PAGE, NULL);
+                        uint64_t id = lease_id(l);
+                        ck_assert_msg(id > highest, "lease id %" PRIu64 " handed out again (highest so far %" PRIu64 ")",
+                                      id, highest);
+                        highest = id;
+                        if (i % 2 == 0)
+                                free(call_ok(bus, l, IOVAD_LEASE_IFACE, "Release", NULL));
+                }
+                /* What `systemctl stop; systemctl start` does: the runtime directory goes with the stop. */
+                if (round == 0)
+                        env_daemon_stop(&e);
+                else
+                        env_daemon_kill(&e);
+                xsprintf(cmd, "rm -rf '%s'", e.runtime_dir);
+                ck_assert_int_eq(system(cmd), 0);
+                env_daemon_start(&e);
+        }
+        env_stop(&e);
+}
+END_TEST
+
+int main(void) {
+        Suite *s = suite_create("bus-reliability");
+        TCase *tc = env_tcase("reliability");
+        SRunner *sr;
+        int failed;
+
+        env_init();
+        tcase_add_test(tc, test_missing_objects_named);
+        tcase_add_test(tc, test_memfd_quota);
+        tcase_add_test(tc, test_fd_budget);
+        tcase_add_test(tc, test_bus_loss);
+        tcase_add_test(tc, test_ids_never_reused);
+        suite_add_tcase(s, tc);
+        sr = env_runner(s);
+        srunner_run_all(sr, CK_NORMAL);
+        failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        env_done(failed);
+        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
