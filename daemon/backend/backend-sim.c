@@ -225,6 +225,12 @@ static int sim_get_info(BackendContainer *c, BackendInfo *ret) {
                 return -ENOMEM;
         info.has_dma_avail = true;
         info.dma_avail = c->dma_avail;
+        /* The simulated kernel has the bugs of the release the profile names. */
+        if (backend_kernel_holes(c->sim->profile->kernel_release, &info.usable, min_page(c->sim),
+                                 &info.kernel_holes) < 0) {
+                backend_info_done(&info);
+                return -ENOMEM;
+        }
         *ret = info;
         return 0;
 }

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <linux/vfio.h>
@@ -265,6 +266,13 @@ static int vfio_get_info(BackendContainer *c, BackendInfo *ret) {
                         return r;
         }
 
+        struct utsname u;
+        r = backend_kernel_holes(uname(&u) >= 0 ? u.release : NULL, &bi.usable,
+                                 bi.page_sizes & -bi.page_sizes, &bi.kernel_holes);
+        if (r < 0) {
+                backend_info_done(&bi);
+                return r;
+        }
         *ret = bi;
         return 0;
 }

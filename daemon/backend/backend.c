@@ -13,7 +13,21 @@ void backend_info_done(BackendInfo *i) {
         if (!i)
                 return;
         range_list_clear(&i->usable);
+        region_list_clear(&i->kernel_holes);
         *i = (BackendInfo) {};
+}
+
+int backend_kernel_holes(const char *release, const RangeList *usable, uint64_t page, RegionList *holes) {
+        unsigned major, minor;
+
+        if (!release || sscanf(release, "%u.%u", &major, &minor) != 2)
+                return 0;
+        if (usable->n == 0 || usable->items[usable->n - 1].end != UINT64_MAX || page == 0)
+                return 0;
+        if (major > 6 || (major == 6 && minor >= 18))
+                return 0;
+        return region_list_add(holes, UINT64_MAX - (page - 1), UINT64_MAX, REGION_RESERVED,
+                               "kernel: type1 < 6.18 top page");
 }
 
 Backend *backend_free(Backend *b) {

@@ -34,6 +34,7 @@ typedef struct BackendInfo {
         RangeList usable;      /* IOVA_RANGE: usable ranges as the kernel sees them */
         bool has_dma_avail;
         uint32_t dma_avail;    /* DMA_AVAIL: mappings left */
+        RegionList kernel_holes; /* IOVA the kernel reports usable but cannot map safely (backend_kernel_holes()) */
 } BackendInfo;
 
 typedef struct BackendOps {
@@ -69,6 +70,18 @@ struct Backend {
 };
 
 void backend_info_done(BackendInfo *i);
+
+/**
+ * backend_kernel_holes() - IOVA ranges that kernel @release (uname -r)
+ * reports as usable but cannot map safely, for a domain of @usable ranges
+ * and smallest page @page, appended to @holes as "reserved" regions whose
+ * origin names the bug. Known today: vfio/type1 before 6.18 wraps
+ * iova + size for a mapping that ends at 2^64 - 1, so a later unmap there
+ * unmaps IOVA 0 instead and reports success ("vfio/type1: handle DMA
+ * map/unmap up to the addressable limit"); the last page is kept out.
+ * A NULL or unparsable @release is taken as a kernel without the bugs.
+ */
+int backend_kernel_holes(const char *release, const RangeList *usable, uint64_t page, RegionList *holes);
 
 /**
  * backend_sim_new() - the simulated backend on @profile (taken over).

@@ -359,6 +359,13 @@ int container_refresh(Container *c, const SysfsPlatform *p, IovadError *e) {
                         goto fail;
                 }
                 page = info.page_sizes & -info.page_sizes;
+                /* What the kernel calls usable but would corrupt: a hole like any other, with its reason. */
+                if (info.kernel_holes.n > 0) {
+                        r = region_list_append_list(&regions, &info.kernel_holes);
+                        if (r < 0)
+                                goto oom;
+                        region_list_normalize(&regions);
+                }
                 aperture = info.has_aperture
                                    ? info.aperture
                                    : (Range) { info.usable.items[0].start, info.usable.items[info.usable.n - 1].end };

@@ -168,6 +168,7 @@ Profile *profile_free(Profile *p) {
         free(p->groups);
         free(p->name);
         free(p->description);
+        free(p->kernel_release);
         free(p);
         return NULL;
 }
@@ -389,7 +390,7 @@ static int parse_group(json_object *o, const char *path, Profile *p, size_t idx,
 static int parse_root(json_object *root, Profile *p, char **ret_error) {
         static const char *const keys[] = {
                 "name", "description", "aperture_bits", "page_sizes", "dma_entry_limit",
-                "interrupt_remapping", "allow_unsafe_interrupts", "groups", NULL,
+                "interrupt_remapping", "allow_unsafe_interrupts", "kernel_release", "groups", NULL,
         };
         json_object *v;
         uint64_t u;
@@ -415,6 +416,14 @@ static int parse_root(json_object *root, Profile *p, char **ret_error) {
                         return fail(ret_error, "description", "expected a string");
                 p->description = strdup(json_object_get_string(v));
                 if (!p->description)
+                        return -ENOMEM;
+        }
+
+        if (json_object_object_get_ex(root, "kernel_release", &v)) {
+                if (!json_object_is_type(v, json_type_string) || json_object_get_string_len(v) == 0)
+                        return fail(ret_error, "kernel_release", "expected a kernel release such as \"6.12.38\"");
+                p->kernel_release = strdup(json_object_get_string(v));
+                if (!p->kernel_release)
                         return -ENOMEM;
         }
 

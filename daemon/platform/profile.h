@@ -38,6 +38,7 @@ typedef struct Profile {
         uint32_t dma_entry_limit;    /* default 65535 */
         bool interrupt_remapping;
         bool allow_unsafe_interrupts; /* default false */
+        char *kernel_release;        /* optional: the simulated kernel's uname -r, for its known bugs */
         ProfileGroup *groups;
         size_t n_groups;
 } Profile;

@@ -45,6 +45,7 @@ typedef struct PProfile {
         uint64_t page_sizes;
         uint32_t dma_entry_limit;
         bool remapping, unsafe_ok;
+        bool top_page_bug;      /* kernel_release before 6.18: type1 cannot map the last page below 2^64 */
         PGroup groups[32];
         size_t n_groups;
 } PProfile;
@@ -72,6 +73,11 @@ static void load_profile(const char *name, PProfile *p) {
                 p->remapping = json_object_get_boolean(v);
         if (json_object_object_get_ex(root, "allow_unsafe_interrupts", &v))
                 p->unsafe_ok = json_object_get_boolean(v);
+        if (json_object_object_get_ex(root, "kernel_release", &v)) {
+                unsigned major = 0, minor = 0;
+                ck_assert_int_eq(sscanf(json_object_get_string(v), "%u.%u", &major, &minor), 2);
+                p->top_page_bug = major < 6 || (major == 6 && minor < 18);
+        }
         groups = json_object_object_get(root, "groups");
         ck_assert_uint_le(json_object_array_length(groups), ELEMENTSOF(p->groups));
         for (size_t i = 0; i < json_object_array_length(groups); i++) {
@@ -270,6 +276,8 @@ static size_t expected_usable(const PProfile *p, const PGroup *g, TRange *ret, s
         for (size_t k = 0; k < g->n_regions; k++)
                 if (!streq(g->regions[k].type, "direct-relaxable"))
                         holes[n_holes++] = (TRange) { g->regions[k].start, g->regions[k].end };
+        if (p->top_page_bug && top == UINT64_MAX)
+                holes[n_holes++] = (TRange) { UINT64_MAX - (page - 1), UINT64_MAX };
         qsort(holes, n_holes, sizeof(TRange), range_cmp);
         for (size_t k = 0; k < n_holes && more; k++) {
                 if (holes[k].start > cur)

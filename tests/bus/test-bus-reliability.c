@@ -261,6 +261,44 @@ START_TEST(test_ids_never_reused) {
 }
 END_TEST
 
+/*
+ * On a kernel whose type1 wraps iova + size at 2^64 (before 6.18), the
+ * last page of a 64-bit input range is a hole with its reason, and no
+ * lease can end there.
+ */
+START_TEST(test_kernel_top_page_hole) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(freep) char *c = NULL, *msg = NULL;
+        TRegion regs[16];
+        TRange usable[16];
+        size_t n, k;
+        bool found = false;
+        BusEnv e;
+
+        env_start(&e, "virtio-iommu", NULL);
+        bus = env_connect();
+        c = create_container(bus, "c", NULL, 0);
+        attach(bus, c, 3);
+        n = prop_regions(bus, c, regs, ELEMENTSOF(regs));
+        for (size_t i = 0; i < n; i++)
+                if (regs[i].start == UINT64_MAX - PAGE + 1 && regs[i].end == UINT64_MAX) {
+                        ck_assert_str_eq(regs[i].type, "reserved");
+                        ck_assert_str_eq(regs[i].origin, "kernel: type1 < 6.18 top page");
+                        found = true;
+                }
+        ck_assert_msg(found, "no hole at the last page below 2^64");
+        k = prop_ranges(bus, c, IOVAD_CONTAINER_IFACE, "UsableRanges", usable, ELEMENTSOF(usable));
+        ck_assert_uint_gt(k, 0);
+        ck_assert_uint_eq(usable[k - 1].end, UINT64_MAX - PAGE);
+        msg = call_fail(bus, IOVAD_ERROR_RESERVED_CONFLICT, c, IOVAD_CONTAINER_IFACE, "Lease", "ta{sv}", 2 * PAGE, 1,
+                        "iova", "t", UINT64_MAX - 2 * PAGE + 1);
+        ck_assert_msg(strstr(msg, "kernel: type1 < 6.18 top page"), "the refusal does not say why: %s", msg);
+        /* The page below it is still the client's to have. */
+        free(lease_fixed(bus, c, UINT64_MAX - 2 * PAGE + 1, PAGE));
+        env_stop(&e);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("bus-reliability");
         TCase *tc = env_tcase("reliability");
@@ -273,6 +311,7 @@ int main(void) {
         tcase_add_test(tc, test_fd_budget);
         tcase_add_test(tc, test_bus_loss);
         tcase_add_test(tc, test_ids_never_reused);
+        tcase_add_test(tc, test_kernel_top_page_hole);
         suite_add_tcase(s, tc);
         sr = env_runner(s);
         srunner_run_all(sr, CK_NORMAL);
