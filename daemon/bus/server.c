@@ -171,6 +171,23 @@ int server_authorize_container_use(Server *s, Container *c, sd_bus_message *m, u
         return 1;
 }
 
+/*
+ * After every event: once sd-bus has no reply left in its write queue, all
+ * of them are in the bus socket and reach their clients even if iovad dies
+ * now, so the leases made so far count as answered.
+ */
+static int on_post(sd_event_source *source, void *userdata) {
+        Server *s = userdata;
+        uint64_t queued = 0;
+
+        if (s->manager->journaled == 0)
+                return 0;
+        if (sd_bus_get_n_queued_write(s->bus, &queued) < 0 || queued > 0)
+                return 0;
+        manager_leases_answered(s->manager);
+        return 0;
+}
+
 static int register_objects(Server *s) {
         int r;
 
@@ -275,6 +292,9 @@ int server_new(sd_event *event, Manager *manager, const ServerOptions *o, FdStor
                 log_error_errno(r, "Cannot register the objects");
                 goto fail;
         }
+        r = sd_event_add_post(event, &s->answered, on_post, s);
+        if (r < 0)
+                goto fail;
 
         r = sd_bus_get_bus_id(s->bus, &bus_id);
         if (r < 0)
@@ -304,6 +324,7 @@ Server *server_free(Server *s) {
         /* Our own connection closing is not the clients leaving: their leases stay for the next start. */
         for (Client *c = s->manager->clients; c; c = c->next)
                 track_free(c->userdata);
+        sd_event_source_disable_unref(s->answered);
         auth_free(s->auth);
         sd_bus_flush_close_unref(s->bus);
         sd_event_unref(s->event);

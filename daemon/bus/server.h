@@ -25,6 +25,7 @@ typedef struct Server {
         Manager *manager;        /* not owned */
         Auth *auth;
         bool polkit;
+        sd_event_source *answered;   /* after each dispatch: have the replies gone out? */
 } Server;
 
 typedef struct ServerOptions {

@@ -320,6 +320,17 @@ static void record_of(const Lease *l, LeaseRecord *ret) {
         snprintf(ret->container, sizeof(ret->container), "%s", l->container->name);
 }
 
+void manager_leases_answered(Manager *m) {
+        int r;
+
+        if (!m->journal || m->journaled == 0)
+                return;
+        r = lease_journal_answered(m->journal, m->journaled);
+        if (r < 0)
+                log_error("Cannot note answered leases in the lease journal: %s", strerror(-r));
+        m->journaled = 0;
+}
+
 int manager_compact_journal(Manager *m) {
         _cleanup_free_ LeaseRecord *all = NULL;
         size_t n = 0;
@@ -356,6 +367,8 @@ static void lease_written(Manager *m, Lease *l) {
                 LeaseRecord rec;
                 record_of(l, &rec);
                 r = lease_journal_add(m->journal, &rec);
+                if (r >= 0)
+                        m->journaled = MAX(m->journaled, l->id);
                 if (r < 0)
                         log_error("Lease %" PRIu64 " is not in the lease journal, so a restart of iovad would lose it: %s",
                                   l->id, strerror(-r));
@@ -749,6 +762,12 @@ static size_t restore_connection_leases(Manager *m, FdStore *fds, uint64_t *max_
         for (size_t i = 0; i < n; i++) {
                 Client *client;
 
+                if (recs[i].unanswered) {
+                        /* iovad died before the reply went out: its client never learned of it. */
+                        log_info("Lease %" PRIu64 " of %s was never answered before iovad stopped: released",
+                                 recs[i].id, recs[i].client);
+                        continue;
+                }
                 r = manager_get_client(m, recs[i].client, recs[i].owner, &client);
                 if (r < 0) {
                         log_error("Lease %" PRIu64 " of %s: %s", recs[i].id, recs[i].client, strerror(-r));

@@ -78,6 +78,7 @@ struct Manager {
 
         /* Leases of bus connections, for a restart (lease-journal.h); NULL until manager_restore(). */
         LeaseJournal *journal;
+        uint64_t journaled;         /* the newest lease in the journal, answered or not */
         char bus_id[33];
 
         bool restoring;             /* re-creating what the state, journal and fd store hold */
@@ -162,6 +163,14 @@ int manager_unbind_device(Manager *m, const char *address, IovadError *e);
 void manager_restore(Manager *m, const char *bus_id, FdStore *fds);
 /* After manager_restore() and the departed clients' manager_client_gone(): journal rewritten, state saved. */
 void manager_restore_done(Manager *m);
+
+/*
+ * The bus glue has written every reply so far to the bus: the journal
+ * notes that the leases made up to now were answered. A restore drops a
+ * journaled lease whose call was never answered (iovad died between the
+ * record and the reply), since no client knows of it.
+ */
+void manager_leases_answered(Manager *m);
 
 /* Writes the state file; logs on failure (state is best effort at runtime). */
 void manager_save_state(Manager *m);

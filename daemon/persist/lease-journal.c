@@ -18,6 +18,7 @@ struct LeaseJournal {
         char *bus_id;
         int fd;                 /* O_APPEND */
         size_t records;         /* in the file, header not counted */
+        uint64_t answered;      /* the last "=" written */
 };
 
 static char *journal_path(const char *dir, const char *name) {
@@ -82,12 +83,28 @@ int lease_journal_remove(LeaseJournal *j, uint64_t id) {
         return write_all(j->fd, line, (size_t) n);
 }
 
+int lease_journal_answered(LeaseJournal *j, uint64_t id) {
+        char line[32];
+        int n, r;
+
+        if (id <= j->answered)
+                return 0;
+        n = snprintf(line, sizeof(line), "= %" PRIx64 "\n", id);
+        r = write_all(j->fd, line, (size_t) n);
+        if (r < 0)
+                return r;
+        j->records++;
+        j->answered = id;
+        return 0;
+}
+
 bool lease_journal_wants_compaction(const LeaseJournal *j, size_t live) {
         return j->records > 4 * live + 4096;
 }
 
 /* Writes header and @leases to a temporary file and renames it over the journal. */
-static int rewrite(const char *dir, const char *bus_id, const LeaseRecord *leases, size_t n, int *ret_fd) {
+static int rewrite(const char *dir, const char *bus_id, const LeaseRecord *leases, size_t n, uint64_t answered,
+                   int *ret_fd) {
         _cleanup_free_ char *path = journal_path(dir, "leases.journal"), *tmp = journal_path(dir, ".leases.journal.XXXXXX");
         _cleanup_fclose_ FILE *f = NULL;
         int fd, r = 0;
@@ -111,6 +128,8 @@ static int rewrite(const char *dir, const char *bus_id, const LeaseRecord *lease
                 if (r >= 0)
                         fputs(line, f);
         }
+        if (answered > 0)
+                fprintf(f, "= %" PRIx64 "\n", answered);
         if (r >= 0 && (fflush(f) != 0 || ferror(f)))
                 r = errno ? -errno : -EIO;
         if (r >= 0 && fchmod(fileno(f), 0600) < 0)
@@ -145,7 +164,10 @@ int lease_journal_new(const char *dir, const char *bus_id, const LeaseRecord *le
                 lease_journal_free(j);
                 return -ENOMEM;
         }
-        r = rewrite(dir, bus_id, leases, n, &j->fd);
+        /* What a new journal starts with was answered: it comes from a restore or a compaction. */
+        for (size_t i = 0; i < n; i++)
+                j->answered = MAX(j->answered, leases[i].id);
+        r = rewrite(dir, bus_id, leases, n, j->answered, &j->fd);
         if (r < 0) {
                 lease_journal_free(j);
                 return r;
@@ -158,7 +180,7 @@ int lease_journal_new(const char *dir, const char *bus_id, const LeaseRecord *le
 int lease_journal_compact(LeaseJournal *j, const LeaseRecord *leases, size_t n) {
         int fd, r;
 
-        r = rewrite(j->dir, j->bus_id, leases, n, &fd);
+        r = rewrite(j->dir, j->bus_id, leases, n, j->answered, &fd);
         if (r < 0)
                 return r;
         safe_close(j->fd);
@@ -246,7 +268,7 @@ int lease_journal_load(const char *dir, const char *bus_id, LeaseRecord **ret, s
         _cleanup_free_ uint64_t *removed = NULL;
         _cleanup_fclose_ FILE *f = NULL;
         size_t n = 0, cap = 0, n_removed = 0, cap_removed = 0, size = 0, lineno = 0;
-        uint64_t max_id = 0;
+        uint64_t max_id = 0, answered = UINT64_MAX;
         char version[16], id[257];
         ssize_t len;
 
@@ -260,7 +282,9 @@ int lease_journal_load(const char *dir, const char *bus_id, LeaseRecord **ret, s
                 return parse_error(ret_error, -EINVAL, "%s is empty", path);
         if (sscanf(line, "iovad-leases %15s %256s", version, id) != 2)
                 return parse_error(ret_error, -EINVAL, "%s: no header", path);
-        if (strcmp(version, "1") != 0)
+        if (strcmp(version, "2") == 0)
+                answered = 0;
+        else if (strcmp(version, "1") != 0)
                 return parse_error(ret_error, -EINVAL, "%s: version %s is not understood", path, version);
         if (strcmp(id, bus_id) != 0)
                 return -ESTALE;
@@ -289,6 +313,11 @@ int lease_journal_load(const char *dir, const char *bus_id, LeaseRecord **ret, s
                         if (!grow((void **) &removed, &cap_removed, n_removed, sizeof(*removed)))
                                 return -ENOMEM;
                         removed[n_removed++] = v;
+                } else if (line[0] == '=' && line[1] == ' ' && answered != UINT64_MAX) {
+                        uint64_t v;
+                        if (!parse_hex(line + 2, &v))
+                                return parse_error(ret_error, -EINVAL, "%s:%zu: malformed record", path, lineno);
+                        answered = MAX(answered, v);
                 } else
                         return parse_error(ret_error, -EINVAL, "%s:%zu: unknown record", path, lineno);
         }
@@ -298,8 +327,10 @@ int lease_journal_load(const char *dir, const char *bus_id, LeaseRecord **ret, s
                 qsort(removed, n_removed, sizeof(*removed), cmp_u64);
         size_t live = 0;
         for (size_t i = 0; i < n; i++)
-                if (!n_removed || !bsearch(&leases[i].id, removed, n_removed, sizeof(*removed), cmp_u64))
+                if (!n_removed || !bsearch(&leases[i].id, removed, n_removed, sizeof(*removed), cmp_u64)) {
+                        leases[i].unanswered = leases[i].id > answered;
                         leases[live++] = leases[i];
+                }
         *ret = live ? TAKE_PTR(leases) : NULL;
         *ret_n = live;
         *ret_max_id = max_id;

@@ -12,12 +12,16 @@
  *
  * The file is text, a header and then one record a line:
  *
- *   iovad-leases 1 BUS-ID
+ *   iovad-leases 2 BUS-ID
  *   + ID IOVA SIZE OWNER MAPPED WRITABLE OFFSET CLIENT CONTAINER
  *   - ID
+ *   = ID
  *
  * numbers in hex (IDs, OWNER in decimal), MAPPED/WRITABLE 0 or 1, CLIENT
- * the owner's unique bus name, CONTAINER its name. BUS-ID is the bus's
+ * the owner's unique bus name, CONTAINER its name. "= ID" says that the
+ * replies of every lease up to ID have been written to the bus: a lease
+ * after the last such line may be one whose client never learned of it
+ * (iovad died between the record and the reply). BUS-ID is the bus's
  * GetId(): unique names are only unique on one bus instance, so a journal
  * of another bus is void. Records of a lease that was released are
  * removed by compaction, which rewrites the file (temporary file, rename)
@@ -31,7 +35,7 @@
 
 #include "persist/lease-record.h"
 
-#define LEASE_JOURNAL_VERSION 1
+#define LEASE_JOURNAL_VERSION 2
 
 
 typedef struct LeaseJournal LeaseJournal;
@@ -42,7 +46,9 @@ typedef struct LeaseJournal LeaseJournal;
  * or not (ids are never handed out twice). -ENOENT when there is none; -ESTALE when it belongs to
  * another bus than @bus_id; -EINVAL with *@ret_error for a malformed one
  * (a torn last line, which a crash in the middle of a write leaves, is
- * skipped, not an error).
+ * skipped, not an error). Leases past the last "=" line come back marked
+ * unanswered; a version 1 journal has no such lines and all its leases
+ * count as answered.
  */
 int lease_journal_load(const char *dir, const char *bus_id, LeaseRecord **ret, size_t *ret_n, uint64_t *ret_max_id,
                        char **ret_error);
@@ -54,8 +60,10 @@ LeaseJournal *lease_journal_free(LeaseJournal *j);
 
 int lease_journal_add(LeaseJournal *j, const LeaseRecord *l);
 int lease_journal_remove(LeaseJournal *j, uint64_t id);
+/* Every lease up to @id has had its reply written to the bus. */
+int lease_journal_answered(LeaseJournal *j, uint64_t id);
 
 /* Whether the file has grown enough that lease_journal_compact() should run. */
 bool lease_journal_wants_compaction(const LeaseJournal *j, size_t live);
-/* Rewrites the file with @leases only. */
+/* Rewrites the file with @leases only, keeping what was answered. */
 int lease_journal_compact(LeaseJournal *j, const LeaseRecord *leases, size_t n);

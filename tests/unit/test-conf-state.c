@@ -185,8 +185,19 @@ START_TEST(test_journal_replay) {
                 if (id % 3 == 1)
                         id++;
                 LeaseRecord want = jlease(id, id % 5 ? ":1.8" : ":1.9");
+                /* Nothing said their replies went out: only the lease the journal began with was answered. */
+                want.unanswered = true;
                 ck_assert_int_eq(memcmp(&got[i], &want, sizeof(want)), 0);
         }
+        free(got);
+
+        /* Replies written up to lease 50: those after it stay unanswered. */
+        ck_assert_int_eq(lease_journal_answered(j, 50), 0);
+        ck_assert_int_eq(lease_journal_answered(j, 20), 0); /* never backwards */
+        ck_assert_int_eq(lease_journal_load(dir, "0123abcd", &got, &n, &max_id, NULL), 0);
+        for (size_t i = 0; i < n; i++)
+                ck_assert_msg(got[i].unanswered == (got[i].id > 50), "lease %" PRIu64 " unanswered %d", got[i].id,
+                              got[i].unanswered);
         free(got);
 
         /* Compaction keeps what is given, and the file stays appendable. */
@@ -230,7 +241,8 @@ static int load_text(const char *dir, const char *text, size_t *n, char **err) {
 START_TEST(test_journal_bad_files) {
         static const char *const bad[] = {
                 "",
-                "iovad-leases 2 b1\n",
+                "iovad-leases 3 b1\n",
+                "iovad-leases 2 b1\n= zz\n",
                 "something else\n",
                 "iovad-leases 1 b1\n+ 1 0 1000 0 0 1 0 :1.1\n",
                 "iovad-leases 1 b1\n+ 0 0 1000 0 0 1 0 :1.1 vm\n",
@@ -258,6 +270,16 @@ START_TEST(test_journal_bad_files) {
                         ck_assert_ptr_nonnull(err);
                 }
                 free(err);
+        }
+        /* A version 1 journal has no "=" lines: everything in it counts as answered. */
+        {
+                LeaseRecord *got = NULL;
+                uint64_t max_id;
+                ck_assert_int_eq(load_text(dir, "iovad-leases 1 b1\n+ 1 0 1000 0 0 1 0 :1.1 vm\n", &n, NULL), 0);
+                ck_assert_uint_eq(n, 1);
+                ck_assert_int_eq(lease_journal_load(dir, "b1", &got, &n, &max_id, NULL), 0);
+                ck_assert(!got[0].unanswered);
+                free(got);
         }
         /* A torn record after good ones: the good ones stand. */
         ck_assert_int_eq(load_text(dir, "iovad-leases 1 b1\n+ 1 0 1000 0 0 1 0 :1.1 vm\n+ 2 1000 10", &n, NULL), 0);
