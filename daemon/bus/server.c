@@ -254,31 +254,23 @@ static void release_departed_clients(Server *s) {
         free(names);
 }
 
-int server_new(sd_event *event, Manager *manager, const ServerOptions *o, FdStore *fds, Server **ret) {
+int server_new_on_bus(sd_event *event, sd_bus *bus, Manager *manager, const ServerOptions *o, Server **ret) {
         Server *s;
-        sd_id128_t bus_id;
-        char id[33];
         int r;
 
         s = calloc(1, sizeof(*s));
         if (!s)
                 return -ENOMEM;
         s->event = sd_event_ref(event);
+        s->bus = sd_bus_ref(bus);
         s->manager = manager;
         s->polkit = o->polkit;
 
-        r = sd_bus_open_system(&s->bus);
-        if (r < 0) {
-                log_error_errno(r, "Cannot connect to the system bus");
-                goto fail;
+        if (!sd_bus_get_event(bus)) {
+                r = sd_bus_attach_event(s->bus, event, SD_EVENT_PRIORITY_NORMAL);
+                if (r < 0)
+                        goto fail;
         }
-        r = sd_bus_attach_event(s->bus, event, SD_EVENT_PRIORITY_NORMAL);
-        if (r < 0)
-                goto fail;
-        /* Losing the bus ends the event loop (with EXIT_FAILURE), and so the daemon. */
-        r = sd_bus_set_exit_on_disconnect(s->bus, true);
-        if (r < 0)
-                goto fail;
         r = sd_bus_error_add_map(iovad_bus_errors);
         if (r < 0) {
                 log_error_errno(r, "Cannot register the error map");
@@ -295,6 +287,31 @@ int server_new(sd_event *event, Manager *manager, const ServerOptions *o, FdStor
         r = sd_event_add_post(event, &s->answered, on_post, s);
         if (r < 0)
                 goto fail;
+        *ret = s;
+        return 0;
+
+fail:
+        server_free(s);
+        return r;
+}
+
+int server_new(sd_event *event, Manager *manager, const ServerOptions *o, FdStore *fds, Server **ret) {
+        _cleanup_(sd_bus_unrefp) sd_bus *bus = NULL;
+        sd_id128_t bus_id;
+        Server *s;
+        char id[33];
+        int r;
+
+        r = sd_bus_open_system(&bus);
+        if (r < 0)
+                return log_error_errno(r, "Cannot connect to the system bus");
+        /* Losing the bus ends the event loop (with EXIT_FAILURE), and so the daemon. */
+        r = sd_bus_set_exit_on_disconnect(bus, true);
+        if (r < 0)
+                return r;
+        r = server_new_on_bus(event, bus, manager, o, &s);
+        if (r < 0)
+                return r;
 
         r = sd_bus_get_bus_id(s->bus, &bus_id);
         if (r < 0)
@@ -308,14 +325,11 @@ int server_new(sd_event *event, Manager *manager, const ServerOptions *o, FdStor
         if (r < 0) {
                 log_error_errno(r, "Cannot own %s (is another iovad running, or does the bus policy forbid it?)",
                                 IOVAD_BUS_NAME);
-                goto fail;
+                server_free(s);
+                return r;
         }
         *ret = s;
         return 0;
-
-fail:
-        server_free(s);
-        return r;
 }
 
 Server *server_free(Server *s) {

@@ -40,6 +40,12 @@ typedef struct ServerOptions {
 int server_new(sd_event *event, Manager *manager, const ServerOptions *o, FdStore *fds, Server **ret);
 Server *server_free(Server *s);
 
+/*
+ * The objects on a connection the caller made (a peer-to-peer connection,
+ * the fuzzer's socketpair): registered, nothing restored, no name taken.
+ */
+int server_new_on_bus(sd_event *event, sd_bus *bus, Manager *manager, const ServerOptions *o, Server **ret);
+
 /* Bus helpers for the *-dbus.c files. */
 
 /* The Server behind the object the current call is addressed to. */
