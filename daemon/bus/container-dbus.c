@@ -239,6 +239,14 @@ static int make_lease(Server *s, sd_bus_message *msg, Container *c, uint64_t siz
                         return r;
         } else {
                 r = server_get_client(s, msg, uid, &client);
+                if (r == -EBADMSG)
+                        return bus_reply_error(error, &e,
+                                               iovad_error(&e, IOVAD_E_NOT_SUPPORTED,
+                                                           "A lease of a connection needs a bus connection with a "
+                                                           "unique name"));
+                if (r == -ENOTCONN)
+                        return bus_reply_error(error, &e,
+                                               iovad_error(&e, IOVAD_E_NOT_ATTACHED, "The calling connection has left the bus"));
                 if (r < 0)
                         return r;
         }

@@ -83,10 +83,14 @@ static int track_client(Server *s, Client *c) {
 }
 
 int server_get_client(Server *s, sd_bus_message *m, uid_t uid, Client **ret) {
+        const char *sender = sd_bus_message_get_sender(m);
         Client *c;
         int r;
 
-        r = manager_get_client(s->manager, sd_bus_message_get_sender(m), uid, &c);
+        /* A peer-to-peer connection has no unique name to tie leases to. */
+        if (!sender)
+                return -EBADMSG;
+        r = manager_get_client(s->manager, sender, uid, &c);
         if (r < 0)
                 return r;
         r = track_client(s, c);
