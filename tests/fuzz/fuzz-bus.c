@@ -34,6 +34,7 @@
 #include "iovad-bus.h"
 #include "model/manager.h"
 #include "platform/profile.h"
+#include "util/log.h"
 
 #ifndef PROFILES_DIR
 #error "PROFILES_DIR must name the shipped profiles"
