@@ -43,7 +43,9 @@ finish() {
 
 # The object path encodes the address as sd_bus_path_encode() does.
 dev_path() { echo "/org/iovad1/device/$(echo "$1" | sed 's/:/_3a/g; s/\./_2e/g')"; }
-as_user() { setpriv --reuid="$TEST_UID" --regid="$TEST_UID" --clear-groups -- "$@"; }
+# util-linux's setpriv: test.env names it where a busybox sh would run its
+# own applet, which cannot change uids, whatever PATH says.
+as_user() { "${SETPRIV:-setpriv}" --reuid="$TEST_UID" --regid="$TEST_UID" --clear-groups -- "$@"; }
 
 # A private bus with system-bus rules; the policy is the project's
 # dbus/org.iovad1.conf (run-kernel-test.sh copies it to bus.policy).

@@ -6,7 +6,8 @@
 # the build directory shared read-write, from the run directory that
 # run-kernel-test.sh prepared:
 #
-#   test.env       PLATFORM, IOMMU, DAEMON, CLIENT, IOVACTL, RANGES, TEST_UID
+#   test.env       PLATFORM, IOMMU, DAEMON, CLIENT, IOVACTL, RANGES, TEST_UID,
+#                  SETPRIV
 #   guest-lib.sh   the checks, the bus, starting and stopping iovad
 #   bus.policy     the project's dbus/org.iovad1.conf, when it has one
 #

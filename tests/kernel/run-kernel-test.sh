@@ -31,7 +31,7 @@
 # sysroot (default /var/tmp/iovad-kernel-cache).
 set -uo pipefail
 here=$(dirname "$(realpath "$0")")
-platform='' build='' run='' daemon='' client='' iovactl='' ranges='' source='' cross='' uid=1000 vm_timeout=480
+platform='' build='' run='' setpriv=setpriv daemon='' client='' iovactl='' ranges='' source='' cross='' uid=1000 vm_timeout=480
 while [ $# -gt 0 ]; do
 	case $1 in
 	--platform | --iommu) platform=$2 ;;
@@ -136,6 +136,7 @@ arm64-*)
 	od -An -N16 -tx1 /dev/urandom | tr -d ' \n' > "$ov/etc/machine-id"
 	echo >> "$ov/etc/machine-id"
 	daemon=/payload/iovad client=/payload/kernel-client iovactl=/payload/iovactl ranges=/payload/iova-ranges
+	setpriv=/usr/bin/setpriv
 	install -m 755 "$here/guest-test-arm64.sh" "$run/guest-test.sh"
 	# virtio-rng's driver, so that the device Bind takes away holds MSIs
 	# from the ITS; 9p over virtio-mmio for the run directory.
@@ -155,6 +156,7 @@ CLIENT=$client
 IOVACTL=$iovactl
 RANGES=$ranges
 TEST_UID=$uid
+SETPRIV=$setpriv
 EOF
 step "mkinitramfs.sh"
 
