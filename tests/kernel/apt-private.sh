@@ -30,6 +30,8 @@ apt_private() {
 	local o=(-o Dir::Etc::SourceList=/dev/null -o Dir::Etc::SourceParts="$dir/sources"
 		 -o Dir::Etc::Preferences=/dev/null -o Dir::Etc::PreferencesParts="$dir/preferences"
 		 -o Dir::State::Lists="$dir/lists" -o Dir::Cache="$dir/cache"
+		 -o Dir::Cache::pkgcache="$dir/cache/pkgcache.bin"
+		 -o Dir::Cache::srcpkgcache="$dir/cache/srcpkgcache.bin"
 		 -o Dir::State::status=/dev/null
 		 -o APT::Architecture="$arch" -o APT::Architectures="$arch"
 		 -o APT::Sandbox::User=root -o Acquire::Languages=none)
@@ -38,8 +40,13 @@ apt_private() {
 	APT_PRIVATE_DIR=$dir
 
 	[ -f "$keyring" ] || { echo "apt-private: $keyring is missing (debian-archive-keyring)" >&2; return 1; }
-	# One line per (mirror, suite) of the machine's own configuration.
+	# The sources are made again when the machine's apt sources changed.
 	local list=$dir/sources/iovad-kernel.list.new backports=
+	if [ -s "$dir/sources/iovad-kernel.list" ] && ls "$dir/lists/"*_Packages* > /dev/null 2>&1 &&
+	   [ -z "$(find /etc/apt/sources.list /etc/apt/sources.list.d -newer "$dir/sources/iovad-kernel.list" 2>/dev/null)" ]; then
+		return 0
+	fi
+	# One line per (mirror, suite) of the machine's own configuration.
 	: > "$list"
 	while read -r site release; do
 		case $release in
@@ -56,12 +63,10 @@ apt_private() {
 		return 1
 	fi
 	echo "deb [arch=$arch signed-by=$keyring] $backports bookworm-backports main" >> "$list"
-	if cmp -s "$list" "$dir/sources/iovad-kernel.list"; then
-		rm -f "$list"
-	else
-		mv "$list" "$dir/sources/iovad-kernel.list"
+	# New sources need new lists; the same ones only a fresh timestamp.
+	cmp -s "$list" "$dir/sources/iovad-kernel.list" ||
 		rm -f "$dir/lists/"*_Packages* "$dir/lists/"*Release*
-	fi
+	mv "$list" "$dir/sources/iovad-kernel.list"
 	# Lists never fetched (or the sources changed): fetch them now.
 	if ! ls "$dir/lists/"*_Packages* > /dev/null 2>&1; then
 		apt_private_update || return 1

@@ -1,8 +1,9 @@
 #!/bin/sh
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# The kernel tier's script inside the arm64 guest (QEMU virt, SMMUv3, GICv3
-# with ITS, Debian's 6.12, busybox sh). guest-init runs it as root from the
+# The kernel tier's script inside the arm64 guests (QEMU virt, GICv3 with
+# ITS, Debian's 6.12, busybox sh) with an SMMUv3 (IOMMU=smmuv3) or
+# virtio-iommu (IOMMU=virtio). guest-init runs it as root from the
 # initramfs, in the run directory (shared over 9p) that run-kernel-test.sh
 # prepared:
 #
@@ -20,8 +21,10 @@
 #   NIC  0000:00:07.0  e1000e, vfio-pci, hole 0x00000000-0x003fffff
 #
 # The script:
-#   1. checks the platform (SMMUv3, ITS, allow_unsafe_interrupts off, the
-#      software MSI window and the holes in the groups' reserved regions)
+#   1. checks the platform (the IOMMU, the ITS, allow_unsafe_interrupts off,
+#      the MSI window (SMMUv3: Linux's software MSI window; virtio-iommu:
+#      the ITS doorbell, which QEMU reserves) and the holes in the groups'
+#      reserved regions)
 #      and records the kernel's IOVA_RANGE (iova-ranges) for every set of
 #      groups the container will hold;
 #   2. starts a private dbus-daemon and the cross-built iovad on it;
@@ -29,8 +32,8 @@
 #      ReservedRegions with its origin, UsableRanges equal IOVA_RANGE;
 #   4. puts a lease into NIC's hole: CheckAttach and AttachGroup of NIC's
 #      group name the lease and the region; after Release it attaches;
-#   5. runs kernel-client as TEST_UID: edu DMA through the SMMU at an
-#      AllocateMapped lease, blocked after Release (the SMMU's event in the
+#   5. runs kernel-client as TEST_UID: edu DMA through the IOMMU at an
+#      AllocateMapped lease, blocked after Release (the IOMMU's fault in the
 #      kernel log), and the rest of kernel-client's checks;
 #   6. detaches the groups one by one, comparing the ranges each time;
 #   7. compares the Device objects with sysfs, and ListDevices for devices
@@ -44,8 +47,6 @@
 set -u
 run=$(cd "$(dirname "$0")" && pwd)
 EDU1=0000:00:04.0 EDU2=0000:00:05.0 BIND_DEV=0000:00:06.0 NIC_DEV=0000:00:07.0
-# Linux's software MSI window for the SMMU (MSI_IOVA_BASE, MSI_IOVA_LENGTH).
-MSI_START=0x8000000 MSI_END=0x80fffff
 # The holes of arm64-iova-holes.dtsi.
 EDU2_HOLE='0x0000000020000000 0x00000000201fffff reserved'
 NIC_HOLE='0x0000000000000000 0x00000000003fffff reserved'
@@ -79,8 +80,27 @@ detach() { busctl call org.iovad1 "$1" org.iovad1.Container DetachGroup u "$2" 2
 say "guest kernel $(uname -r): $(cat /proc/version)"
 
 # 1. The platform, as the kernel shows it.
-check "SMMUv3 is up ($(dmesg | grep -m1 -o 'arm-smmu-v3 [^ ]*: ias .*'))" \
-	sh -c 'dmesg | grep -q "arm-smmu-v3 .*: ias"'
+case $IOMMU in
+smmuv3)
+	check "SMMUv3 is up ($(dmesg | grep -m1 -o 'arm-smmu-v3 [^ ]*: ias .*'))" \
+		sh -c 'dmesg | grep -q "arm-smmu-v3 .*: ias"'
+	# Linux's software MSI window (MSI_IOVA_BASE, MSI_IOVA_LENGTH): the
+	# SMMU translates MSI writes, the kernel maps the doorbell there.
+	MSI_START=0x8000000 MSI_END=0x80fffff ;;
+virtio)
+	check "virtio-iommu is up ($(dmesg | grep -m1 -o 'virtio_iommu virtio[0-9]*: page mask: .*'))" \
+		sh -c 'dmesg | grep -q "virtio_iommu virtio[0-9]*: page mask:"'
+	# QEMU reserves the ITS's doorbell (GITS_TRANSLATER's 64 KiB frame)
+	# as an MSI region in every endpoint's probe answer, so Linux uses it
+	# as it is instead of a software MSI window.
+	set -- $(grep ' msi$' "/sys/kernel/iommu_groups/$(readlink /sys/bus/pci/devices/$EDU1/iommu_group | sed 's,.*/,,')/reserved_regions")
+	MSI_START=$(printf '0x%x' $((${1:-0}))) MSI_END=$(printf '0x%x' $((${2:-0})))
+	its=$(dmesg | sed -n 's/.*ITS \[mem \(0x[0-9a-f]*\)-\(0x[0-9a-f]*\)\].*/\1 \2/p' | head -1)
+	set -- $its
+	check "the MSI region $MSI_START-$MSI_END is the ITS's doorbell frame (ITS registers ${1:-?}-${2:-?}, GITS_TRANSLATER at +0x10040)" \
+		sh -c '[ -n "$3" ] && [ $(($1)) -eq $(($3 + 0x10000)) ] && [ $(($2)) -eq $(($3 + 0x1ffff)) ]' - \
+		"$MSI_START" "$MSI_END" "${1:-}" ;;
+esac
 check "GICv3 ITS is up ($(dmesg | grep -m1 -o 'ITS@0x[0-9a-f]*'))" sh -c 'dmesg | grep -q "ITS@0x"'
 unsafe=$(cat /sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts 2>&1)
 check "vfio_iommu_type1.allow_unsafe_interrupts is off ($unsafe): the kernel attaches only isolated groups" \
@@ -94,7 +114,7 @@ check "edu and e1000e on vfio-pci, virtio-rng on virtio-pci ($(driver_of $EDU1) 
 		"vfio-pci vfio-pci vfio-pci virtio-pci"
 msi_line=$(printf '0x%016x 0x%016x msi' $((MSI_START)) $((MSI_END)))
 for g in $GA $GB $GC $GD; do
-	check "group $g reserves the software MSI window ($msi_line)" \
+	check "group $g reserves the MSI window ($msi_line)" \
 		grep -qx "$msi_line" "/sys/kernel/iommu_groups/$g/reserved_regions"
 done
 check "group $GB ($EDU2) has its device-tree hole ($EDU2_HOLE)" \
@@ -137,7 +157,7 @@ out=$(attach "$container" $GA)
 check "AttachGroup $GA ($EDU1)${out:+: $out}" test -z "$out"
 regions=$(busctl get-property org.iovad1 "$container" org.iovad1.Container ReservedRegions 2>&1)
 say "ReservedRegions: $regions"
-check "ReservedRegions has the software MSI window $MSI_START-$MSI_END as msi, origin group $GA" \
+check "ReservedRegions has the MSI window $MSI_START-$MSI_END as msi, origin group $GA" \
 	sh -c 'echo "$1" | grep -q "$2 $3 \"msi\" \"group $4\""' - "$regions" $((MSI_START)) $((MSI_END)) $GA
 compare_ranges "after AttachGroup $GA" "$container" "$(kfile $GA)"
 out=$(attach "$container" $GB)
@@ -171,7 +191,7 @@ out=$(attach "$container" $GC)
 check "AttachGroup $GC ($NIC_DEV) after the lease went${out:+: $out}" test -z "$out"
 compare_ranges "after AttachGroup $GC" "$container" "$(kfile $GA $GB $GC)"
 
-# 5. The unprivileged client: DMA through the SMMU.
+# 5. The unprivileged client: DMA through the IOMMU.
 kmsg_before=$(dmesg | wc -l)
 say "running kernel-client as uid $TEST_UID at $(uptime_s)s"
 as_user "$CLIENT" --container test --limit 0x0fffffff --msi-window $MSI_START $EDU1 $EDU2 > "$run/client.log" 2>&1
@@ -183,28 +203,36 @@ blocked=$(sed -n 's/^kernel-client: blocked-dma device=\([^ ]*\) iova=\(0x[0-9a-
 if [ -n "$blocked" ]; then
 	set -- $blocked
 	dev=$1 addr=$2
-	# Linux 6.12 prints an SMMU event as its id and its four dwords:
-	#   arm-smmu-v3 9050000.smmuv3: event 0x10 received:
-	#   arm-smmu-v3 9050000.smmuv3: 	0x0000002000000010   (StreamID 0x20 = 00:04.0)
-	#   ...                          	0x0000000000000000
-	#   ...                          	0x0000000000101000   (the input address)
-	# 0x10 is F_TRANSLATION.
+	# The StreamID (SMMUv3) or endpoint id (virtio-iommu) is the PCI
+	# requester id, bus << 8 | devfn.
 	b=${dev#*:} s=${b#*:}
 	sid=$(( (0x${b%%:*} << 8) | (0x${s%%.*} << 3) | ${s#*.} ))
-	want_sid=$(printf '0x%08x%08x' $sid 16) want_addr=$(printf '0x%016x' $((addr)))
 	found=
 	for i in 1 2 3; do
 		dmesg | tail -n +$((kmsg_before + 1)) > "$run/kmsg-after-client.txt"
-		if grep -A4 'arm-smmu-v3 .*event 0x10 received' "$run/kmsg-after-client.txt" | grep -q "$want_sid" &&
-		   grep -A4 'arm-smmu-v3 .*event 0x10 received' "$run/kmsg-after-client.txt" | grep -q "$want_addr"; then
-			found=1
-			break
-		fi
+		case $IOMMU in
+		smmuv3)
+			# Linux 6.12 prints an SMMU event as its id and four dwords:
+			#   arm-smmu-v3 9050000.smmuv3: event 0x10 received:
+			#   arm-smmu-v3 9050000.smmuv3: 	0x0000002000000010   (StreamID 0x20)
+			#   arm-smmu-v3 9050000.smmuv3: 	0x0000000000000000
+			#   arm-smmu-v3 9050000.smmuv3: 	0x0000000000401000   (the input address)
+			# 0x10 is F_TRANSLATION.
+			what="the SMMU reported F_TRANSLATION (event 0x10) for $dev (StreamID $sid) at $addr"
+			events=$(grep -A4 'arm-smmu-v3 .*event 0x10 received' "$run/kmsg-after-client.txt")
+			echo "$events" | grep -q "$(printf '0x%08x%08x' $sid 16)" &&
+				echo "$events" | grep -q "$(printf '0x%016x' $((addr)))" && found=1 ;;
+		virtio)
+			# virtio_iommu virtio0: page fault from EP 32 at 0x401000 []
+			what="virtio-iommu reported the page fault of $dev (endpoint $sid) at $addr"
+			grep -q "virtio_iommu .*fault from EP $sid at $addr " "$run/kmsg-after-client.txt" && found=1 ;;
+		esac
+		[ -n "$found" ] && break
 		sleep 0.2
 	done
-	say "SMMU messages while the client ran:"
-	grep 'arm-smmu-v3' "$run/kmsg-after-client.txt" | head -20 | sed 's/^/guest-test:   /'
-	check "DMA check: the SMMU reported F_TRANSLATION (event 0x10) for $dev (StreamID $sid) at $addr" test -n "$found"
+	say "IOMMU messages while the client ran:"
+	grep -E 'arm-smmu-v3|virtio_iommu' "$run/kmsg-after-client.txt" | head -20 | sed 's/^/guest-test:   /'
+	check "DMA check: $what" test -n "$found"
 else
 	fail "kernel-client reported no blocked DMA to look for"
 fi

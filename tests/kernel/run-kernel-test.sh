@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# run-kernel-test.sh --platform intel|amd|virtio|arm64-smmuv3 --build-root DIR --run-dir DIR
+# run-kernel-test.sh --platform intel|amd|virtio|arm64-smmuv3|arm64-virtio --build-root DIR --run-dir DIR
 #                    [--daemon PATH --client PATH --iovactl PATH --ranges PATH]
 #                    [--cross-build DIR] [--source-root DIR] [--uid N] [--vm-timeout SECS]
 #
@@ -21,10 +21,12 @@
 #   (these three run the host's build, --daemon etc., in the guest, whose
 #   root is the host's: guest-test.sh)
 #   arm64-smmuv3  arm64, Debian's 6.12, SMMUv3 with a GICv3 ITS and
-#            per-device IOVA holes in the device tree; iovad, iovactl,
+#            per-device IOVA holes in the device tree
+#   arm64-virtio  the same with virtio-iommu instead of the SMMU
+#   (for both, iovad, iovactl,
 #            kernel-client and iova-ranges are cross-built from SOURCE-ROOT
 #            in --cross-build DIR (cross-build.sh, against sysroot.sh's
-#            sysroot) and run from the initramfs: guest-test-arm64.sh
+#            sysroot) and run from the initramfs: guest-test-arm64.sh)
 #
 # Exit status 0 when every check passed, 1 otherwise; never "skipped".
 # IOVAD_KERNEL_CACHE moves the cache of kernels, package lists and the
@@ -54,7 +56,7 @@ usage() { sed -n '4,6s/^# \{0,1\}//p' "$0" >&2; exit 2; }
 case $platform in
 intel | amd | virtio)
 	[ -n "$daemon" ] && [ -n "$client" ] && [ -n "$iovactl" ] && [ -n "$ranges" ] || usage ;;
-arm64-smmuv3)
+arm64-smmuv3 | arm64-virtio)
 	[ -n "$source" ] && [ -n "$cross" ] || usage ;;
 *)	echo "run-kernel-test: unknown platform '$platform'" >&2; exit 2 ;;
 esac
@@ -93,7 +95,11 @@ if [ -n "$source" ] && [ -f "$source/dbus/org.iovad1.conf" ]; then
 fi
 install -m 644 "$here/guest-lib.sh" "$run/guest-lib.sh"
 
-vm=(-k "$kdir" -i "$run/initrd.gz" -m "${platform#arm64-}" -t "$vm_timeout" -l "$run/console.log")
+case $platform in
+arm64-smmuv3) machine=smmuv3 ;;
+*) machine=$platform ;;
+esac
+vm=(-k "$kdir" -i "$run/initrd.gz" -m "$machine" -t "$vm_timeout" -l "$run/console.log")
 case $platform in
 intel | amd | virtio)
 	daemon=$(realpath -m "$daemon") client=$(realpath -m "$client")
@@ -139,9 +145,12 @@ arm64-*)
 	setpriv=/usr/bin/setpriv
 	install -m 755 "$here/guest-test-arm64.sh" "$run/guest-test.sh"
 	# virtio-rng's driver, so that the device Bind takes away holds MSIs
-	# from the ITS; 9p over virtio-mmio for the run directory.
+	# from the ITS; 9p over virtio-mmio for the run directory. The SMMUv3
+	# driver is built in, virtio-iommu a module.
+	modules=(vfio-pci vfio_iommu_type1 virtio_rng 9p 9pnet_virtio virtio_mmio)
+	[ "$platform" = arm64-virtio ] && modules=(virtio_iommu "${modules[@]}")
 	bash "$here/mkinitramfs.sh" -b "$sysroot/usr/bin/busybox" -r "$ov" -s "$sysroot" "$kdir" "$run/initrd.gz" \
-		vfio-pci vfio_iommu_type1 virtio_rng 9p 9pnet_virtio virtio_mmio || fail "mkinitramfs.sh"
+		"${modules[@]}" || fail "mkinitramfs.sh"
 	rm -rf "$ov"
 	# The e1000e waits on vfio-pci, for the attach that its IOVA hole
 	# refuses while a lease sits in it.

@@ -20,6 +20,8 @@
 #                      remapping), and an e1000e at 00:07.0
 #              smmuv3  arm64 virt, GICv3 with ITS, iommu=smmuv3, and an
 #                      e1000e at 00:07.0
+#              arm64-virtio  arm64 virt, GICv3 with ITS, virtio-iommu-pci
+#                      (at 00:03.0), and an e1000e at 00:07.0
 #   -R         the host's / is the guest's root (read-only 9p; x86 only);
 #              without it the guest runs from its initramfs
 #   -d DTSI    arm64: merge DTSI into the device tree QEMU generates for
@@ -55,14 +57,16 @@ case $iommu in
 intel | amd | virtio)
 	qemu=(qemu-system-x86_64 -machine q35 -cpu max "${common[@]}")
 	kargs="console=ttyS0 $kargs" ;;
-smmuv3)
+smmuv3 | arm64-virtio)
 	# pauth-impdef: the architected pointer authentication algorithm
 	# costs TCG a third of its speed.
-	qemu=(qemu-system-aarch64 -machine virt,gic-version=3,its=on,iommu=smmuv3
+	qemu=(qemu-system-aarch64 -machine virt,gic-version=3,its=on
 	      -cpu max,pauth-impdef=on "${common[@]}")
 	kargs="console=ttyAMA0 $kargs" ;;
-*)	echo "run-vm: unknown IOMMU '$iommu' (intel, amd, virtio or smmuv3)" >&2; exit 2 ;;
+*)	echo "run-vm: unknown IOMMU '$iommu' (intel, amd, virtio, smmuv3 or arm64-virtio)" >&2; exit 2 ;;
 esac
+arm=
+[ "${qemu[0]}" = qemu-system-aarch64 ] && arm=1
 case $iommu in
 intel)	qemu+=(-device intel-iommu,intremap=on)
 	kargs="$kargs intel_iommu=on" ;;
@@ -72,9 +76,13 @@ virtio)	# Without interrupt remapping, VFIO attaches only with
 	# allow_unsafe_interrupts.
 	qemu+=(-device virtio-iommu-pci,addr=3)
 	kargs="$kargs vfio_iommu_type1.allow_unsafe_interrupts=1" ;;
+smmuv3)	qemu[2]+=,iommu=smmuv3 ;;
+arm64-virtio)
+	# QEMU reserves the ITS doorbell in the device's probe answer.
+	qemu+=(-device virtio-iommu-pci,addr=3) ;;
 esac
-[ -z "$hostroot" ] || [ "$iommu" != smmuv3 ] || { echo "run-vm: -R is for x86 guests" >&2; exit 2; }
-[ -z "$dtsi" ] || [ "$iommu" = smmuv3 ] || { echo "run-vm: -d is for arm64 guests" >&2; exit 2; }
+[ -z "$hostroot" ] || [ -z "$arm" ] || { echo "run-vm: -R is for x86 guests" >&2; exit 2; }
+[ -z "$dtsi" ] || [ -n "$arm" ] || { echo "run-vm: -d is for arm64 guests" >&2; exit 2; }
 
 # Two edu devices can do DMA through the IOMMU; a virtio-rng device, which
 # the guest's virtio-pci drives, is the one the test moves to vfio-pci and
@@ -82,14 +90,14 @@ esac
 # has no network behind it: only its PCI function matters.
 qemu+=(-device edu,addr=4 -device edu,addr=5 -device virtio-rng-pci,addr=6)
 case $iommu in
-virtio | smmuv3) qemu+=(-device e1000e,addr=7) ;;
+virtio | smmuv3 | arm64-virtio) qemu+=(-device e1000e,addr=7) ;;
 esac
 if [ -n "$hostroot" ]; then
 	qemu+=(-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap)
 	kargs="$kargs iovad.hostroot=1"
 fi
-if [ "$iommu" = smmuv3 ]; then
-	# On virtio-mmio, outside the SMMU's PCI bus: no IOMMU group of its own.
+if [ -n "$arm" ]; then
+	# On virtio-mmio, outside the IOMMU's PCI bus: no IOMMU group of its own.
 	qemu+=(-fsdev "local,id=share,path=$share,security_model=none,multidevs=remap"
 	       -device virtio-9p-device,fsdev=share,mount_tag=share)
 else
