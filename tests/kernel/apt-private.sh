@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
+# shellcheck shell=bash
 #
 # Sourced by fetch-kernel.sh and sysroot.sh: apt-get and apt-cache with
 # private package lists, so that the tier can fetch packages of another

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
+# shellcheck shell=sh
 #
 # Sourced by the guest scripts (guest-test.sh, guest-test-arm64.sh), in POSIX
 # sh (dash on x86, busybox ash on arm64). The caller sets $run (the run
