@@ -1,11 +1,14 @@
 #!/bin/sh
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# The kernel tier's script inside the guest. guest-init runs it as root,
-# chrooted into the host's root (read-only) with the build directory shared
-# read-write, from the run directory that run-kernel-test.sh prepared:
+# The kernel tier's script inside the x86 guests (intel, amd, virtio).
+# guest-init runs it as root, chrooted into the host's root (read-only) with
+# the build directory shared read-write, from the run directory that
+# run-kernel-test.sh prepared:
 #
-#   test.env       IOMMU, DAEMON, CLIENT, IOVACTL, RANGES, TEST_UID (sourced)
+#   test.env       PLATFORM, IOMMU, DAEMON, CLIENT, IOVACTL, RANGES, TEST_UID,
+#                  SETPRIV
+#   guest-lib.sh   the checks, the bus, starting and stopping iovad
 #   bus.policy     the project's dbus/org.iovad1.conf, when it has one
 #
 # guest-init exports IOVAD_EDU (edu PCI addresses) and IOVAD_GROUPS (their
@@ -14,11 +17,16 @@
 #      before iovad holds them;
 #   2. starts a private system-like dbus-daemon and the real iovad (vfio-type1
 #      backend) on it;
+#      virtio: moves NIC_DEV (an e1000e that its driver drives) to vfio-pci
+#      with `iovactl bind`, to be attached beside the edu devices;
 #   3. as root, creates container "test" for TEST_UID and attaches the groups,
-#      and compares the container's UsableRanges with step 1;
+#      and compares the container's UsableRanges with the kernel's;
 #   4. runs kernel-client as TEST_UID (setpriv) against the edu devices;
 #   5. finds the IOMMU fault of the client's blocked DMA in the kernel log;
-#   6. compares the Device objects with sysfs;
+#      virtio: detaches NIC_DEV's group (the ranges must follow) and gives
+#      it back to e1000e;
+#   6. compares the Device objects with sysfs; virtio: ListDevices and a
+#      device in no IOMMU group;
 #   7. moves BIND_DEV (a virtio device that virtio-pci drives) to vfio-pci
 #      with `iovactl bind`, restarts iovad, opens the device from a
 #      container, and gives it back to virtio-pci with `iovactl unbind`;
@@ -30,39 +38,31 @@ run=$(cd "$(dirname "$0")" && pwd)
 # run-vm.sh puts a virtio-rng device at this slot; the guest's virtio-pci
 # drives it, so it is the device that Bind takes away and Unbind gives back.
 BIND_DEV=0000:00:06.0
+# virtio: an e1000e, on the e1000e driver at boot.
+NIC_DEV=0000:00:07.0
 . "$run/test.env"
-export LC_ALL=C
-
-checks=0 failures=0
-ok() { checks=$((checks + 1)); echo "ok: $*"; }
-fail() { checks=$((checks + 1)); failures=$((failures + 1)); echo "FAIL: $*"; }
-check() { # check DESCRIPTION COMMAND...
-	d=$1; shift
-	if "$@"; then ok "$d"; else fail "$d"; fi
-}
-say() { echo "guest-test: $*"; }
-uptime_s() { cut -d' ' -f1 /proc/uptime; }
-
-finish() {
-	[ -n "${iovad_pid:-}" ] && kill "$iovad_pid" 2>/dev/null
-	[ -n "${bus_pid:-}" ] && kill "$bus_pid" 2>/dev/null
-	if [ "$failures" -eq 0 ]; then
-		say "PASS ($checks checks) at $(uptime_s)s"
-		exit 0
-	fi
-	say "FAIL ($failures of $checks checks failed) at $(uptime_s)s"
-	exit 1
-}
+. "$run/guest-lib.sh"
 
 say "guest kernel $(uname -r): $(cat /proc/version)"
 say "IOMMU $IOMMU, edu devices '$IOVAD_EDU', IOMMU groups '$IOVAD_GROUPS'"
 
+# What the kernel's VFIO needs to attach, hence what InterruptIsolation
+# must say: VT-d and AMD-Vi remap interrupts; behind virtio-iommu nothing
+# does, and run-vm.sh sets vfio_iommu_type1.allow_unsafe_interrupts.
+unsafe=/sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts
 case $IOMMU in
-intel) remap='DMAR-IR: Enabled IRQ remapping' ;;
-amd) remap='AMD-Vi: Interrupt remapping enabled' ;;
+intel) isolation=remapped
+       check "intel IOMMU with interrupt remapping (DMAR-IR: Enabled IRQ remapping)" \
+	       sh -c 'dmesg | grep -q "DMAR-IR: Enabled IRQ remapping"' ;;
+amd)   isolation=remapped
+       check "amd IOMMU with interrupt remapping (AMD-Vi: Interrupt remapping enabled)" \
+	       sh -c 'dmesg | grep -q "AMD-Vi: Interrupt remapping enabled"' ;;
+virtio) isolation=unsafe
+	check "virtio-iommu is up ($(dmesg | grep -m1 -o 'virtio_iommu virtio[0-9]*: page mask: .*'))" \
+		sh -c 'dmesg | grep -q "virtio_iommu virtio[0-9]*: page mask:"'
+	check "no interrupt remapping, vfio_iommu_type1.allow_unsafe_interrupts=$(cat $unsafe)" \
+		sh -c '! dmesg | grep -q -e DMAR-IR -e "AMD-Vi: Interrupt remapping" && [ "$(cat "$1")" = Y ]' - "$unsafe" ;;
 esac
-check "$IOMMU IOMMU with interrupt remapping ($remap)" \
-	sh -c 'dmesg | grep -q "$1"' - "$remap"
 set -- $IOVAD_GROUPS
 check "two edu devices in separate IOMMU groups ($IOVAD_GROUPS)" \
 	test $# -eq 2 -a "${1:-x}" != "${2:-x}"
@@ -79,120 +79,56 @@ else
 	fail "iova-ranges $IOVAD_GROUPS"
 	finish
 fi
+grep -v pgsizes "$run/kernel-ranges.txt" > "$run/kernel-ranges-edu.txt"
 
 # 2. A private bus with system-bus rules, then iovad on it.
-rt=$(mktemp -d /run/iovad-kernel.XXXXXX)
-chmod 755 "$rt"
-if [ -f "$run/bus.policy" ]; then
-	policy="<include>$run/bus.policy</include>"
-else
-	policy='<policy user="root"><allow own="org.iovad1"/><allow send_destination="org.iovad1"/></policy>
-  <policy context="default"><allow send_destination="org.iovad1"/></policy>'
-fi
-cat > "$rt/bus.conf" <<EOF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=$rt/system_bus_socket</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Peer"/>
-    <deny send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"
-          send_member="UpdateActivationEnvironment"/>
-  </policy>
-  $policy
-</busconfig>
-EOF
-export DBUS_SYSTEM_BUS_ADDRESS="unix:path=$rt/system_bus_socket"
-dbus-daemon --config-file="$rt/bus.conf" --nofork --nopidfile &
-bus_pid=$!
-i=0
-while [ ! -S "$rt/system_bus_socket" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-check "private system bus up ($DBUS_SYSTEM_BUS_ADDRESS, policy: $([ -f "$run/bus.policy" ] && echo project || echo inline))" \
-	test -S "$rt/system_bus_socket"
-
-mkdir -p "$rt/state" "$rt/runtime"
-start_iovad() {
-	say "starting iovad at $(uptime_s)s: $DAEMON --state-dir=$rt/state --runtime-dir=$rt/runtime --log-level=debug --no-polkit"
-	"$DAEMON" --state-dir="$rt/state" --runtime-dir="$rt/runtime" --log-level=debug --no-polkit \
-		>> "$run/iovad.log" 2>&1 &
-	iovad_pid=$!
-	local up='' i=0
-	while [ $i -lt 600 ]; do
-		if busctl call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus \
-			NameHasOwner s org.iovad1 2>/dev/null | grep -q true; then
-			up=1
-			break
-		fi
-		kill -0 "$iovad_pid" 2>/dev/null || break
-		sleep 0.1
-		i=$((i + 1))
-	done
-	if [ -n "$up" ]; then
-		ok "iovad owns org.iovad1 at $(uptime_s)s"
-	else
-		fail "iovad did not come up on the bus; its log:"
-		sed 's/^/iovad| /' "$run/iovad.log"
-		iovad_pid=
-		finish
-	fi
-}
-stop_iovad() {
-	say "stopping iovad at $(uptime_s)s"
-	kill -TERM "$iovad_pid"
-	local i=0
-	while kill -0 "$iovad_pid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-	kill -KILL "$iovad_pid" 2>/dev/null && say "iovad ignored SIGTERM for 10 s, killed"
-	wait "$iovad_pid"
-	local rc=$?
-	iovad_pid=
-	check "iovad exits cleanly on SIGTERM (exit $rc)" test "$rc" -eq 0
-}
-: > "$run/iovad.log"
+start_bus
 start_iovad
 backend=$(busctl get-property org.iovad1 /org/iovad1 org.iovad1.Manager Backend 2>&1)
 check "iovad uses the vfio-type1 backend ($backend)" test "$backend" = 's "vfio-type1"'
+cp "$IOVACTL" "$rt/iovactl"
+chmod 755 "$rt/iovactl"
+
+groups=$IOVAD_GROUPS
+if [ "$IOMMU" = virtio ]; then
+	# The e1000e goes to vfio-pci to be attached beside the edu devices.
+	nic=/sys/bus/pci/devices/$NIC_DEV
+	nic_driver() { d=$(readlink "$nic/driver"); echo "${d##*/}"; }
+	nic_group=$(readlink "$nic/iommu_group")
+	nic_group=${nic_group##*/}
+	check "$NIC_DEV starts on e1000e (driver $(nic_driver), IOMMU group ${nic_group:-none})" \
+		test "$(nic_driver)" = e1000e -a -n "$nic_group"
+	out=$("$rt/iovactl" bind "$NIC_DEV" 2>&1)
+	rc=$?
+	check "root: iovactl bind $NIC_DEV (exit $rc${out:+: $out})" test "$rc" -eq 0
+	check "$NIC_DEV is on vfio-pci now (sysfs driver $(nic_driver), driver_override $(cat "$nic/driver_override"))" \
+		test "$(nic_driver)" = vfio-pci -a "$(cat "$nic/driver_override")" = vfio-pci
+	out=$(busctl get-property org.iovad1 "$(dev_path "$NIC_DEV")" org.iovad1.Device Driver 2>&1)
+	check "the Device's Driver property follows ($out)" test "$out" = 's "vfio-pci"'
+	groups="$IOVAD_GROUPS $nic_group"
+	# iovad holds no group it has not attached: the kernel answers for
+	# all three.
+	if "$RANGES" $groups > "$run/kernel-ranges.txt"; then
+		ok "kernel IOVA_RANGE for groups $groups: $(grep -v pgsizes "$run/kernel-ranges.txt" | tr '\n' ' ')"
+	else
+		fail "iova-ranges $groups while iovad runs"
+	fi
+fi
 
 # 3. Root sets up the container for the test uid.
-out=$(busctl call org.iovad1 /org/iovad1 org.iovad1.Manager CreateContainer 'sa{sv}' \
-	test 1 users au 1 "$TEST_UID" 2>&1)
-container=$(echo "$out" | sed -n 's/^o "\(.*\)"$/\1/p')
+container=$(create_container test)
 if [ -n "$container" ]; then
 	ok "CreateContainer test for uid $TEST_UID -> $container"
 else
-	fail "CreateContainer test: $out"
+	fail "CreateContainer test failed"
 	finish
 fi
-for g in $IOVAD_GROUPS; do
+for g in $groups; do
 	out=$(busctl call org.iovad1 "$container" org.iovad1.Container AttachGroup u "$g" 2>&1)
 	check "AttachGroup $g${out:+: $out}" test -z "$out"
 done
 
-# busctl prints "a(tt) N start end ..." in decimal.
-set -- $(busctl get-property org.iovad1 "$container" org.iovad1.Container UsableRanges 2>&1)
-if [ "${1:-}" = 'a(tt)' ]; then
-	shift 2
-	while [ $# -ge 2 ]; do
-		printf '0x%016x 0x%016x\n' "$1" "$2"
-		shift 2
-	done > "$run/iovad-ranges.txt"
-else
-	echo "UsableRanges: $*" > "$run/iovad-ranges.txt"
-fi
+iovad_ranges "$container" > "$run/iovad-ranges.txt"
 grep -v pgsizes "$run/kernel-ranges.txt" > "$run/kernel-ranges-only.txt"
 if cmp -s "$run/kernel-ranges-only.txt" "$run/iovad-ranges.txt"; then
 	ok "iovad UsableRanges equal the kernel's IOVA_RANGE: $(tr '\n' ' ' < "$run/iovad-ranges.txt")"
@@ -214,9 +150,8 @@ check "iovad PageSizes equal the kernel's iova_pgsizes ($pgsizes, kernel $kernel
 cp "$CLIENT" "$rt/kernel-client"
 chmod 755 "$rt/kernel-client"
 kmsg_before=$(dmesg | wc -l)
-say "running kernel-client as uid $TEST_UID at $(uptime_s)s"
-setpriv --reuid="$TEST_UID" --regid="$TEST_UID" --clear-groups -- \
-	"$rt/kernel-client" --container test --limit 0x0fffffff $IOVAD_EDU > "$run/client.log" 2>&1
+say "running kernel-client as uid $TEST_UID at $(uptime_s)s (container groups: $groups)"
+as_user "$rt/kernel-client" --container test --limit 0x0fffffff $IOVAD_EDU > "$run/client.log" 2>&1
 client_rc=$?
 cat "$run/client.log"
 say "kernel-client finished at $(uptime_s)s"
@@ -232,6 +167,11 @@ if [ -n "$blocked" ]; then
 	intel) pattern="DMAR: \[DMA Write.*Request device \[${dev#0000:}\] fault addr $addr " ;;
 	# vfio-pci 0000:00:04.0: AMD-Vi: Event logged [IO_PAGE_FAULT domain=0x0003 address=0x101000 flags=0x0020]
 	amd) pattern="$dev.*IO_PAGE_FAULT.*address=${addr}[] ]" ;;
+	# virtio_iommu virtio0: page fault from EP 32 at 0x101000 [w]
+	# (the endpoint is the PCI requester id, bus << 8 | devfn)
+	virtio) b=${dev#*:} s=${b#*:}
+		epid=$(( (0x${b%%:*} << 8) | (0x${s%%.*} << 3) | ${s#*.} ))
+		pattern="virtio_iommu .*fault from EP $epid at $addr " ;;
 	esac
 	# The IOMMU's fault interrupt came while the client waited for the
 	# DMA to finish; a retry covers a slow console.
@@ -242,7 +182,7 @@ if [ -n "$blocked" ]; then
 		sleep 0.2
 	done
 	say "IOMMU messages while the client ran:"
-	grep -E 'DMAR|AMD-Vi|IO_PAGE_FAULT' "$run/kmsg-after-client.txt" | sed 's/^/guest-test:   /'
+	grep -E 'DMAR|AMD-Vi|IO_PAGE_FAULT|virtio_iommu' "$run/kmsg-after-client.txt" | sed 's/^/guest-test:   /'
 	if [ -n "$found" ]; then
 		ok "DMA check: the kernel logged the IOMMU fault of $dev's blocked DMA to $addr"
 	elif [ "$IOMMU" = amd ]; then
@@ -258,45 +198,82 @@ else
 	fail "kernel-client reported no blocked DMA to look for"
 fi
 
+if [ "$IOMMU" = virtio ]; then
+	# The e1000e's group leaves the container (the ranges are the edu
+	# groups' again) and the e1000e goes back to its driver.
+	out=$(busctl call org.iovad1 "$container" org.iovad1.Container DetachGroup u "$nic_group" 2>&1)
+	check "DetachGroup $nic_group ($NIC_DEV)${out:+: $out}" test -z "$out"
+	iovad_ranges "$container" > "$run/iovad-ranges-edu.txt"
+	check "after the detach, UsableRanges equal the kernel's IOVA_RANGE of groups $IOVAD_GROUPS: $(tr '\n' ' ' < "$run/iovad-ranges-edu.txt")" \
+		cmp -s "$run/kernel-ranges-edu.txt" "$run/iovad-ranges-edu.txt"
+	out=$("$rt/iovactl" unbind "$NIC_DEV" 2>&1)
+	rc=$?
+	check "root: iovactl unbind $NIC_DEV (exit $rc${out:+: $out})" test "$rc" -eq 0
+	check "$NIC_DEV is back on e1000e (sysfs driver $(nic_driver), driver_override $(cat "$nic/driver_override"))" \
+		test "$(nic_driver)" = e1000e -a "$(cat "$nic/driver_override")" = '(null)'
+	check "iovad gave $NIC_DEV back to e1000e by name" \
+		grep -q "Gave $NIC_DEV back to e1000e$" "$run/iovad.log"
+fi
+
 # 6. Discovery: what iovad says of each device is what sysfs says.
-for a in $IOVAD_EDU $BIND_DEV; do
+discover=" $IOVAD_EDU $BIND_DEV"
+[ "$IOMMU" = virtio ] && discover="$discover $NIC_DEV"
+for a in $discover; do
 	sys=/sys/bus/pci/devices/$a
-	path=/org/iovad1/device/$(echo "$a" | sed 's/:/_3a/g; s/\./_2e/g')
+	path=$(dev_path "$a")
 	props=$(busctl get-property org.iovad1 "$path" org.iovad1.Device \
 		VendorId DeviceId Class IommuGroup Driver InterruptIsolation 2>&1 | tr '\n' ' ')
 	g=$(readlink "$sys/iommu_group")
 	d=$(readlink "$sys/driver")
-	want=$(printf 'q %d q %d u %d u %d s "%s" s "remapped" ' "$(cat "$sys/vendor")" "$(cat "$sys/device")" \
-		"$(cat "$sys/class")" "${g##*/}" "${d##*/}")
+	want=$(printf 'q %d q %d u %d u %d s "%s" s "%s" ' "$(cat "$sys/vendor")" "$(cat "$sys/device")" \
+		"$(cat "$sys/class")" "${g##*/}" "${d##*/}" "$isolation")
 	check "Device $a: $props" test "$props" = "$want"
 	desc=$(busctl get-property org.iovad1 "$path" org.iovad1.Device Description 2>&1)
 	ids=$(printf '%04x:%04x' "$(cat "$sys/vendor")" "$(cat "$sys/device")")
-	# pci.ids names QEMU's virtio devices but not edu: ids alone then.
+	# pci.ids names QEMU's virtio devices and the e1000e but not edu: ids
+	# alone then.
 	case $a in
 	"$BIND_DEV") want="s \"$ids Red Hat, Inc. Virtio RNG\"" ;;
+	"$NIC_DEV") want="s \"$ids Intel Corporation 82574L Gigabit Network Connection\"" ;;
 	*) want="s \"$ids\"" ;;
 	esac
 	check "Device $a Description from libpci: $desc" test "$desc" = "$want"
 done
 
+if [ "$IOMMU" = virtio ]; then
+	# With VIOT a device joins an IOMMU group only when a driver probes
+	# it: the ICH9 functions that no driver takes have none. docs/api.md:
+	# ListDevices has "one entry per PCI device in an IOMMU group".
+	groupless=
+	for d in /sys/bus/pci/devices/*; do
+		[ -e "$d/iommu_group" ] || groupless="$groupless ${d##*/}"
+	done
+	check "PCI devices in no IOMMU group (VIOT, no driver):${groupless:- none}" test -n "$groupless"
+	busctl call org.iovad1 /org/iovad1 org.iovad1.Manager ListDevices > "$run/list-devices.txt" 2>&1
+	listed=
+	for a in $groupless; do
+		# "0000:00:1f.0" "8086:2918 Intel ..." 4294967295 "" "/org/iovad1/device/..."
+		entry=$(grep -o "\"$a\" \"[^\"]*\" [0-9]* \"[^\"]*\"" "$run/list-devices.txt")
+		group_prop=$(busctl get-property org.iovad1 "$(dev_path "$a")" org.iovad1.Device IommuGroup 2>&1)
+		say "groupless $a: ListDevices entry: ${entry:-none}; Device IommuGroup: $group_prop"
+		[ -z "$entry" ] || listed="$listed $a (group $(echo "$entry" | sed 's/.*" \([0-9]*\) "[^"]*"$/\1/'))"
+	done
+	check "ListDevices lists none of the devices in no IOMMU group (it lists:${listed:- none})" \
+		test -z "$listed"
+fi
+
 # 7. Binding: BIND_DEV goes from virtio-pci to vfio-pci and back.
 dev=/sys/bus/pci/devices/$BIND_DEV
 driver_of() { d=$(readlink "$dev/driver"); echo "${d##*/}"; }
-# The object path encodes the address as sd_bus_path_encode() does.
-bind_path=/org/iovad1/device/$(echo "$BIND_DEV" | sed 's/:/_3a/g; s/\./_2e/g')
+bind_path=$(dev_path "$BIND_DEV")
 prop_driver() { busctl get-property org.iovad1 "$bind_path" org.iovad1.Device Driver 2>&1; }
-as_user() { setpriv --reuid="$TEST_UID" --regid="$TEST_UID" --clear-groups -- "$@"; }
-cp "$IOVACTL" "$rt/iovactl"
-chmod 755 "$rt/iovactl"
 bind_group=$(readlink "$dev/iommu_group")
 bind_group=${bind_group##*/}
 check "$BIND_DEV starts on virtio-pci (driver $(driver_of), IOMMU group ${bind_group:-none})" \
 	test "$(driver_of)" = virtio-pci -a -n "$bind_group"
 
-out=$(busctl call org.iovad1 /org/iovad1 org.iovad1.Manager CreateContainer 'sa{sv}' \
-	bind 1 users au 1 "$TEST_UID" 2>&1)
-bind_container=$(echo "$out" | sed -n 's/^o "\(.*\)"$/\1/p')
-check "CreateContainer bind for uid $TEST_UID -> ${bind_container:-$out}" test -n "$bind_container"
+bind_container=$(create_container bind)
+check "CreateContainer bind for uid $TEST_UID -> ${bind_container:-failed}" test -n "$bind_container"
 out=$(busctl call org.iovad1 "$bind_container" org.iovad1.Container AttachGroup u "$bind_group" 2>&1)
 check "AttachGroup $bind_group while virtio-pci drives $BIND_DEV is refused ($out)" \
 	sh -c 'echo "$1" | grep -q "Group $2 is not viable"' - "$out" "$bind_group"
@@ -355,8 +332,4 @@ check "a second unbind is refused with NotAttached (exit $rc: $out)" \
 stop_iovad
 check "the groups are free again after iovad exits" \
 	sh -c '"$1" $2 > /dev/null' - "$RANGES" "$IOVAD_GROUPS"
-if [ "$failures" -ne 0 ]; then
-	say "iovad log (last 80 lines of $run/iovad.log):"
-	tail -n 80 "$run/iovad.log" | sed 's/^/iovad| /'
-fi
 finish

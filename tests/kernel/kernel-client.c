@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * kernel-client [--container NAME] [--limit ADDR] EDU_ADDRESS...
+ * kernel-client [--container NAME] [--limit ADDR] [--msi-window ADDR] EDU_ADDRESS...
  *
  * The unprivileged client of the kernel tier. It runs inside the guest as a
  * uid allowed to use container NAME (default "test"), to which root has
@@ -17,8 +17,9 @@
  *  3. MapMemory maps the client's own memfd sealed with F_SEAL_SHRINK, and
  *     edu DMA through it works; an unsealed memfd is refused with
  *     org.iovad1.Error.BadMemory;
- *  4. a fixed lease inside the x86 MSI window is refused with
- *     org.iovad1.Error.ReservedConflict, while one at a free address is
+ *  4. a fixed lease inside the MSI window (ADDR of --msi-window: default
+ *     0xfee00000, x86's; 0x8000000 for ARM's software MSI window) is refused
+ *     with org.iovad1.Error.ReservedConflict, while one at a free address is
  *     granted at exactly that address.
  *
  * edu masks DMA addresses to 28 bits, hence ADDR (default 0x0fffffff) as the
@@ -488,21 +489,21 @@ static void test_map_memory(sd_bus *bus, const char *container, uint64_t limit, 
                 (void) lease_release(bus, lease2, NULL);
 }
 
-static void test_fixed_leases(sd_bus *bus, const char *container) {
+static void test_fixed_leases(sd_bus *bus, const char *container, uint64_t msi_window) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(freep) char *lease = NULL, *lease2 = NULL;
         uint64_t iova = 0;
         int r;
 
-        r = has_msi_region(bus, container, MSI_WINDOW, &error);
-        check(r > 0, "ReservedRegions lists the msi window at 0x%llx (%s)", MSI_WINDOW,
+        r = has_msi_region(bus, container, msi_window, &error);
+        check(r > 0, "ReservedRegions lists the msi window at 0x%" PRIx64 " (%s)", msi_window,
               r < 0 ? bus_error_text(&error, r) : r > 0 ? "found" : "missing");
 
         sd_bus_error_free(&error);
-        r = lease_fixed(bus, container, PAGE, MSI_WINDOW, &lease, &iova, &error);
+        r = lease_fixed(bus, container, PAGE, msi_window, &lease, &iova, &error);
         check(r < 0 && sd_bus_error_has_name(&error, ERROR_RESERVED_CONFLICT),
-              "fixed Lease at 0x%llx (MSI window) refused with " ERROR_RESERVED_CONFLICT " (%s)",
-              MSI_WINDOW, r < 0 ? bus_error_text(&error, r) : "granted");
+              "fixed Lease at 0x%" PRIx64 " (MSI window) refused with " ERROR_RESERVED_CONFLICT " (%s)",
+              msi_window, r < 0 ? bus_error_text(&error, r) : "granted");
         if (r >= 0)
                 (void) lease_release(bus, lease, NULL);
 
@@ -530,6 +531,7 @@ int main(int argc, char *argv[]) {
         static const struct option options[] = {
                 { "container", required_argument, NULL, 'c' },
                 { "limit", required_argument, NULL, 'l' },
+                { "msi-window", required_argument, NULL, 'm' },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
@@ -537,12 +539,12 @@ int main(int argc, char *argv[]) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(freep) char *container = NULL;
         const char *name = "test";
-        uint64_t limit = 0x0fffffff;
+        uint64_t limit = 0x0fffffff, msi_window = MSI_WINDOW;
         Edu edus[8];
         unsigned n_edus = 0;
         int c, r;
 
-        while ((c = getopt_long(argc, argv, "c:l:h", options, NULL)) >= 0)
+        while ((c = getopt_long(argc, argv, "c:l:m:h", options, NULL)) >= 0)
                 switch (c) {
                 case 'c':
                         name = optarg;
@@ -553,14 +555,20 @@ int main(int argc, char *argv[]) {
                                 return 2;
                         }
                         break;
+                case 'm':
+                        if (parse_u64(optarg, &msi_window) < 0 || msi_window % PAGE != 0) {
+                                fprintf(stderr, "kernel-client: bad --msi-window '%s'\n", optarg);
+                                return 2;
+                        }
+                        break;
                 case 'h':
-                        printf("usage: kernel-client [--container NAME] [--limit ADDR] EDU_ADDRESS...\n");
+                        printf("usage: kernel-client [--container NAME] [--limit ADDR] [--msi-window ADDR] EDU_ADDRESS...\n");
                         return 0;
                 default:
                         return 2;
                 }
         if (optind >= argc || argc - optind > (int) (sizeof(edus) / sizeof(edus[0]))) {
-                fprintf(stderr, "usage: kernel-client [--container NAME] [--limit ADDR] EDU_ADDRESS...\n");
+                fprintf(stderr, "usage: kernel-client [--container NAME] [--limit ADDR] [--msi-window ADDR] EDU_ADDRESS...\n");
                 return 2;
         }
         setvbuf(stdout, NULL, _IOLBF, 0);
@@ -585,7 +593,7 @@ int main(int argc, char *argv[]) {
 
         test_allocate_mapped(bus, container, limit, edus, n_edus);
         test_map_memory(bus, container, limit, edus, n_edus);
-        test_fixed_leases(bus, container);
+        test_fixed_leases(bus, container, msi_window);
 
         for (unsigned i = 0; i < n_edus; i++)
                 close(edus[i].fd);

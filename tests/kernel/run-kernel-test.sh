@@ -1,30 +1,42 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# run-kernel-test.sh --iommu intel|amd --build-root DIR --run-dir DIR
-#                    --daemon PATH --client PATH --iovactl PATH --ranges PATH
-#                    [--source-root DIR] [--uid N] [--vm-timeout SECS]
+# run-kernel-test.sh --platform intel|amd|virtio|arm64-smmuv3|arm64-virtio --build-root DIR --run-dir DIR
+#                    [--daemon PATH --client PATH --iovactl PATH --ranges PATH]
+#                    [--cross-build DIR] [--source-root DIR] [--uid N] [--vm-timeout SECS]
 #
-# One test of the kernel tier (meson registers it as kernel-intel and
-# kernel-amd): installs what it needs (setup.sh), fetches Debian's 6.1
-# kernel into the cache (fetch-kernel.sh), builds the initramfs, boots the
-# guest with the build root shared (run-vm.sh) and runs guest-test.sh in
-# it. The real iovad (--daemon) runs inside the guest against the kernel's
-# VFIO; kernel-client (--client) is its unprivileged user, iovactl
-# (--iovactl) binds and unbinds a device, iova-ranges (--ranges) is the
-# kernel's own answer. RUN-DIR, inside the build root, gets
-# the console log, iovad's log and the client's output. The policy file
-# SOURCE-ROOT/dbus/org.iovad1.conf is used for the guest's bus when present.
+# One test of the kernel tier (meson registers it as kernel-PLATFORM):
+# installs what it needs (setup.sh), fetches the platform's Debian kernel
+# into the cache (fetch-kernel.sh), builds the initramfs, boots the guest
+# (run-vm.sh) and runs the guest script in it. The real iovad runs inside
+# the guest against the kernel's VFIO; kernel-client is its unprivileged
+# user, iovactl binds and unbinds devices, iova-ranges is the kernel's own
+# answer. RUN-DIR, inside the build root, gets the console log, iovad's log
+# and the client's output. The policy file SOURCE-ROOT/dbus/org.iovad1.conf
+# is used for the guest's bus when present.
+#
+#   intel    x86_64, Debian 12's 6.1, VT-d with interrupt remapping
+#   amd      x86_64, Debian 12's 6.1, AMD-Vi with interrupt remapping
+#   virtio   x86_64, Debian's 6.12, virtio-iommu (no interrupt remapping)
+#   (these three run the host's build, --daemon etc., in the guest, whose
+#   root is the host's: guest-test.sh)
+#   arm64-smmuv3  arm64, Debian's 6.12, SMMUv3 with a GICv3 ITS and
+#            per-device IOVA holes in the device tree
+#   arm64-virtio  the same with virtio-iommu instead of the SMMU
+#   (for both, iovad, iovactl,
+#            kernel-client and iova-ranges are cross-built from SOURCE-ROOT
+#            in --cross-build DIR (cross-build.sh, against sysroot.sh's
+#            sysroot) and run from the initramfs: guest-test-arm64.sh)
 #
 # Exit status 0 when every check passed, 1 otherwise; never "skipped".
-# IOVAD_KERNEL_CACHE moves the kernel cache (default
-# /var/tmp/iovad-kernel-cache).
+# IOVAD_KERNEL_CACHE moves the cache of kernels, package lists and the
+# sysroot (default /var/tmp/iovad-kernel-cache).
 set -uo pipefail
 here=$(dirname "$(realpath "$0")")
-iommu='' build='' run='' daemon='' client='' iovactl='' ranges='' source='' uid=1000 vm_timeout=480
+platform='' build='' run='' setpriv=setpriv daemon='' client='' iovactl='' ranges='' source='' cross='' uid=1000 vm_timeout=480
 while [ $# -gt 0 ]; do
 	case $1 in
-	--iommu) iommu=$2 ;;
+	--platform | --iommu) platform=$2 ;;
 	--build-root) build=$2 ;;
 	--run-dir) run=$2 ;;
 	--daemon) daemon=$2 ;;
@@ -32,21 +44,24 @@ while [ $# -gt 0 ]; do
 	--iovactl) iovactl=$2 ;;
 	--ranges) ranges=$2 ;;
 	--source-root) source=$2 ;;
+	--cross-build) cross=$2 ;;
 	--uid) uid=$2 ;;
 	--vm-timeout) vm_timeout=$2 ;;
 	*) echo "run-kernel-test: unknown argument '$1'" >&2; exit 2 ;;
 	esac
 	shift 2 || { echo "run-kernel-test: $1 needs a value" >&2; exit 2; }
 done
-if [ -z "$iommu" ] || [ -z "$build" ] || [ -z "$run" ] || [ -z "$daemon" ] ||
-   [ -z "$client" ] || [ -z "$iovactl" ] || [ -z "$ranges" ]; then
-	sed -n '4,6s/^# \{0,1\}//p' "$0" >&2
-	exit 2
-fi
-name=kernel-$iommu
+usage() { sed -n '4,6s/^# \{0,1\}//p' "$0" >&2; exit 2; }
+[ -n "$platform" ] && [ -n "$build" ] && [ -n "$run" ] || usage
+case $platform in
+intel | amd | virtio)
+	[ -n "$daemon" ] && [ -n "$client" ] && [ -n "$iovactl" ] && [ -n "$ranges" ] || usage ;;
+arm64-smmuv3 | arm64-virtio)
+	[ -n "$source" ] && [ -n "$cross" ] || usage ;;
+*)	echo "run-kernel-test: unknown platform '$platform'" >&2; exit 2 ;;
+esac
+name=kernel-$platform
 build=$(realpath "$build") run=$(realpath -m "$run")
-daemon=$(realpath -m "$daemon") client=$(realpath -m "$client") iovactl=$(realpath -m "$iovactl")
-ranges=$(realpath -m "$ranges")
 case $run in
 "$build"/*) ;;
 *) echo "$name: the run directory must be inside the build root ($build)" >&2; exit 2 ;;
@@ -61,36 +76,100 @@ step() { # step NAME: print the time the previous step took
 }
 fail() { echo "$name: FAIL: $*"; exit 1; }
 
-bash "$here/setup.sh" || fail "setup.sh could not install the packages the tier needs"
+case $platform in
+intel | amd) series=6.1 arch=amd64 ;;
+virtio) series=6.12 arch=amd64 ;;
+arm64-*) series=6.12 arch=arm64 ;;
+esac
+
+bash "$here/setup.sh" ${arch/amd64/} || fail "setup.sh could not install the packages the tier needs"
 step "setup.sh"
-kdir=$(bash "$here/fetch-kernel.sh" 6.1 | tail -1)
-[ -n "$kdir" ] && [ -e "$kdir/complete" ] || fail "fetch-kernel.sh found no kernel"
+kdir=$(bash "$here/fetch-kernel.sh" "$series" "$arch" | tail -1)
+[ -n "$kdir" ] && [ -e "$kdir/complete" ] || fail "fetch-kernel.sh found no $series kernel for $arch"
 step "fetch-kernel.sh ($kdir)"
 
-for f in "$daemon" "$client" "$iovactl" "$ranges"; do
-	[ -x "$f" ] || fail "$f is missing: build the project first"
-done
 rm -rf "$run"
 mkdir -p "$run"
-install -m 755 "$here/guest-test.sh" "$run/guest-test.sh"
 if [ -n "$source" ] && [ -f "$source/dbus/org.iovad1.conf" ]; then
 	cp "$source/dbus/org.iovad1.conf" "$run/bus.policy"
 fi
+install -m 644 "$here/guest-lib.sh" "$run/guest-lib.sh"
+
+case $platform in
+arm64-smmuv3) machine=smmuv3 ;;
+*) machine=$platform ;;
+esac
+vm=(-k "$kdir" -i "$run/initrd.gz" -m "$machine" -t "$vm_timeout" -l "$run/console.log")
+case $platform in
+intel | amd | virtio)
+	daemon=$(realpath -m "$daemon") client=$(realpath -m "$client")
+	iovactl=$(realpath -m "$iovactl") ranges=$(realpath -m "$ranges")
+	for f in "$daemon" "$client" "$iovactl" "$ranges"; do
+		[ -x "$f" ] || fail "$f is missing: build the project first"
+	done
+	install -m 755 "$here/guest-test.sh" "$run/guest-test.sh"
+	modules=()
+	# 6.1 lacks virtio-iommu; with it (a module on 6.12) come the e1000e
+	# driver for the device Bind takes away from it. virtio-pci is
+	# built in.
+	[ "$platform" = virtio ] &&
+		modules=(virtio_iommu vfio-pci vfio_iommu_type1 9p 9pnet_virtio e1000e)
+	bash "$here/mkinitramfs.sh" "$kdir" "$run/initrd.gz" "${modules[@]}" || fail "mkinitramfs.sh"
+	# The guest's root is the host's: the build root is shared at its path.
+	vm+=(-R -H "$build" -c "$run/guest-test.sh")
+	[ "$platform" = amd ] && vm+=(-T "$run/amdvi-trace.log")
+	;;
+arm64-*)
+	sysroot=$(bash "$here/sysroot.sh" arm64 | tail -1)
+	[ -n "$sysroot" ] && [ -d "$sysroot" ] || fail "sysroot.sh made no arm64 sysroot"
+	step "sysroot.sh ($sysroot)"
+	mapfile -t progs < <(bash "$here/cross-build.sh" "$source" "$cross" "$sysroot")
+	[ ${#progs[@]} -eq 4 ] || fail "cross-build.sh did not build iovad, iovactl, kernel-client and iova-ranges"
+	step "cross-build.sh ($cross)"
+
+	# The guest runs from its initramfs: the cross-built programs, the
+	# sysroot's dbus-daemon, busctl and setpriv (busybox's cannot change
+	# uids), users root and TEST_UID, pci.ids for libpci.
+	ov=$run/overlay
+	mkdir -p "$ov/payload" "$ov/usr/bin" "$ov/etc" "$ov/usr/share/misc"
+	for p in "${progs[@]}"; do
+		aarch64-linux-gnu-strip -o "$ov/payload/$(basename "$p")" "$p" || fail "strip $p"
+	done
+	cp "$sysroot/usr/bin/dbus-daemon" "$sysroot/usr/bin/busctl" "$sysroot/usr/bin/setpriv" "$ov/usr/bin/"
+	cp "$sysroot/usr/share/misc/pci.ids" "$ov/usr/share/misc/"
+	printf 'root:x:0:0:root:/tmp:/bin/sh\ntester:x:%s:%s:tester:/tmp:/bin/sh\n' "$uid" "$uid" > "$ov/etc/passwd"
+	printf 'root:x:0:\ntester:x:%s:\n' "$uid" > "$ov/etc/group"
+	od -An -N16 -tx1 /dev/urandom | tr -d ' \n' > "$ov/etc/machine-id"
+	echo >> "$ov/etc/machine-id"
+	daemon=/payload/iovad client=/payload/kernel-client iovactl=/payload/iovactl ranges=/payload/iova-ranges
+	setpriv=/usr/bin/setpriv
+	install -m 755 "$here/guest-test-arm64.sh" "$run/guest-test.sh"
+	# virtio-rng's driver, so that the device Bind takes away holds MSIs
+	# from the ITS; 9p over virtio-mmio for the run directory. The SMMUv3
+	# driver is built in, virtio-iommu a module.
+	modules=(vfio-pci vfio_iommu_type1 virtio_rng 9p 9pnet_virtio virtio_mmio)
+	[ "$platform" = arm64-virtio ] && modules=(virtio_iommu "${modules[@]}")
+	bash "$here/mkinitramfs.sh" -b "$sysroot/usr/bin/busybox" -r "$ov" -s "$sysroot" "$kdir" "$run/initrd.gz" \
+		"${modules[@]}" || fail "mkinitramfs.sh"
+	rm -rf "$ov"
+	# The e1000e waits on vfio-pci, for the attach that its IOVA hole
+	# refuses while a lease sits in it.
+	vm+=(-H "$run" -c "$run/guest-test.sh" -d "$here/arm64-iova-holes.dtsi" -e "iovad.vfio=8086:10d3")
+	;;
+esac
 cat > "$run/test.env" <<EOF
-IOMMU=$iommu
+PLATFORM=$platform
+IOMMU=${platform#arm64-}
 DAEMON=$daemon
 CLIENT=$client
 IOVACTL=$iovactl
 RANGES=$ranges
 TEST_UID=$uid
+SETPRIV=$setpriv
 EOF
-bash "$here/mkinitramfs.sh" "$kdir" "$run/initrd.gz" || fail "mkinitramfs.sh"
 step "mkinitramfs.sh"
 
-trace=()
-[ "$iommu" = amd ] && trace=(-T "$run/amdvi-trace.log")
-bash "$here/run-vm.sh" -k "$kdir" -i "$run/initrd.gz" -H "$build" -c "$run/guest-test.sh" \
-	-m "$iommu" -t "$vm_timeout" -l "$run/console.log" "${trace[@]}"
+bash "$here/run-vm.sh" "${vm[@]}"
 rc=$?
 step "boot and guest run"
 

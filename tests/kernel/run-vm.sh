@@ -1,20 +1,31 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# run-vm.sh -k KDIR -i INITRD -H SHARE -c SCRIPT [-m IOMMU] [-t SECS] [-l LOG] [-e ARGS] [-T FILE]
+# run-vm.sh -k KDIR -i INITRD -H SHARE -c SCRIPT [-m IOMMU] [-R] [-d DTSI] [-t SECS] [-l LOG] [-e ARGS] [-T FILE]
 #
-# Boots a throw-away x86_64 guest under QEMU with TCG (never KVM): q35, one
-# vCPU, a virtual IOMMU with interrupt remapping, two QEMU edu devices at
-# fixed slots (00:04.0 and 00:05.0, each in its own IOMMU group) and a
-# virtio-rng device at 00:06.0 (driven by virtio-pci in the guest). The host's
-# / is the guest's root (read-only 9p) and SHARE is shared read-write at its
-# own path; guest-init runs SCRIPT there as root.
+# Boots a throw-away guest under QEMU with TCG (never KVM), one vCPU, a
+# virtual IOMMU, two QEMU edu devices at fixed slots (00:04.0 and 00:05.0,
+# each in its own IOMMU group) and a virtio-rng device at 00:06.0 (driven by
+# virtio-pci in the guest). SHARE is shared read-write at its own path;
+# guest-init runs SCRIPT as root.
 #
 #   -k KDIR    kernel directory printed by fetch-kernel.sh
 #   -i INITRD  initramfs made by mkinitramfs.sh
 #   -H SHARE   host directory shared read-write (e.g. the build directory)
 #   -c SCRIPT  script to run in the guest (a path the guest can see)
-#   -m IOMMU   intel (default: intel-iommu, VT-d) or amd (amd-iommu, AMD-Vi)
+#   -m IOMMU   the machine and its IOMMU:
+#              intel   x86_64 q35 + intel-iommu,intremap=on (VT-d; default)
+#              amd     x86_64 q35 + amd-iommu,intremap=on (AMD-Vi)
+#              virtio  x86_64 q35 + virtio-iommu-pci (no interrupt
+#                      remapping), and an e1000e at 00:07.0
+#              smmuv3  arm64 virt, GICv3 with ITS, iommu=smmuv3, and an
+#                      e1000e at 00:07.0
+#              arm64-virtio  arm64 virt, GICv3 with ITS, virtio-iommu-pci
+#                      (at 00:03.0), and an e1000e at 00:07.0
+#   -R         the host's / is the guest's root (read-only 9p; x86 only);
+#              without it the guest runs from its initramfs
+#   -d DTSI    arm64: merge DTSI into the device tree QEMU generates for
+#              the machine (dtc), e.g. per-device IOVA holes
 #   -t SECS    wall-clock limit for QEMU (default 300)
 #   -l LOG     serial console log (default: vm.log)
 #   -e ARGS    extra kernel command line
@@ -26,40 +37,87 @@
 # The console goes to stdout and LOG. Exit status: the script's, 124 when
 # the time limit hit, 125 when the guest printed no result.
 set -uo pipefail
-kdir='' initrd='' share='' script='' iommu=intel tmo=300 log=vm.log extra='' trace=''
-while getopts k:i:H:c:m:t:l:e:T: o; do
+kdir='' initrd='' share='' script='' iommu=intel tmo=300 log=vm.log extra='' trace='' hostroot='' dtsi=''
+while getopts k:i:H:c:m:Rd:t:l:e:T: o; do
 	case $o in
 	k) kdir=$OPTARG ;; i) initrd=$OPTARG ;; H) share=$(realpath "$OPTARG") ;;
-	c) script=$OPTARG ;; m) iommu=$OPTARG ;; t) tmo=$OPTARG ;;
-	l) log=$OPTARG ;; e) extra=$OPTARG ;; T) trace=$OPTARG ;;
+	c) script=$OPTARG ;; m) iommu=$OPTARG ;; R) hostroot=1 ;; d) dtsi=$OPTARG ;;
+	t) tmo=$OPTARG ;; l) log=$OPTARG ;; e) extra=$OPTARG ;; T) trace=$OPTARG ;;
 	*) exit 2 ;;
 	esac
 done
 if [ -z "$kdir" ] || [ -z "$initrd" ] || [ -z "$share" ] || [ -z "$script" ]; then
-	sed -n '4,24s/^# \{0,1\}//p' "$0" >&2
+	sed -n '4,34s/^# \{0,1\}//p' "$0" >&2
 	exit 2
 fi
 
-qemu=(qemu-system-x86_64 -machine q35 -accel tcg -cpu max -m 1G -smp 1
-      -nodefaults -display none -serial stdio -no-reboot)
-kargs="console=ttyS0 panic=-1 quiet iovad.script=$script iovad.share=$share"
+common=(-accel tcg -m 1G -smp 1 -nodefaults -display none -serial stdio -no-reboot)
+kargs="panic=-1 quiet iovad.script=$script iovad.share=$share"
 case $iommu in
-intel) qemu+=(-device intel-iommu,intremap=on)
-       kargs="$kargs intel_iommu=on" ;;
-amd)   qemu+=(-device amd-iommu,intremap=on)
-       [ -z "$trace" ] || qemu+=(-trace amdvi_translation_result -D "$trace") ;;
-*)     echo "run-vm: unknown IOMMU '$iommu' (intel or amd)" >&2; exit 2 ;;
+intel | amd | virtio)
+	qemu=(qemu-system-x86_64 -machine q35 -cpu max "${common[@]}")
+	kargs="console=ttyS0 $kargs" ;;
+smmuv3 | arm64-virtio)
+	# pauth-impdef: the architected pointer authentication algorithm
+	# costs TCG a third of its speed.
+	qemu=(qemu-system-aarch64 -machine virt,gic-version=3,its=on
+	      -cpu max,pauth-impdef=on "${common[@]}")
+	kargs="console=ttyAMA0 $kargs" ;;
+*)	echo "run-vm: unknown IOMMU '$iommu' (intel, amd, virtio, smmuv3 or arm64-virtio)" >&2; exit 2 ;;
 esac
+arm=
+[ "${qemu[0]}" = qemu-system-aarch64 ] && arm=1
+case $iommu in
+intel)	qemu+=(-device intel-iommu,intremap=on)
+	kargs="$kargs intel_iommu=on" ;;
+amd)	qemu+=(-device amd-iommu,intremap=on)
+	[ -z "$trace" ] || qemu+=(-trace amdvi_translation_result -D "$trace") ;;
+virtio)	# Without interrupt remapping, VFIO attaches only with
+	# allow_unsafe_interrupts.
+	qemu+=(-device virtio-iommu-pci,addr=3)
+	kargs="$kargs vfio_iommu_type1.allow_unsafe_interrupts=1" ;;
+smmuv3)	qemu[2]+=,iommu=smmuv3 ;;
+arm64-virtio)
+	# QEMU reserves the ITS doorbell in the device's probe answer.
+	qemu+=(-device virtio-iommu-pci,addr=3) ;;
+esac
+[ -z "$hostroot" ] || [ -z "$arm" ] || { echo "run-vm: -R is for x86 guests" >&2; exit 2; }
+[ -z "$dtsi" ] || [ -n "$arm" ] || { echo "run-vm: -d is for arm64 guests" >&2; exit 2; }
 
 # Two edu devices can do DMA through the IOMMU; a virtio-rng device, which
 # the guest's virtio-pci drives, is the one the test moves to vfio-pci and
-# back. Fixed slots keep the addresses the same for both IOMMUs.
+# back. Fixed slots keep the addresses the same for every IOMMU. The e1000e
+# has no network behind it: only its PCI function matters.
 qemu+=(-device edu,addr=4 -device edu,addr=5 -device virtio-rng-pci,addr=6)
-qemu+=(-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap
-       -virtfs "local,path=$share,mount_tag=share,security_model=none,multidevs=remap")
+case $iommu in
+virtio | smmuv3 | arm64-virtio) qemu+=(-device e1000e,addr=7) ;;
+esac
+if [ -n "$hostroot" ]; then
+	qemu+=(-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap)
+	kargs="$kargs iovad.hostroot=1"
+fi
+if [ -n "$arm" ]; then
+	# On virtio-mmio, outside the IOMMU's PCI bus: no IOMMU group of its own.
+	qemu+=(-fsdev "local,id=share,path=$share,security_model=none,multidevs=remap"
+	       -device virtio-9p-device,fsdev=share,mount_tag=share)
+else
+	qemu+=(-virtfs "local,path=$share,mount_tag=share,security_model=none,multidevs=remap")
+fi
 
-# The ELF image boots through QEMU's PVH entry point, skipping the firmware
-# and the in-guest decompression.
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+if [ -n "$dtsi" ]; then
+	# The device tree QEMU makes for this very machine, plus DTSI.
+	"${qemu[@]}" -machine dumpdtb="$tmp/virt.dtb" > "$tmp/dumpdtb.log" 2>&1 ||
+		{ cat "$tmp/dumpdtb.log" >&2; echo "run-vm: dumpdtb failed" >&2; exit 2; }
+	{ dtc -q -I dtb -O dts "$tmp/virt.dtb"; cat "$dtsi"; } > "$tmp/virt.dts"
+	dtc -q -I dts -O dtb -o "$tmp/guest.dtb" "$tmp/virt.dts" ||
+		{ echo "run-vm: dtc could not merge $dtsi" >&2; exit 2; }
+	qemu+=(-dtb "$tmp/guest.dtb")
+fi
+
+# x86: the ELF image boots through QEMU's PVH entry point, skipping the
+# firmware and the in-guest decompression.
 kernel=$kdir/vmlinuz
 [ -e "$kdir/vmlinux" ] && kernel=$kdir/vmlinux
 qemu+=(-kernel "$kernel" -initrd "$initrd" -append "$kargs${extra:+ $extra}")

@@ -1,9 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# setup.sh — install the host packages the kernel tier needs, from Debian's
-# repositories. Idempotent: asks dpkg first and runs apt-get (update, then
-# install) only when something is missing, which needs root.
+# setup.sh [arm64] — install the host packages the kernel tier needs, from
+# Debian's repositories. Idempotent: asks dpkg first and runs apt-get
+# (update, then install) only when something is missing, which needs root.
 #
 #   qemu-system-x86   the emulator (TCG, q35, intel-iommu, amd-iommu, edu)
 #   busybox-static    the guest's PID 1 userland (initramfs)
@@ -13,13 +13,27 @@
 #   dbus-daemon       the private bus inside the guest
 #   systemd           busctl, used by the guest script
 #   util-linux        setpriv, flock
+#   binutils          readelf (the guest programs' libraries)
+#
+# and with "arm64", for the arm64 tests:
+#
+#   qemu-system-arm        the emulator (TCG, virt, smmuv3, GICv3 ITS)
+#   gcc-aarch64-linux-gnu  the cross compiler (the C library and every other
+#                          arm64 library come from sysroot.sh, not from
+#                          Debian's -cross packages)
+#   device-tree-compiler   dtc, for the per-device IOVA holes in the DT
 #
 # The guest kernel itself is not installed: fetch-kernel.sh downloads it.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
 pkgs=(qemu-system-x86 busybox-static kmod xz-utils zstd cpio gzip
-      dbus-daemon systemd util-linux)
+      dbus-daemon systemd util-linux binutils)
+case ${1:-} in
+'') ;;
+arm64) pkgs+=(qemu-system-arm gcc-aarch64-linux-gnu device-tree-compiler) ;;
+*) echo "setup.sh: unknown argument '$1' (arm64 or nothing)" >&2; exit 2 ;;
+esac
 
 find_missing() {
 	missing=()
