@@ -403,7 +403,8 @@ static int method_destroy(sd_bus_message *msg, void *userdata, sd_bus_error *err
         groups = malloc((n_groups ? n_groups : 1) * sizeof(unsigned));
         if (!path || !name || !groups)
                 return -ENOMEM;
-        memcpy(groups, c->groups, n_groups * sizeof(unsigned));
+        if (n_groups > 0)
+                memcpy(groups, c->groups, n_groups * sizeof(unsigned));
 
         /* InterfacesRemoved lists the object's interfaces: announce it while it still exists. */
         (void) sd_bus_emit_object_removed(sd_bus_message_get_bus(msg), path);

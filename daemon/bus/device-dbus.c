@@ -21,6 +21,9 @@ int device_object_find(sd_bus *bus, const char *path, const char *interface, voi
         if (r <= 0)
                 return r;
         d = sysfs_find_device(s->manager->platform, address);
+        /* A device in no IOMMU group cannot go through VFIO: iovad does not show it. */
+        if (d && d->iommu_group < 0)
+                d = NULL;
         if (!d)
                 return pci_address_valid(address) ? bus_object_missing(bus, path, error, IOVAD_E_NO_SUCH_DEVICE, device_vtable, IOVAD_DEVICE_IFACE,
                                                                         "There is no PCI device %s", address)
@@ -35,14 +38,17 @@ int device_node_enumerator(sd_bus *bus, const char *path, void *userdata, char *
 
         if (!l)
                 return -ENOMEM;
-        for (size_t i = 0; i < m->platform->n_devices; i++) {
-                l[i] = iovad_device_path(m->platform->devices[i].address);
-                if (!l[i]) {
-                        for (size_t k = 0; k < i; k++)
-                                free(l[k]);
+        for (size_t i = 0, k = 0; i < m->platform->n_devices; i++) {
+                if (m->platform->devices[i].iommu_group < 0)
+                        continue;
+                l[k] = iovad_device_path(m->platform->devices[i].address);
+                if (!l[k]) {
+                        for (size_t j = 0; j < k; j++)
+                                free(l[j]);
                         free(l);
                         return -ENOMEM;
                 }
+                k++;
         }
         *nodes = l;
         return 1;
@@ -79,7 +85,8 @@ static int property_get_description(sd_bus *bus, const char *path, const char *i
 static int property_get_group(sd_bus *bus, const char *path, const char *interface, const char *property,
                               sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         const SysfsDevice *d = userdata;
-        return sd_bus_message_append(reply, "u", d->iommu_group < 0 ? UINT32_MAX : (uint32_t) d->iommu_group);
+        /* Only devices in a group are objects (device_object_find()). */
+        return sd_bus_message_append(reply, "u", (uint32_t) d->iommu_group);
 }
 
 static int property_get_container(sd_bus *bus, const char *path, const char *interface, const char *property,
@@ -93,9 +100,7 @@ static int property_get_container(sd_bus *bus, const char *path, const char *int
 
 static int property_get_isolation(sd_bus *bus, const char *path, const char *interface, const char *property,
                                   sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        Isolation i = server_of_bus(bus)->manager->platform->isolation;
-        /* "none" reads as unsafe: such a device can only be used with unsafe interrupts. */
-        return sd_bus_message_append(reply, "s", isolation_to_string(i == ISOLATION_NONE ? ISOLATION_UNSAFE : i));
+        return sd_bus_message_append(reply, "s", isolation_to_string(server_of_bus(bus)->manager->platform->isolation));
 }
 
 static int method_open(sd_bus_message *msg, void *userdata, sd_bus_error *error) {

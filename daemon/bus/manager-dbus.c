@@ -43,12 +43,15 @@ static int method_list_devices(sd_bus_message *msg, void *userdata, sd_bus_error
         r = sd_bus_message_open_container(reply, 'a', "(ssuso)");
         for (size_t i = 0; r >= 0 && i < m->platform->n_devices; i++) {
                 const SysfsDevice *d = &m->platform->devices[i];
+                /* A device in no IOMMU group cannot go through VFIO (docs/api.md). */
+                if (d->iommu_group < 0)
+                        continue;
                 _cleanup_free_ char *desc = pci_describe(d->vendor, d->device);
                 _cleanup_free_ char *path = iovad_device_path(d->address);
                 if (!desc || !path)
                         return -ENOMEM;
                 r = sd_bus_message_append(reply, "(ssuso)", d->address, desc,
-                                          d->iommu_group < 0 ? UINT32_MAX : (uint32_t) d->iommu_group, d->driver,
+                                          (uint32_t) d->iommu_group, d->driver,
                                           path);
         }
         if (r >= 0)

@@ -248,8 +248,13 @@ int container_lease_ranges(const Container *c, Range **ret, Lease ***ret_leases,
         return 0;
 }
 
-/* Whether the kernel would let @g into a container: viability and interrupt isolation. */
-static int check_isolation(const SysfsPlatform *p, const SysfsGroup *g, IovadError *e) {
+/*
+ * Whether the kernel would let @g into a container (viability, interrupt
+ * isolation), and whether iovad.conf does. Where sysfs cannot tell the
+ * isolation, the kernel is asked (manager_check_attach() probes, the attach
+ * itself answers) rather than an attach it might accept refused here.
+ */
+static int check_isolation(const Container *c, const SysfsPlatform *p, const SysfsGroup *g, IovadError *e) {
         if (!sysfs_group_viable(p, g))
                 return iovad_error(e, IOVAD_E_NOT_VIABLE,
                                    "Group %u is not viable: every device in it must be bound to vfio-pci or to no "
@@ -258,7 +263,15 @@ static int check_isolation(const SysfsPlatform *p, const SysfsGroup *g, IovadErr
         switch (p->isolation) {
         case ISOLATION_REMAPPED:
         case ISOLATION_ISOLATED_MSI:
+        case ISOLATION_UNKNOWN:
+                return 0;
         case ISOLATION_UNSAFE:
+                if (c->config->refuse_unsafe_interrupts)
+                        return iovad_error(e, IOVAD_E_INTERRUPT_ISOLATION,
+                                           "Group %u cannot be attached: its MSIs are not isolated, and iovad.conf "
+                                           "refuses unsafe interrupts (interrupts.refuse_unsafe) although the kernel "
+                                           "allows them",
+                                           g->id);
                 return 0;
         case ISOLATION_NONE:
         case _ISOLATION_MAX:
@@ -282,7 +295,7 @@ ssize_t container_check_attach(Container *c, const SysfsPlatform *p, const Sysfs
         if (container_has_group(c, g->id))
                 return iovad_error(e, IOVAD_E_EXISTS, "Group %u is already attached to '%s'", g->id, c->name);
         /* A dry run refuses what AttachGroup would refuse before it looks at leases. */
-        r = check_isolation(p, g, e);
+        r = check_isolation(c, p, g, e);
         if (r < 0)
                 return r;
         r = container_lease_ranges(c, &live, &leases, &n_live);

@@ -129,6 +129,15 @@ int manager_refresh_platform(Manager *m, IovadError *e) {
         if (r < 0)
                 return iovad_error(e, IOVAD_E_KERNEL, "Reading %s failed: %s", m->backend->sysfs_root,
                                    msg ? msg : strerror(-r));
+        /*
+         * Isolation hardware does not come and go: evidence of it (an IR-
+         * or ITS- interrupt chip) may vanish when the last host driver
+         * using it lets go, but the isolation stays.
+         */
+        if (m->platform && (m->platform->isolation == ISOLATION_REMAPPED ||
+                            m->platform->isolation == ISOLATION_ISOLATED_MSI) &&
+            (p->isolation == ISOLATION_UNSAFE || p->isolation == ISOLATION_NONE || p->isolation == ISOLATION_UNKNOWN))
+                p->isolation = m->platform->isolation;
         sysfs_platform_free(m->platform);
         m->platform = p;
         return 0;
@@ -521,8 +530,34 @@ static int check_group_free(Manager *m, Container *c, unsigned group, IovadError
         return 0;
 }
 
+/*
+ * Where sysfs cannot tell whether MSIs are isolated, the kernel can: attach
+ * the (viable, free) group to a container of its own and let go again.
+ */
+static int probe_isolation(Manager *m, unsigned group, IovadError *e) {
+        BackendContainer *probe = NULL;
+        int r;
+
+        r = m->backend->ops->container_new(m->backend, &probe);
+        if (r < 0)
+                return iovad_error(e, IOVAD_E_KERNEL, "Cannot create an IOMMU container to ask the kernel: %s",
+                                   strerror(-r));
+        r = m->backend->ops->attach_group(probe, group);
+        if (r >= 0)
+                (void) m->backend->ops->detach_group(probe, group);
+        m->backend->ops->container_free(probe);
+        if (r == -EPERM)
+                return iovad_error(e, IOVAD_E_INTERRUPT_ISOLATION,
+                                   "Group %u cannot be attached: the kernel refuses it for interrupt isolation "
+                                   "(no MSI isolation, and vfio_iommu_type1.allow_unsafe_interrupts is off)",
+                                   group);
+        /* Anything else is the real attach's to find out. */
+        return 0;
+}
+
 ssize_t manager_check_attach(Manager *m, Container *c, unsigned group, AttachConflict **ret, IovadError *e) {
         const SysfsGroup *g = find_group(m, group, e);
+        ssize_t n;
         int r;
 
         if (!g)
@@ -530,7 +565,18 @@ ssize_t manager_check_attach(Manager *m, Container *c, unsigned group, AttachCon
         r = check_group_free(m, c, group, e);
         if (r < 0)
                 return r;
-        return container_check_attach(c, m->platform, g, ret, e);
+        n = container_check_attach(c, m->platform, g, ret, e);
+        if (n >= 0 && m->platform->isolation == ISOLATION_UNKNOWN) {
+                r = probe_isolation(m, group, e);
+                if (r < 0) {
+                        if (ret) {
+                                free(*ret);
+                                *ret = NULL;
+                        }
+                        return r;
+                }
+        }
+        return n;
 }
 
 int manager_attach_group(Manager *m, Container *c, unsigned group, IovadError *e) {

@@ -76,6 +76,22 @@ int config_parse(Config *c, const char *json, char **ret_error) {
                                         goto error;
                                 }
                         }
+                } else if (strcmp(key, "interrupts") == 0) {
+                        if (!json_object_is_type(val, json_type_object)) {
+                                r = parse_error(ret_error, -EINVAL, "interrupts: expected an object");
+                                goto error;
+                        }
+                        json_object_object_foreach(val, ik, iv) {
+                                if (strcmp(ik, "refuse_unsafe") != 0) {
+                                        r = parse_error(ret_error, -EINVAL, "interrupts.%s: unknown key", ik);
+                                        goto error;
+                                }
+                                if (!json_object_is_type(iv, json_type_boolean)) {
+                                        r = parse_error(ret_error, -EINVAL, "interrupts.refuse_unsafe: expected true or false");
+                                        goto error;
+                                }
+                                n.refuse_unsafe_interrupts = json_object_get_boolean(iv);
+                        }
                 } else if (strcmp(key, "reserved_regions") == 0) {
                         if (!json_object_is_type(val, json_type_array)) {
                                 r = parse_error(ret_error, -EINVAL, "reserved_regions: expected an array of strings");

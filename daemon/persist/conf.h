@@ -16,6 +16,7 @@ typedef struct Config {
         uint32_t max_dma_entries;    /* per uid per container */
         uint32_t max_memfds;         /* per uid, all containers: memory fds iovad holds for mapped leases */
         RegionList reserved;         /* origin "policy" */
+        bool refuse_unsafe_interrupts; /* refuse groups whose MSIs are not isolated, whatever the kernel allows */
 } Config;
 
 #define CONFIG_DEFAULT_MAX_LEASES 65536U

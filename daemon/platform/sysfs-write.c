@@ -182,7 +182,26 @@ static int write_irqs(const Profile *p, const char *root) {
                  * by MSI through the ITS; with no ITS the MSI frame of a
                  * GICv2m serves PCI and isolates nothing. */
                 if (p->interrupt_remapping) {
+                        _cleanup_free_ char *its = NULL;
+
                         r = write_irq(root, 12, "ITS-pMSI", "edge", "arm-smmu-v3-evtq");
+                        if (r < 0)
+                                return r;
+                        /* The ITS in the device tree, as QEMU's virt machine and DT firmware show it. */
+                        r = make_dir(&its, "%s/firmware/devicetree/base/intc@8000000/its@8080000", root);
+                        if (r < 0)
+                                return r;
+                        r = write_attr(its, "compatible", "arm,gic-v3-its");
+                        if (r < 0)
+                                return r;
+                }
+                if (!p->interrupt_remapping) {
+                        _cleanup_free_ char *v2m = NULL;
+
+                        r = make_dir(&v2m, "%s/firmware/devicetree/base/intc@8000000/v2m@8020000", root);
+                        if (r < 0)
+                                return r;
+                        r = write_attr(v2m, "compatible", "arm,gic-v2m-frame");
                         if (r < 0)
                                 return r;
                 }

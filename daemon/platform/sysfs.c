@@ -36,6 +36,8 @@ const char *isolation_to_string(Isolation i) {
                 return "unsafe";
         case ISOLATION_NONE:
                 return "none";
+        case ISOLATION_UNKNOWN:
+                return "unknown";
         case _ISOLATION_MAX:
                 break;
         }
@@ -497,16 +499,48 @@ static bool startswith(const char *s, const char *prefix) {
  * /sys/kernel/irq/N/chip_name shows the chip of each allocated interrupt:
  * x86 chips stacked on Intel's or AMD's interrupt-remapping domain carry
  * the prefix "IR-" ("vIR-" for a virtual IOMMU on some kernels), and
- * interrupts translated by an ARM GICv3 ITS carry "ITS-". The IOMMUs'
+ * interrupts translated by an ARM GICv3 ITS carry "ITS-". An ITS that no
+ * host driver uses right now has no such interrupt, but the device tree
+ * still names it ("arm,gic-v3-its"). Chips that isolate nothing (x86's
+ * plain IO-APIC, a GICv2m frame, also named in the device tree) say
+ * "none"; with no evidence either way the answer is "unknown", and the
+ * kernel is asked instead (manager_check_attach() probes). The IOMMUs'
  * capability registers (VT-d ecap.IR) only say the hardware could remap,
  * not that the kernel does (intremap=off), so they are not used.
- * Without either, vfio_iommu_type1.allow_unsafe_interrupts=Y still lets an
- * attach through.
+ * Without isolation, vfio_iommu_type1.allow_unsafe_interrupts=Y still
+ * lets an attach through.
  */
+/* Whether a compatible file of the device tree below @dir (to @depth levels) says @want. */
+static bool dt_has(const char *dir, unsigned depth, const char *want) {
+        _cleanup_closedir_ DIR *d = opendir(dir);
+        struct dirent *de;
+
+        if (!d)
+                return false;
+        while ((de = readdir(d))) {
+                _cleanup_free_ char *path = NULL;
+                if (de->d_name[0] == '.' || asprintf(&path, "%s/%s", dir, de->d_name) < 0)
+                        continue;
+                if (strcmp(de->d_name, "compatible") == 0) {
+                        char buf[256];
+                        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+                        ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+                        /* A list of NUL-terminated strings. */
+                        for (ssize_t off = 0; n > 0 && off < n; off += (ssize_t) strnlen(buf + off, (size_t) (n - off)) + 1) {
+                                buf[n] = 0;
+                                if (strcmp(buf + off, want) == 0)
+                                        return true;
+                        }
+                } else if (depth > 0 && de->d_type == DT_DIR && dt_has(path, depth - 1, want))
+                        return true;
+        }
+        return false;
+}
+
 static int read_isolation(const char *root, Isolation *ret) {
         _cleanup_closedir_ DIR *d = NULL;
         _cleanup_free_ char *path = NULL, *text = NULL;
-        bool remapped = false, its = false;
+        bool remapped = false, its = false, plain = false;
         struct dirent *de;
         int r;
 
@@ -531,6 +565,9 @@ static int read_isolation(const char *root, Isolation *ret) {
                         remapped = true;
                 else if (startswith(chip, "ITS-"))
                         its = true;
+                else if (startswith(chip, "IO-APIC") || startswith(chip, "GICv2m-"))
+                        /* MSI controllers that isolate nothing: x86's IO-APIC without remapping, a GICv2m frame. */
+                        plain = true;
         }
         if (d && !remapped && errno != 0)
                 return -errno;
@@ -539,10 +576,16 @@ static int read_isolation(const char *root, Isolation *ret) {
                 *ret = ISOLATION_REMAPPED;
                 return 0;
         }
-        if (its) {
+        free(path);
+        path = NULL;
+        /* An ITS shows in the device tree whether or not a host driver holds its interrupts now. */
+        if (asprintf(&path, "%s/firmware/devicetree/base", root) < 0)
+                return -ENOMEM;
+        if (its || dt_has(path, 3, "arm,gic-v3-its")) {
                 *ret = ISOLATION_ISOLATED_MSI;
                 return 0;
         }
+        plain = plain || dt_has(path, 3, "arm,gic-v2m-frame");
 
         free(path);
         path = NULL;
@@ -552,7 +595,10 @@ static int read_isolation(const char *root, Isolation *ret) {
         /* Absent while vfio_iommu_type1 is not loaded: it defaults to N. */
         if (r < 0 && r != -ENOENT)
                 return r;
-        *ret = r >= 0 && (strcmp(text, "Y") == 0 || strcmp(text, "1") == 0) ? ISOLATION_UNSAFE : ISOLATION_NONE;
+        if (r >= 0 && (strcmp(text, "Y") == 0 || strcmp(text, "1") == 0))
+                *ret = ISOLATION_UNSAFE;
+        else
+                *ret = plain ? ISOLATION_NONE : ISOLATION_UNKNOWN;
         return 0;
 }
 

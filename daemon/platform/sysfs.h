@@ -22,7 +22,8 @@ typedef enum Isolation {
         ISOLATION_REMAPPED,     /* interrupt remapping is on */
         ISOLATION_ISOLATED_MSI, /* MSI controller isolates (ARM ITS, ...) */
         ISOLATION_UNSAFE,       /* only with allow_unsafe_interrupts */
-        ISOLATION_NONE,         /* no isolation and unsafe not allowed */
+        ISOLATION_NONE,         /* no isolation and unsafe not allowed: the kernel refuses attaches */
+        ISOLATION_UNKNOWN,      /* sysfs cannot tell: the kernel decides at attach */
         _ISOLATION_MAX,
 } Isolation;
 
@@ -50,7 +51,7 @@ typedef struct SysfsPlatform {
         Isolation isolation;   /* of the platform's interrupts */
 } SysfsPlatform;
 
-/* "remapped", "isolated-msi", "unsafe", "none"; NULL for anything else. */
+/* "remapped", "isolated-msi", "unsafe", "none", "unknown"; NULL for anything else. */
 const char *isolation_to_string(Isolation i);
 
 /**

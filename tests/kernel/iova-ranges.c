@@ -14,8 +14,17 @@
  *   pgsizes 0x%x           iova_pgsizes
  * Diagnostics go to stderr. Exit status 0 on success, 1 on any failure
  * (including a missing IOVA_RANGE capability).
+ *
+ * iova-ranges --top-page GROUP... probes instead for type1's wrap at 2^64
+ * (fixed in 6.18 by "vfio/type1: handle DMA map/unmap up to the
+ * addressable limit"): it maps one page at IOVA 0 and one at the last page
+ * below 2^64, unmaps the top one and prints
+ *   top-unmap rc=R size=0x%x        what UNMAP_DMA said (size written back)
+ *   low-page mapped|unmapped        whether IOVA 0 is still mapped after it
+ * then unmaps everything.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/vfio.h>
@@ -23,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #define MAX_GROUPS 16
@@ -107,9 +117,53 @@ static int print_ranges(int container) {
         return 0;
 }
 
+static int map_page(int container, void *vaddr, uint64_t iova) {
+        struct vfio_iommu_type1_dma_map map = {
+                .argsz = sizeof(map),
+                .flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
+                .vaddr = (uintptr_t) vaddr,
+                .iova = iova,
+                .size = 4096,
+        };
+        return ioctl(container, VFIO_IOMMU_MAP_DMA, &map) < 0 ? -errno : 0;
+}
+
+static int probe_top_page(int container) {
+        struct vfio_iommu_type1_dma_unmap unmap = { .argsz = sizeof(unmap), .iova = UINT64_MAX - 4095, .size = 4096 };
+        void *mem = mmap(NULL, 2 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        int r, rc;
+
+        if (mem == MAP_FAILED)
+                return -errno;
+        r = map_page(container, mem, 0);
+        if (r < 0) {
+                fprintf(stderr, "iova-ranges: map at 0: %s\n", strerror(-r));
+                return r;
+        }
+        r = map_page(container, (char *) mem + 4096, UINT64_MAX - 4095);
+        if (r < 0) {
+                fprintf(stderr, "iova-ranges: map at the top page: %s\n", strerror(-r));
+                return r;
+        }
+        rc = ioctl(container, VFIO_IOMMU_UNMAP_DMA, &unmap) < 0 ? -errno : 0;
+        printf("top-unmap rc=%d size=0x%" PRIx64 "\n", rc, (uint64_t) unmap.size);
+        /* Mapping IOVA 0 again fails with EEXIST while the first mapping is still there. */
+        r = map_page(container, mem, 0);
+        printf("low-page %s\n", r == -EEXIST ? "mapped" : "unmapped");
+        /* Everything goes with the container; unmap what is known to be safe. */
+        struct vfio_iommu_type1_dma_unmap low = { .argsz = sizeof(low), .iova = 0, .size = 4096 };
+        (void) ioctl(container, VFIO_IOMMU_UNMAP_DMA, &low);
+        return 0;
+}
+
 int main(int argc, char *argv[]) {
         int groups[MAX_GROUPS], n = 0, container, r = 0;
+        bool top_page = argc > 1 && strcmp(argv[1], "--top-page") == 0;
 
+        if (top_page) {
+                argv++;
+                argc--;
+        }
         if (argc < 2 || argc - 1 > MAX_GROUPS) {
                 fprintf(stderr, "usage: iova-ranges GROUP...\n");
                 return 2;
@@ -168,7 +222,7 @@ int main(int argc, char *argv[]) {
         }
 
         if (r == 0)
-                r = print_ranges(container);
+                r = top_page ? probe_top_page(container) : print_ranges(container);
 
         /* Leave the groups free for iovad. */
         for (int i = n - 1; i >= 0; i--) {

@@ -361,6 +361,52 @@ START_TEST(test_unmap_size_checked) {
 }
 END_TEST
 
+/* Interrupt isolation: iovad.conf may refuse what the kernel allows; evidence of isolation is not lost. */
+START_TEST(test_isolation) {
+        IovadError e = {};
+        Config cfg;
+        World w;
+        Container *c;
+
+        world_init(&w);
+        /* virtio-iommu remaps nothing; its guest runs with allow_unsafe_interrupts=Y. */
+        config_init(&cfg);
+        cfg.refuse_unsafe_interrupts = true;
+        Manager *m = manager_on(&w, "virtio-iommu", &cfg);
+        ck_assert_int_eq(m->platform->isolation, ISOLATION_UNSAFE);
+        c = container_with(m, "vm", 1000, 0);
+        ck_assert_int_eq(manager_check_attach(m, c, 3, NULL, &e), -EPERM);
+        ck_assert_int_eq(e.code, IOVAD_E_INTERRUPT_ISOLATION);
+        ck_assert_int_eq(manager_attach_group(m, c, 3, &e), -EPERM);
+        ck_assert_ptr_nonnull(strstr(e.message, "refuse_unsafe"));
+        ck_assert_uint_eq(c->n_groups, 0);
+        manager_free(m);
+
+        /* By default iovad refuses nothing the kernel accepts. */
+        m = manager_on(&w, "virtio-iommu", NULL);
+        c = container_with(m, "vm", 1000, 3);
+        ck_assert_uint_eq(c->n_groups, 1);
+        manager_free(m);
+
+        /*
+         * An ITS platform: binding the last host-driver device to vfio-pci
+         * takes away the last ITS interrupt, not the ITS.
+         */
+        m = manager_on(&w, "arm-smmuv3", NULL);
+        ck_assert_int_eq(m->platform->isolation, ISOLATION_ISOLATED_MSI);
+        for (size_t i = 0; i < m->platform->n_devices; i++) {
+                char address[16];
+                snprintf(address, sizeof(address), "%s", m->platform->devices[i].address);
+                if (m->platform->devices[i].iommu_group >= 0 && m->platform->devices[i].driver[0])
+                        (void) manager_bind_device(m, address, &e);
+        }
+        ck_assert_int_eq(manager_refresh_platform(m, &e), 0);
+        ck_assert_int_eq(m->platform->isolation, ISOLATION_ISOLATED_MSI);
+        manager_free(m);
+        world_done(&w);
+}
+END_TEST
+
 /* A stand-in for systemd's notify socket and fd store. */
 typedef struct FakeStore {
         int sock;
@@ -532,6 +578,7 @@ int main(void) {
         tcase_add_test(tc, test_quotas);
         tcase_add_test(tc, test_attach_conflict);
         tcase_add_test(tc, test_unmap_size_checked);
+        tcase_add_test(tc, test_isolation);
         suite_add_tcase(s, tc);
         tc = tcase_create("clients");
         tcase_add_test(tc, test_client_gone);

@@ -362,8 +362,8 @@ START_TEST(test_empty_root) {
         ck_assert_uint_eq(p->n_groups, 0);
         ck_assert_ptr_null(sysfs_find_device(p, "0000:00:00.0"));
         ck_assert_ptr_null(sysfs_find_group(p, 0));
-        /* Nothing to show remapping and vfio_iommu_type1 not loaded. */
-        ck_assert_int_eq(p->isolation, ISOLATION_NONE);
+        /* Nothing shows isolation or its absence, and vfio_iommu_type1 is not loaded: the kernel decides. */
+        ck_assert_int_eq(p->isolation, ISOLATION_UNKNOWN);
         sysfs_platform_free(p);
         ck_assert_ptr_null(sysfs_platform_free(NULL));
         rm_rf(root);
@@ -420,6 +420,25 @@ static void iso_its_old(const char *root) {
         put_irq(root, 40, "ITS-MSI");
 }
 
+/* Every device on vfio-pci: no ITS interrupt is allocated, but the device tree names the ITS. */
+static void iso_its_dt_only(const char *root) {
+        put_irq(root, 11, "GICv3");
+        put(root, "firmware/devicetree/base/intc@8000000/its@8080000/compatible", "arm,gic-v3-its");
+        put_unsafe(root, "N\n");
+}
+
+/* An Arm machine that shows nothing either way (ACPI, no MSI allocated): the kernel must be asked. */
+static void iso_arm_silent(const char *root) {
+        put_irq(root, 11, "GICv3");
+        put_unsafe(root, "N\n");
+}
+
+static void iso_gicv2m_dt(const char *root) {
+        put_irq(root, 11, "GICv3");
+        put(root, "firmware/devicetree/base/intc@8000000/v2m@8020000/compatible", "arm,gic-v2m-frame");
+        put_unsafe(root, "N\n");
+}
+
 static void iso_gicv2m(const char *root) {
         put_irq(root, 11, "GICv3");
         put_irq(root, 40, "GICv2m-PCI-MSIX-0000:01:00.0");
@@ -435,9 +454,13 @@ START_TEST(test_isolation_rule) {
         ck_assert_int_eq(isolation_of(iso_its), ISOLATION_ISOLATED_MSI);
         ck_assert_int_eq(isolation_of(iso_its_old), ISOLATION_ISOLATED_MSI);
         ck_assert_int_eq(isolation_of(iso_gicv2m), ISOLATION_NONE);
+        ck_assert_int_eq(isolation_of(iso_its_dt_only), ISOLATION_ISOLATED_MSI);
+        ck_assert_int_eq(isolation_of(iso_gicv2m_dt), ISOLATION_NONE);
+        ck_assert_int_eq(isolation_of(iso_arm_silent), ISOLATION_UNKNOWN);
 
         ck_assert_str_eq(isolation_to_string(ISOLATION_REMAPPED), "remapped");
         ck_assert_str_eq(isolation_to_string(ISOLATION_ISOLATED_MSI), "isolated-msi");
+        ck_assert_str_eq(isolation_to_string(ISOLATION_UNKNOWN), "unknown");
         ck_assert_str_eq(isolation_to_string(ISOLATION_UNSAFE), "unsafe");
         ck_assert_str_eq(isolation_to_string(ISOLATION_NONE), "none");
         ck_assert_ptr_null(isolation_to_string(_ISOLATION_MAX));
