@@ -140,7 +140,7 @@ done
 
 iovad_ranges "$container" > "$run/iovad-ranges.txt"
 grep -v pgsizes "$run/kernel-ranges.txt" | known_kernel_holes > "$run/kernel-ranges-only.txt"
-if [ "$IOMMU" = virtio ] && [ "$(known_kernel_holes <<< ' 0xffffffffffffffff')" != ' 0xffffffffffffffff' ]; then
+if [ "$IOMMU" = virtio ] && [ "$(echo ' 0xffffffffffffffff' | known_kernel_holes)" != ' 0xffffffffffffffff' ]; then
 	# This kernel has the wrap: iovad shows the hole, with its reason, and leases nothing there.
 	out=$(busctl get-property org.iovad1 "$container" org.iovad1.Container ReservedRegions 2>&1)
 	check "ReservedRegions show the kernel's top-page hole (18446744073709547520 18446744073709551615 \"reserved\" \"kernel: type1 < 6.18 top page\")" \
