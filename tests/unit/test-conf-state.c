@@ -29,6 +29,21 @@ START_TEST(test_conf_defaults_and_values) {
         ck_assert_uint_eq(c.max_dma_entries, 1);
         ck_assert_uint_eq(c.reserved.n, 1); /* repeated lines merge */
         ck_assert_str_eq(c.reserved.items[0].origin, "policy");
+        ck_assert_uint_eq(c.max_memfds, CONFIG_DEFAULT_MAX_MEMFDS);
+        ck_assert(!c.refuse_unsafe_interrupts);
+        ck_assert_int_eq(config_parse(&c, "{ \"quota\": { \"memfds\": 7 }, \"interrupts\": { \"refuse_unsafe\": true } }",
+                                      &err), 0);
+        ck_assert_uint_eq(c.max_memfds, 7);
+        ck_assert(c.refuse_unsafe_interrupts);
+        /* Named, and nothing changes. */
+        ck_assert_int_eq(config_parse(&c, "{ \"interrupts\": { \"refuse_unsafe\": 1 } }", &err), -EINVAL);
+        ck_assert_ptr_nonnull(strstr(err, "interrupts.refuse_unsafe"));
+        free(err);
+        err = NULL;
+        ck_assert_int_eq(config_parse(&c, "{ \"interrupts\": { \"colour\": true } }", &err), -EINVAL);
+        ck_assert_ptr_nonnull(strstr(err, "interrupts.colour"));
+        free(err);
+        ck_assert(c.refuse_unsafe_interrupts);
         config_done(&c);
 }
 END_TEST
