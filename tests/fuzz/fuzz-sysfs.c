@@ -31,8 +31,9 @@
 #include "sysfs.h"
 
 #define SEPARATOR "\n%%\n"
-#define ENTRIES_MAX 64
+#define ENTRIES_MAX 48
 #define DEPTH_MAX 12
+#define ELEMENTS(x) (sizeof(x) / sizeof((x)[0]))
 
 static char root[PATH_MAX];
 
@@ -50,6 +51,53 @@ static bool target_ok(const char *t, size_t n) {
         return true;
 }
 
+/*
+ * What this execution made, so it can be removed exactly (one unlinkat()
+ * per node, newest first) instead of walking the tree: directories are
+ * kept open by their path below the root, nodes by the directory index.
+ */
+typedef struct Dir {
+        char path[512];
+        int fd;
+} Dir;
+
+typedef struct Node {
+        int parent;             /* index in dirs */
+        char name[NAME_MAX + 1];
+        bool dir;
+} Node;
+
+static Dir dirs[ENTRIES_MAX * DEPTH_MAX + 1];
+static size_t n_dirs;
+static Node nodes[ENTRIES_MAX * (DEPTH_MAX + 1)];
+static size_t n_nodes;
+
+static void add_node(int parent, const char *name, bool dir) {
+        FUZZ_CHECK(n_nodes < ELEMENTS(nodes), "too many nodes");
+        nodes[n_nodes].parent = parent;
+        snprintf(nodes[n_nodes].name, sizeof(nodes[n_nodes].name), "%s", name);
+        nodes[n_nodes++].dir = dir;
+}
+
+/* The directory at @path (below the root), made if needed; -1 if it cannot be. */
+static int get_dir(int parent, const char *path, const char *name) {
+        for (size_t i = 0; i < n_dirs; i++)
+                if (strcmp(dirs[i].path, path) == 0)
+                        return (int) i;
+        if (n_dirs == ELEMENTS(dirs))
+                return -1;
+        bool made = mkdirat(dirs[parent].fd, name, 0755) == 0;
+        /* Never through a symlink, so nothing outside the tree is reached. */
+        int fd = openat(dirs[parent].fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (made)
+                add_node(parent, name, true);
+        if (fd < 0)
+                return -1;
+        snprintf(dirs[n_dirs].path, sizeof(dirs[n_dirs].path), "%s", path);
+        dirs[n_dirs].fd = fd;
+        return (int) n_dirs++;
+}
+
 /* Lays out one entry; returns quietly for entries it refuses. */
 static void make_entry(const char *entry, size_t len) {
         const char *nl = memchr(entry, '\n', len);
@@ -58,7 +106,7 @@ static void make_entry(const char *entry, size_t len) {
         size_t clen = (size_t) (entry + len - content);
         char path[512];
         bool link = false, dir = false;
-        int fd, depth = 0;
+        int parent = 0, depth = 0;
 
         if (plen == 0 || plen >= sizeof(path) || memchr(entry, '\0', plen))
                 return;
@@ -74,45 +122,49 @@ static void make_entry(const char *entry, size_t len) {
         if (plen == 0 || (link && !target_ok(content, clen)))
                 return;
 
-        fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        FUZZ_CHECK(fd >= 0, "%s: %m", root);
         for (char *c = path, *slash;; c = slash + 1) {
                 slash = strchr(c, '/');
                 if (slash)
                         *slash = '\0';
                 if (!c[0] || strcmp(c, ".") == 0 || strcmp(c, "..") == 0 || strlen(c) > NAME_MAX ||
                     ++depth > DEPTH_MAX)
-                        break;
+                        return;
                 if (slash || dir) {
-                        /* A directory on the way: never through a symlink. */
-                        (void) mkdirat(fd, c, 0755);
-                        int sub = openat(fd, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                        close(fd);
-                        fd = sub;
-                        if (fd < 0 || !slash)
-                                break;
+                        parent = get_dir(parent, path, c);
+                        if (parent < 0 || !slash)
+                                return;
+                        *slash = '/';
                 } else if (link) {
                         char target[1024];
                         memcpy(target, content, clen);
                         target[clen] = '\0';
-                        (void) symlinkat(target, fd, c);
-                        break;
+                        if (symlinkat(target, dirs[parent].fd, c) == 0)
+                                add_node(parent, c, false);
+                        return;
                 } else {
-                        int f = openat(fd, c, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+                        int f = openat(dirs[parent].fd, c, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+                        if (f < 0)
+                                /* The same path twice: the later content wins. */
+                                f = openat(dirs[parent].fd, c, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC);
+                        else
+                                add_node(parent, c, false);
                         if (f >= 0) {
                                 FUZZ_CHECK(clen == 0 || write(f, content, clen) == (ssize_t) clen, "write: %m");
                                 close(f);
                         }
-                        break;
+                        return;
                 }
         }
-        if (fd >= 0)
-                close(fd);
 }
 
 static void lay_out(const uint8_t *data, size_t size) {
         const char *p = (const char *) data, *end = p + size;
 
+        dirs[0].path[0] = '\0';
+        dirs[0].fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        FUZZ_CHECK(dirs[0].fd >= 0, "%s: %m", root);
+        n_dirs = 1;
+        n_nodes = 0;
         for (unsigned n = 0; p < end && n < ENTRIES_MAX; n++) {
                 const char *sep = memmem(p, (size_t) (end - p), SEPARATOR, strlen(SEPARATOR));
                 const char *e = sep ? sep : end;
@@ -120,6 +172,17 @@ static void lay_out(const uint8_t *data, size_t size) {
                 make_entry(p, (size_t) (e - p));
                 p = sep ? sep + strlen(SEPARATOR) : end;
         }
+}
+
+static void tear_down(void) {
+        while (n_nodes > 0) {
+                const Node *n = &nodes[--n_nodes];
+                FUZZ_CHECK(unlinkat(dirs[n->parent].fd, n->name, n->dir ? AT_REMOVEDIR : 0) == 0, "unlink %s: %m",
+                           n->name);
+        }
+        for (size_t i = 0; i < n_dirs; i++)
+                close(dirs[i].fd);
+        n_dirs = 0;
 }
 
 static void check_platform(const SysfsPlatform *p) {
@@ -167,7 +230,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 snprintf(root, sizeof(root), "%s/root", fuzz_scratch_dir());
                 FUZZ_CHECK(mkdir(root, 0755) == 0, "mkdir %s: %m", root);
         }
-        fuzz_empty_dir(root);
         lay_out(data, size);
 
         r = sysfs_read_platform(root, &p, &err);
@@ -180,5 +242,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         sysfs_platform_free(p);
         free(err);
+        tear_down();
         return 0;
 }

@@ -14,22 +14,6 @@
 
 static char scratch[PATH_MAX];
 
-static int remove_one(const char *path, const struct stat *st, int type, struct FTW *ftw) {
-        (void) st;
-        (void) type;
-        if (ftw->level > 0)
-                (void) remove(path);
-        return 0;
-}
-
-void fuzz_empty_dir(const char *dir) {
-        /* Depth first, not following links: links in a fuzzed tree are removed, never entered. */
-        if (nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS) < 0 && errno != ENOENT) {
-                perror(dir);
-                abort();
-        }
-}
-
 static int remove_all(const char *path, const struct stat *st, int type, struct FTW *ftw) {
         (void) st;
         (void) type;

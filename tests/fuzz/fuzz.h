@@ -46,6 +46,3 @@ const char *fuzz_scratch_dir(void);
 
 /* Writes @size bytes to @path (created or truncated); aborts on failure. */
 void fuzz_write_file(const char *path, const void *data, size_t size);
-
-/* Removes everything below @dir, keeping @dir itself. */
-void fuzz_empty_dir(const char *dir);

@@ -6,7 +6,7 @@
   profile/    the shipped profiles themselves
   vfio-caps/  VFIO_IOMMU_GET_INFO replies laid out as the type1 driver lays
               them out (packed, as before Linux 6.6, and padded to 8 bytes)
-  sysfs/      a sysfs tree per shipped profile, in fuzz-sysfs.c's format
+  sysfs/      sysfs trees of the shipped profiles' groups, in fuzz-sysfs.c's format
 
 The hand-written seeds (every other file) are kept as they are. Run from
 anywhere: python3 tests/fuzz/make-corpus.py
@@ -164,8 +164,17 @@ def sysfs_tree(p):
 
 def sysfs():
     clean("sysfs")
+    # One small tree per group (each file costs the target a few system
+    # calls), and one whole machine for the sorting of devices and groups.
     for name, _, p in profiles():
-        write("sysfs", name, sysfs_tree(p))
+        seen = set()
+        for g in p["groups"]:
+            key = (tuple(g.get("reserved_regions", [])), tuple(sorted(d.get("driver", "") for d in g["devices"])))
+            if key not in seen:
+                seen.add(key)
+                write("sysfs", f"{name}-group{g['id']}", sysfs_tree(dict(p, groups=[g])))
+        if name == "virtio-iommu":
+            write("sysfs", name, sysfs_tree(p))
     # Devices reached through symlinks, as on a real system.
     write("sysfs", "linked-device", "\n%%\n".join([
         "bus/pci/devices/real/0000:00:04.0/vendor\n0x1b36\n",
