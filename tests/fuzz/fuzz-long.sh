@@ -30,7 +30,7 @@ done
 
 bash "$src/tests/fuzz/setup.sh"
 [ -d "$build" ] || CC=clang meson setup "$build" -Dfuzz=true -Dkernel-tests=false
-ninja -C "$build" $(printf 'tests/fuzz/fuzz-%s ' "${targets[@]}")
+ninja -C "$build" -j2 $(printf 'tests/fuzz/fuzz-%s ' "${targets[@]}")
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}

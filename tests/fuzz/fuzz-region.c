@@ -167,6 +167,45 @@ static void check_usable(const RegionList *l, uint64_t ap_start, uint64_t ap_end
         range_list_clear(&ref);
 }
 
+/*
+ * The model's usable ranges meet the kernel's (IOVA_RANGE) by
+ * range_list_intersect(): here the same regions seen through two
+ * apertures and page sizes. The result lies in both and holds every
+ * address both hold.
+ */
+static void check_intersect(const RegionList *l) {
+        Range a = { 0, (UINT64_C(1) << 48) - 1 }, b = { 0x100000, UINT64_MAX };
+        RangeList ua = {}, ub = {}, x = {};
+
+        FUZZ_CHECK(range_list_usable(&a, l, 4096, &ua) == 0 && range_list_usable(&b, l, UINT64_C(1) << 16, &ub) == 0,
+                   "range_list_usable failed");
+        FUZZ_CHECK(range_list_intersect(&ua, &ub, &x) == 0, "range_list_intersect failed");
+        for (size_t i = 0; i < x.n; i++) {
+                FUZZ_CHECK(x.items[i].start <= x.items[i].end && (i == 0 || x.items[i - 1].end < x.items[i].start),
+                           "intersection range %zu malformed", i);
+                FUZZ_CHECK(range_list_contains(&ua, x.items[i].start, x.items[i].end) &&
+                                   range_list_contains(&ub, x.items[i].start, x.items[i].end),
+                           "intersection range %zu outside an input", i);
+        }
+        /* And it holds exactly the bytes both hold, counted pair by pair. */
+        uint64_t bytes = 0, expected = 0;
+        for (size_t i = 0; i < x.n; i++)
+                bytes += x.items[i].end - x.items[i].start; /* +1 each, added below */
+        bytes += x.n;
+        for (size_t i = 0; i < ub.n; i++)
+                for (size_t k = 0; k < ua.n; k++) {
+                        uint64_t s = ua.items[k].start > ub.items[i].start ? ua.items[k].start : ub.items[i].start;
+                        uint64_t e = ua.items[k].end < ub.items[i].end ? ua.items[k].end : ub.items[i].end;
+                        if (s <= e)
+                                expected += e - s + 1;
+                }
+        FUZZ_CHECK(bytes == expected, "intersection holds %#lx bytes, expected %#lx", (unsigned long) bytes,
+                   (unsigned long) expected);
+        range_list_clear(&ua);
+        range_list_clear(&ub);
+        range_list_clear(&x);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         char *text = fuzz_text(data, size);
         RegionList l = {}, back = {}, norm = {};
@@ -210,6 +249,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         check_usable(&norm, 0, (UINT64_C(1) << 39) - 1, 4096);
         check_usable(&l, 0, UINT64_MAX, UINT64_C(2) << 20);
         check_usable(&l, 0xfee00000, 0xfeefffff, 4096);
+        check_intersect(&l);
 
 out:
         region_list_clear(&l);
