@@ -39,7 +39,7 @@ declare -A funcs=(
 	[lease-journal]='lease_journal_load parse_add parse_hex name_ok grow bad lease_journal_new rewrite format_add'
 	[sysfs]='sysfs_read_platform read_devices read_device read_groups read_group read_group_devices read_isolation read_attr read_link_name read_hex_attr parse_unsigned parse_hex_id line_of pci_address_valid hexval fail')
 
-bash "$src/tests/fuzz/setup.sh"
+bash "$src/tests/fuzz/setup.sh" --coverage
 flags='-fprofile-instr-generate -fcoverage-mapping'
 [ -d "$build" ] || LLVM_PROFILE_FILE=/dev/null CC=clang meson setup "$build" -Dfuzz=true -Dkernel-tests=false \
 	-Dc_args="$flags" -Dc_link_args="$flags"

@@ -2,10 +2,11 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # What the fuzz tier needs beyond tests/setup-deps.sh: Debian 12's clang
 # (14) and its runtime libraries, which hold libFuzzer and the sanitizers;
-# llvm-14 for the coverage report of fuzz-coverage.sh. Idempotent.
+# with --coverage also llvm-14, for fuzz-coverage.sh. Idempotent.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-pkgs=(clang libclang-rt-14-dev llvm-14)
+pkgs=(clang libclang-rt-14-dev)
+[ "${1:-}" = --coverage ] && pkgs+=(llvm-14)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
