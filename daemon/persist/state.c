@@ -152,6 +152,9 @@ int state_parse(const char *json, State *ret, char **ret_error) {
                 const char *name = json_object_is_type(o, json_type_object) ? get_str(o, "name") : NULL;
                 if (!name || get_u32_array(o, "users", &c->n_users, &c->users, sizeof(uid_t)) < 0 ||
                     get_u32_array(o, "groups", &c->n_groups, &c->groups, sizeof(unsigned)) < 0) {
+                        /* Not counted in n_containers yet, so state_done() would not free them. */
+                        free(c->users);
+                        free(c->groups);
                         state_done(&s);
                         return parse_error(ret_error, -EINVAL, "containers[%zu]: name, users or groups missing or malformed", i);
                 }
