@@ -136,7 +136,7 @@ static void create_stuck(void *userdata) {
 static void lease_meanwhile(void *userdata) {
         Shared *sh = userdata;
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = env_connect();
-        _cleanup_(freep) char *l = NULL, *c2 = NULL;
+        _cleanup_(freep) char *l = NULL;
 
         l = lease(bus, sh->container, 16 * PAGE, NULL);
         ck_assert_ptr_nonnull(l);

@@ -307,7 +307,6 @@ START_TEST(test_killed_client) {
         ck_assert_uint_eq(list_leases(bus, other, li, 8), 1);
         ck_assert_str_eq(li[0].path, o);
         {
-                _cleanup_(freep) char *path = NULL;
                 _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = manager_ok(bus, "GetContainer", "s", "c");
                 const char *got;
                 ck_assert_int_ge(sd_bus_message_read(reply, "o", &got), 0);

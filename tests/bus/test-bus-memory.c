@@ -199,10 +199,7 @@ START_TEST(test_bad_memory) {
 
         assert_unchanged(bus, c, before, "BadMemory");
         /* The same memfd, sized right, is fine. */
-        {
-                _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = container_ok(
-                        bus, c, "MapMemory", "htta{sv}", shortfd, PAGE, PAGE, 0);
-        }
+        sd_bus_message_unref(container_ok(bus, c, "MapMemory", "htta{sv}", shortfd, PAGE, PAGE, 0));
         env_stop(&e);
 }
 END_TEST

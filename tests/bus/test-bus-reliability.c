@@ -37,7 +37,7 @@ static uint64_t lease_id(const char *path) {
 /* Calls on objects that do not exist answer a documented error, whatever the member. */
 START_TEST(test_missing_objects_named) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        _cleanup_(freep) char *c = NULL, *dev = iovad_device_path("0000:00:01.0");
+        _cleanup_(freep) char *dev = iovad_device_path("0000:00:01.0");
         const char *lease = IOVAD_LEASE_PREFIX "/99", *container = IOVAD_CONTAINER_PREFIX "/nope";
         BusEnv e;
 
@@ -229,7 +229,7 @@ END_TEST
 /* Ids are never handed out twice: not after a stop without the runtime directory, not after a crash. */
 START_TEST(test_ids_never_reused) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        _cleanup_(freep) char *c = NULL, *last = NULL;
+        _cleanup_(freep) char *c = NULL;
         char cmd[800];
         uint64_t highest = 0;
         BusEnv e;

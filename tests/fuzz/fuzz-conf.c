@@ -8,7 +8,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "conf.h"
+#include "persist/conf.h"
 #include "fuzz.h"
 
 static const char previous[] =

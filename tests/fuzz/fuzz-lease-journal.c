@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 
 #include "fuzz.h"
-#include "lease-journal.h"
+#include "persist/lease-journal.h"
 
 /* The seeds' header names this bus; any other id is a journal of another bus. */
 #define BUS_ID "6f1f0a3c2c7e4f0b9a51d1c3b7e2a0d4"
@@ -28,7 +28,7 @@ static void setup(void) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-        JournalLease *leases = NULL, *back = NULL;
+        LeaseRecord *leases = NULL, *back = NULL;
         size_t n = 0, n_back = 0;
         uint64_t max_id = 0, max_back = 0;
         LeaseJournal *j = NULL;
@@ -48,7 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
         FUZZ_CHECK(n == 0 || leases, "%zu leases without an array", n);
         for (size_t i = 0; i < n; i++) {
-                const JournalLease *l = &leases[i];
+                const LeaseRecord *l = &leases[i];
                 FUZZ_CHECK(l->id != 0 && l->id <= max_id, "lease %zu: id %#lx, highest id %#lx", i,
                            (unsigned long) l->id, (unsigned long) max_id);
                 FUZZ_CHECK(l->size != 0, "lease %zu: size 0", i);
@@ -70,6 +70,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                                    leases[i].offset == back[i].offset && strcmp(leases[i].client, back[i].client) == 0 &&
                                    strcmp(leases[i].container, back[i].container) == 0,
                            "lease %zu differs after the rewrite", i);
+        /* A journal written at a restore holds only answered leases. */
+        for (size_t i = 0; i < n_back; i++)
+                FUZZ_CHECK(!back[i].unanswered, "lease %zu of a rewritten journal is unanswered", i);
 out:
         free(leases);
         free(back);

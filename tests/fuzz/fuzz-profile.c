@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "profile.h"
-#include "sysfs.h"
+#include "platform/profile.h"
+#include "platform/sysfs.h"
 
 static void check_profile(const Profile *p) {
         FUZZ_CHECK(p->name, "no name");

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "region.h"
+#include "iommu/region.h"
 
 #define ORIGIN "group 7"
 

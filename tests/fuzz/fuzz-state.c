@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "state.h"
-#include "sysfs.h"
+#include "persist/state.h"
+#include "platform/sysfs.h"
 
 static void check_equal(const State *a, const State *b) {
         FUZZ_CHECK(a->next_lease_id == b->next_lease_id, "next_lease_id differs");
@@ -26,7 +26,7 @@ static void check_equal(const State *a, const State *b) {
                            "containers[%zu].groups differ", i);
         }
         for (size_t i = 0; i < a->n_leases; i++) {
-                const StateLease *x = &a->leases[i], *y = &b->leases[i];
+                const LeaseRecord *x = &a->leases[i], *y = &b->leases[i];
                 FUZZ_CHECK(x->id == y->id && strcmp(x->container, y->container) == 0 && x->iova == y->iova &&
                                    x->size == y->size && x->owner == y->owner && x->mapped == y->mapped &&
                                    x->writable == y->writable && x->offset == y->offset,
@@ -50,7 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 goto out;
         }
         for (size_t i = 0; i < s.n_leases; i++)
-                FUZZ_CHECK(s.leases[i].id != 0 && s.leases[i].size != 0 && s.leases[i].container,
+                FUZZ_CHECK(s.leases[i].id != 0 && s.leases[i].size != 0 && s.leases[i].container[0],
                            "leases[%zu] accepted with id 0, size 0 or no container", i);
         for (size_t i = 0; i < s.n_rebinds; i++)
                 FUZZ_CHECK(pci_address_valid(s.rebinds[i].address), "rebinds[%zu]: bad address", i);

@@ -28,7 +28,7 @@
 #include <unistd.h>
 
 #include "fuzz.h"
-#include "sysfs.h"
+#include "platform/sysfs.h"
 
 #define SEPARATOR "\n%%\n"
 #define ENTRIES_MAX 48

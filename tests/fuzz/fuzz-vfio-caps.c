@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "vfio-caps.h"
+#include "iommu/vfio-caps.h"
 
 static void check_info(const VfioIommuInfo *i) {
         const RangeList *l = &i->iova_ranges;
