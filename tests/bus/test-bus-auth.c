@@ -140,8 +140,8 @@ static void lease_meanwhile(void *userdata) {
 
         l = lease(bus, sh->container, 16 * PAGE, NULL);
         ck_assert_ptr_nonnull(l);
-        free(call_ok(bus, l, IOVAD_LEASE_IFACE, "Release", NULL));
-        manager_ok(bus, "ListContainers", NULL);
+        sd_bus_message_unref(call_ok(bus, l, IOVAD_LEASE_IFACE, "Release", NULL));
+        sd_bus_message_unref(manager_ok(bus, "ListContainers", NULL));
 }
 
 START_TEST(test_stuck_polkit_delays_no_one_else) {

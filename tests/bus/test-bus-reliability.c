@@ -179,7 +179,7 @@ START_TEST(test_fd_budget) {
         attach(bus, c, 5);
         run_as(UID_OTHER, fd_flood_client, c);
         /* Still on the bus, and its own connection was never cut. */
-        manager_ok(bus, "ListContainers", NULL);
+        sd_bus_message_unref(manager_ok(bus, "ListContainers", NULL));
         env_stop(&e);
 }
 END_TEST
@@ -246,7 +246,7 @@ START_TEST(test_ids_never_reused) {
                                       id, highest);
                         highest = id;
                         if (i % 2 == 0)
-                                free(call_ok(bus, l, IOVAD_LEASE_IFACE, "Release", NULL));
+                                sd_bus_message_unref(call_ok(bus, l, IOVAD_LEASE_IFACE, "Release", NULL));
                 }
                 /* What `systemctl stop; systemctl start` does: the runtime directory goes with the stop. */
                 if (round == 0)
