@@ -80,10 +80,6 @@ Auth *auth_free(Auth *a) {
         return NULL;
 }
 
-size_t auth_pending(const Auth *a) {
-        return a ? a->n_pending : 0;
-}
-
 static AuthQuery *find_query(Auth *a, sd_bus_message *m, const char *action) {
         for (AuthQuery *q = a->queries; q; q = q->next)
                 if (q->request == m && strcmp(q->action, action) == 0)

@@ -34,6 +34,3 @@ Auth *auth_free(Auth *a);
  */
 int auth_check(Auth *a, sd_bus_message *m, uid_t uid, const char *action, const char *const *details,
                sd_bus_error *error);
-
-/* Questions out right now (for tests and the status line). */
-size_t auth_pending(const Auth *a);

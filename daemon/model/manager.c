@@ -420,7 +420,7 @@ static void lease_erased(Manager *m, bool persistent, bool mapped, uint64_t id, 
 /* Ids are reserved in the state file this many at a time: one fsync per block, not per lease. */
 #define LEASE_ID_BLOCK 4096
 
-static int lease_adopt(Manager *m, Container *c, Lease *l, uint64_t id, Client *client) {
+static void lease_adopt(Manager *m, Lease *l, uint64_t id, Client *client) {
         l->id = id ? id : m->next_lease_id;
         if (l->id >= m->next_lease_id)
                 m->next_lease_id = l->id + 1;
@@ -431,7 +431,6 @@ static int lease_adopt(Manager *m, Container *c, Lease *l, uint64_t id, Client *
         table_add(m, l);
         if (client && !l->persistent)
                 client_link(client, l);
-        return 0;
 }
 
 static int lease_make(Manager *m, Container *c, uint64_t id, uid_t owner, Client *client, uint64_t size,
@@ -439,27 +438,22 @@ static int lease_make(Manager *m, Container *c, uint64_t id, uid_t owner, Client
         Lease *l;
         int r;
 
-        /* A restore takes back what was held before, whatever the budget says now. */
-        if (memfd >= 0 && !m->restoring) {
-                /* Reserve the slot first, so the count cannot fail after the lease is made. */
-                if (!memfd_use_of(m, owner, true)) {
-                        safe_close(memfd);
-                        return iovad_error(e, IOVAD_E_NO_MEMORY, "Out of memory");
-                }
-                r = manager_check_memfd_budget(m, owner, e);
+        if (memfd >= 0) {
+                /* The count's slot first, so that counting cannot fail once the lease is made. */
+                r = memfd_use_of(m, owner, true) ? 0 : iovad_error(e, IOVAD_E_NO_MEMORY, "Out of memory");
+                /* A restore takes back what was held before, whatever the budget says now. */
+                if (r >= 0 && !m->restoring)
+                        r = manager_check_memfd_budget(m, owner, e);
                 if (r < 0) {
                         safe_close(memfd);
                         return r;
                 }
-        } else if (memfd >= 0 && !memfd_use_of(m, owner, true)) {
-                safe_close(memfd);
-                return iovad_error(e, IOVAD_E_NO_MEMORY, "Out of memory");
         }
         r = container_lease_new(c, owner, size, o, memfd, offset, &l, e);
         if (r < 0)
                 return r;
         memfd_count(m, l, +1);
-        (void) lease_adopt(m, c, l, id, client);
+        lease_adopt(m, l, id, client);
         lease_written(m, l);
         *ret = l;
         return 0;
@@ -672,13 +666,13 @@ static Rebind *find_rebind(Manager *m, const char *address) {
         return NULL;
 }
 
-static int driver_errno_to_error(int r, const char *what, const char *address, IovadError *e) {
+static int driver_errno_to_error(const Manager *m, int r, const char *what, const char *address, IovadError *e) {
         switch (-r) {
         case EBUSY:
                 return iovad_error(e, IOVAD_E_BUSY, "%s %s failed: %s", what, address, strerror(-r));
         case EOPNOTSUPP:
                 return iovad_error(e, IOVAD_E_NOT_SUPPORTED, "%s %s is not possible on the %s backend", what, address,
-                                   "this");
+                                   m->backend->ops->name);
         case ENODEV:
         case ENOENT:
                 return iovad_error(e, IOVAD_E_NO_SUCH_DEVICE, "There is no PCI device %s", address);
@@ -710,7 +704,7 @@ int manager_bind_device(Manager *m, const char *address, IovadError *e) {
         }
         r = m->backend->ops->bind_vfio(m->backend, address);
         if (r < 0)
-                return driver_errno_to_error(r, "Binding to vfio-pci of", address, e);
+                return driver_errno_to_error(m, r, "Binding to vfio-pci of", address, e);
         if (!rb)
                 rb = &m->rebind[m->n_rebind++];
         snprintf(rb->address, sizeof(rb->address), "%s", address);
@@ -742,7 +736,7 @@ int manager_unbind_device(Manager *m, const char *address, IovadError *e) {
                 previous = rb->driver;
         r = m->backend->ops->unbind_vfio(m->backend, address, previous);
         if (r < 0)
-                return driver_errno_to_error(r, "Unbinding from vfio-pci of", address, e);
+                return driver_errno_to_error(m, r, "Unbinding from vfio-pci of", address, e);
         log_info("Gave %s back to %s", address, previous ? previous : "the kernel's choice of driver");
         if (rb) {
                 size_t i = (size_t) (rb - m->rebind);
