@@ -31,6 +31,9 @@ static const Verb verbs[] = {
         { "open", 1, 1, verb_open, OPT_HOLD },
         { "bind", 1, 1, verb_bind, 0 },
         { "unbind", 1, 1, verb_unbind, 0 },
+        { "delegate", 2, 2, verb_delegate, 0 },
+        { "undelegate", 1, 1, verb_undelegate, 0 },
+        { "open-delegated", 1, 4096, verb_open_delegated, OPT_HOLD },
         { "group-regions", 1, 1, verb_group_regions, 0 },
         { "containers", 0, 0, verb_containers, 0 },
         { "create", 1, 1, verb_create, OPT_USER },
@@ -74,6 +77,12 @@ static void help(void) {
                "  open ADDRESS             Open a device's VFIO fd and show it [--hold]\n"
                "  bind ADDRESS             Hand a device to vfio-pci\n"
                "  unbind ADDRESS           Give a device back to the driver it had\n"
+               "  delegate ADDRESS UID     Let a user run the device with its own iommufd\n"
+               "                           (iommufd backend; privileged)\n"
+               "  undelegate ADDRESS       End that, once nobody holds the device\n"
+               "  open-delegated ADDRESS [-- COMMAND...]\n"
+               "                           Get /dev/iommu and the device's cdev, delegated to\n"
+               "                           you; run COMMAND with them as fds 3 and 4 [--hold]\n"
                "  group-regions GROUP      Show the reserved regions of an IOMMU group\n"
                "\n"
                "Containers:\n"

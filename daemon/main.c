@@ -17,6 +17,7 @@
 
 typedef struct Args {
         const char *simulate;
+        const char *backend;
         const char *state_dir;
         const char *runtime_dir;
         const char *config;
@@ -29,6 +30,9 @@ static void help(void) {
                "and VFIO device fds to unprivileged clients over D-Bus (%s on the system bus).\n\n"
                "  --simulate=PROFILE   use the simulated backend on a platform profile (a file or\n"
                "                       the name of a shipped one: x86-vtd, x86-amdvi, arm-smmuv3, ...)\n"
+               "  --backend=KIND       the kernel interface: auto (default: iommufd where /dev/iommu\n"
+               "                       and the devices' VFIO cdevs exist, else vfio-type1),\n"
+               "                       iommufd or vfio-type1\n"
                "  --state-dir=DIR      where containers and persistent leases are kept\n"
                "                       (default $STATE_DIRECTORY or %s)\n"
                "  --runtime-dir=DIR    runtime files (default $RUNTIME_DIRECTORY or %s)\n"
@@ -42,9 +46,10 @@ static void help(void) {
 }
 
 static int parse_args(int argc, char **argv, Args *a) {
-        enum { ARG_SIMULATE = 0x100, ARG_STATE_DIR, ARG_RUNTIME_DIR, ARG_CONFIG, ARG_LOG_LEVEL, ARG_NO_POLKIT, ARG_VERSION };
+        enum { ARG_SIMULATE = 0x100, ARG_BACKEND, ARG_STATE_DIR, ARG_RUNTIME_DIR, ARG_CONFIG, ARG_LOG_LEVEL, ARG_NO_POLKIT, ARG_VERSION };
         static const struct option options[] = {
                 { "simulate", required_argument, NULL, ARG_SIMULATE },
+                { "backend", required_argument, NULL, ARG_BACKEND },
                 { "state-dir", required_argument, NULL, ARG_STATE_DIR },
                 { "runtime-dir", required_argument, NULL, ARG_RUNTIME_DIR },
                 { "config", required_argument, NULL, ARG_CONFIG },
@@ -60,6 +65,14 @@ static int parse_args(int argc, char **argv, Args *a) {
                 switch (c) {
                 case ARG_SIMULATE:
                         a->simulate = optarg;
+                        break;
+                case ARG_BACKEND:
+                        if (strcmp(optarg, "auto") != 0 && strcmp(optarg, "iommufd") != 0 &&
+                            strcmp(optarg, "vfio-type1") != 0) {
+                                fprintf(stderr, "iovad: unknown backend '%s' (auto, iommufd or vfio-type1)\n", optarg);
+                                return -EINVAL;
+                        }
+                        a->backend = optarg;
                         break;
                 case ARG_STATE_DIR:
                         a->state_dir = optarg;
@@ -110,14 +123,32 @@ static const char *env_or(const char *name, const char *fallback) {
         return v && *v && !strchr(v, ':') ? v : fallback;
 }
 
+/* Why --backend=auto took what it took, and what iommufd charges pinned pages to. */
+static void log_backend_choice(const Args *a, const char *sysfs_root, const Backend *b) {
+        _cleanup_free_ char *why = NULL;
+        const char *acct = backend_iommufd_accounting(b);
+
+        if (acct)
+                log_info("iommufd: the kernel charges the pages iovad pins to %s", acct);
+        if (a->simulate || (a->backend && strcmp(a->backend, "auto") != 0) || acct)
+                return;
+        if (backend_iommufd_usable(sysfs_root, &why) == 0 && why)
+                log_info("Backend vfio-type1 (auto): no iommufd, since %s", why);
+}
+
 static int open_backend(const Args *a, const char *runtime_dir, Backend **ret) {
         _cleanup_free_ char *msg = NULL;
         const char *profiles = env_or("IOVAD_PROFILES_DIR", IOVAD_PROFILES_DIR);
+
+        const char *sysfs_root = env_or("IOVAD_SYSFS_ROOT", "/sys");
         int r;
 
-        r = backend_open(a->simulate, profiles, runtime_dir, env_or("IOVAD_SYSFS_ROOT", "/sys"), ret, &msg);
-        if (r < 0)
+        r = backend_open(a->simulate, a->backend, profiles, runtime_dir, sysfs_root, ret, &msg);
+        if (r < 0) {
                 log_error("%s", msg ? msg : strerror(-r));
+                return r;
+        }
+        log_backend_choice(a, sysfs_root, *ret);
         return r;
 }
 

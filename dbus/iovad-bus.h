@@ -33,3 +33,4 @@ char *iovad_lease_path(uint64_t id);
 #define IOVAD_ACTION_MANAGE_CONTAINERS "org.iovad1.manage-containers"
 #define IOVAD_ACTION_PERSISTENT_LEASE "org.iovad1.persistent-lease"
 #define IOVAD_ACTION_BIND_DEVICE "org.iovad1.bind-device"
+#define IOVAD_ACTION_DELEGATE_DEVICE "org.iovad1.delegate-device"

@@ -681,3 +681,16 @@ int backend_vfio_new(const char *sysfs_root, Backend **ret) {
         *ret = TAKE_PTR(b);
         return 0;
 }
+
+/* Shared with the iommufd backend: binding and the description do not depend on the IOMMU API. */
+int backend_pci_bind_vfio(Backend *b, const char *address) {
+        return vfio_bind_vfio(b, address);
+}
+
+int backend_pci_unbind_vfio(Backend *b, const char *address, const char *previous_driver) {
+        return vfio_unbind_vfio(b, address, previous_driver);
+}
+
+int backend_describe_platform(const char *sysfs_root, char **ret) {
+        return describe_platform(sysfs_root, ret);
+}

@@ -38,8 +38,32 @@ Backend *backend_free(Backend *b) {
         return NULL;
 }
 
-int backend_open(const char *simulate, const char *profiles_dir, const char *runtime_dir, const char *sysfs_root,
-                 Backend **ret, char **ret_error) {
+/* 1 with the iommufd backend in *@ret when @kind asks for it (or "auto" finds it usable), 0 for type1. */
+static int backend_open_iommufd(const char *kind, const char *sysfs_root, Backend **ret, char **ret_error) {
+        _cleanup_free_ char *why = NULL;
+        int r;
+
+        if (kind && strcmp(kind, "vfio-type1") == 0)
+                return 0;
+        if (!kind || strcmp(kind, "auto") == 0) {
+                r = backend_iommufd_usable(sysfs_root ?: "/sys", &why);
+                if (r < 0)
+                        return parse_error(ret_error, r, "Cannot look for iommufd: %s", strerror(-r));
+                if (r == 0)
+                        return 0;
+        }
+        r = backend_iommufd_new(sysfs_root, ret);
+        if (r == -ENOENT)
+                return parse_error(ret_error, r,
+                                   "This machine has no iommufd (/dev/iommu is missing): a kernel with "
+                                   "CONFIG_IOMMUFD and CONFIG_VFIO_DEVICE_CDEV is needed, or --backend=vfio-type1");
+        if (r < 0)
+                return parse_error(ret_error, r, "Cannot use iommufd on this machine: %s", strerror(-r));
+        return 1;
+}
+
+int backend_open(const char *simulate, const char *kind, const char *profiles_dir, const char *runtime_dir,
+                 const char *sysfs_root, Backend **ret, char **ret_error) {
         int r;
 
         if (simulate) {
@@ -61,6 +85,11 @@ int backend_open(const char *simulate, const char *profiles_dir, const char *run
                 }
                 return 0;
         }
+        if (kind && strcmp(kind, "auto") != 0 && strcmp(kind, "vfio-type1") != 0 && strcmp(kind, "iommufd") != 0)
+                return parse_error(ret_error, -EINVAL, "Unknown backend '%s' (auto, vfio-type1 or iommufd)", kind);
+        r = backend_open_iommufd(kind, sysfs_root, ret, ret_error);
+        if (r != 0)
+                return r < 0 ? r : 0;
         if (access("/dev/vfio/vfio", F_OK) < 0)
                 return parse_error(ret_error, -ENOENT,
                                    "This machine has no VFIO (/dev/vfio/vfio is missing): load the vfio-pci module, or "

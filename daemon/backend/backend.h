@@ -3,7 +3,8 @@
 
 /*
  * Backends: what iovad asks of the kernel, as an ops table chosen at run
- * time. "vfio-type1" talks to /dev/vfio; "simulated" keeps the same
+ * time. "vfio-type1" talks to /dev/vfio, "iommufd" to /dev/iommu and the
+ * devices' VFIO cdevs; "simulated" keeps the same
  * semantics in memory on a platform profile (interrupt isolation, group
  * viability, reserved regions, aperture, page sizes, the DMA entry limit,
  * refusal of maps outside the usable ranges and of attaches that hit
@@ -38,7 +39,7 @@ typedef struct BackendInfo {
 } BackendInfo;
 
 typedef struct BackendOps {
-        const char *name; /* "vfio-type1", "simulated" */
+        const char *name; /* "vfio-type1", "iommufd", "simulated" */
 
         void (*free)(Backend *b);
 
@@ -97,13 +98,52 @@ int backend_sim_new(Profile *profile, const char *runtime_dir, Backend **ret);
  */
 int backend_vfio_new(const char *sysfs_root, Backend **ret);
 
+/**
+ * backend_iommufd_new() - the iommufd backend on this host: an iommufd
+ * context and IOAS per container, devices through their VFIO cdevs.
+ * -ENOENT when /dev/iommu does not exist.
+ */
+int backend_iommufd_new(const char *sysfs_root, Backend **ret);
+
+/**
+ * backend_iommufd_usable() - 1 when the automatic choice is iommufd:
+ * /dev/iommu exists and a device on vfio-pci has its cdev in
+ * /dev/vfio/devices (or none is on vfio-pci and there is no type1); else 0
+ * with the reason in *@ret_reason (freed by the caller).
+ */
+int backend_iommufd_usable(const char *sysfs_root, char **ret_reason);
+
+/*
+ * backend_iommufd_accounting() - whom the kernel charges the pages an
+ * iommufd backend pins, in words; NULL for other backends.
+ */
+const char *backend_iommufd_accounting(const Backend *b);
+
+/**
+ * backend_iommufd_open_delegate() - for a VMM that maps its own memory: a
+ * new iommufd context (/dev/iommu) and a new, unbound fd of @address's
+ * cdev. -EOPNOTSUPP on another backend, -ENODEV when the device has no
+ * cdev (not on vfio-pci).
+ */
+int backend_iommufd_open_delegate(Backend *b, const char *address, int *ret_iommufd, int *ret_device);
+
+/* 1 when a process other than iovad has @address's cdev open, 0 when none does. */
+int backend_iommufd_device_in_use(Backend *b, const char *address);
+
+/* What type1 and iommufd share: driver_override binding, the platform's description. */
+int backend_pci_bind_vfio(Backend *b, const char *address);
+int backend_pci_unbind_vfio(Backend *b, const char *address, const char *previous_driver);
+int backend_describe_platform(const char *sysfs_root, char **ret);
+
 Backend *backend_free(Backend *b);
 
 /**
  * backend_open() - the backend iovad's command line asks for: the
  * simulated one on profile @simulate (a file, or a name in @profiles_dir)
- * when it is not NULL, else vfio-type1 on the host below @sysfs_root.
+ * when it is not NULL, else @kind on the host below @sysfs_root:
+ * "vfio-type1", "iommufd", or "auto" (or NULL): iommufd where
+ * backend_iommufd_usable() says so, vfio-type1 otherwise.
  * On failure *@ret_error says why, in words for the administrator.
  */
-int backend_open(const char *simulate, const char *profiles_dir, const char *runtime_dir, const char *sysfs_root,
-                 Backend **ret, char **ret_error);
+int backend_open(const char *simulate, const char *kind, const char *profiles_dir, const char *runtime_dir,
+                 const char *sysfs_root, Backend **ret, char **ret_error);

@@ -7,6 +7,7 @@
 #include "iovad-bus.h"
 #include "util/log.h"
 #include "platform/pci-names.h"
+#include "bus/delegate-dbus.h"
 #include "bus/server.h"
 
 /* Devices are looked up afresh for every call: the platform is re-read as drivers change. */
@@ -128,8 +129,8 @@ static int method_open(sd_bus_message *msg, void *userdata, sd_bus_error *error)
         else if (r == -EBUSY)
                 r = iovad_error(&e, IOVAD_E_BUSY, "Device %s is busy: %s", d->address, strerror(-r));
         else if (r < 0)
-                r = iovad_error(&e, IOVAD_E_KERNEL, "VFIO_GROUP_GET_DEVICE_FD for %s failed: %s", d->address,
-                                strerror(-r));
+                r = iovad_error(&e, IOVAD_E_KERNEL, "Opening device %s (%s backend) failed: %s", d->address,
+                                m->backend->ops->name, strerror(-r));
         if (r < 0)
                 return bus_reply_error(error, &e, r);
         fd = r;
@@ -194,6 +195,13 @@ const sd_bus_vtable device_vtable[] = {
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Bind", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_bind, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Unbind", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_unbind,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Delegate", SD_BUS_ARGS("u", uid), SD_BUS_NO_RESULT, device_method_delegate,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("OpenDelegated", SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("h", iommufd, "h", device, "a(tts)", reserved_regions),
+                                device_method_open_delegated, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Undelegate", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, device_method_undelegate,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END,
 };

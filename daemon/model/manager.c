@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 
 #include "util/log.h"
+#include "model/delegate.h"
 #include "model/manager.h"
 #include "persist/state.h"
 
@@ -53,6 +54,7 @@ Manager *manager_free(Manager *m) {
         free(m->lease_table);
         lease_journal_free(m->journal);
         free(m->rebind);
+        free(m->delegations);
         free(m->memfd_use);
         sysfs_platform_free(m->platform);
         backend_free(m->backend);
@@ -521,7 +523,7 @@ static int check_group_free(Manager *m, Container *c, unsigned group, IovadError
 
         if (owner && owner != c)
                 return iovad_error(e, IOVAD_E_BUSY, "Group %u is attached to container '%s'", group, owner->name);
-        return 0;
+        return manager_check_not_delegated(m, group, e);
 }
 
 /*
@@ -731,6 +733,9 @@ int manager_unbind_device(Manager *m, const char *address, IovadError *e) {
                                    c->name, d->iommu_group);
         if (strcmp(d->driver, "vfio-pci") != 0)
                 return iovad_error(e, IOVAD_E_NOT_ATTACHED, "Device %s is not bound to vfio-pci", address);
+        r = d->iommu_group >= 0 ? manager_check_not_delegated(m, (unsigned) d->iommu_group, e) : 0;
+        if (r < 0)
+                return r;
         rb = find_rebind(m, address);
         if (rb && rb->driver[0])
                 previous = rb->driver;

@@ -76,6 +76,10 @@ struct Manager {
         Rebind *rebind;
         size_t n_rebind;
 
+        /* Devices delegated to a uid (model/delegate.h); not saved. */
+        struct Delegation *delegations;
+        size_t n_delegations;
+
         /* Leases of bus connections, for a restart (lease-journal.h); NULL until manager_restore(). */
         LeaseJournal *journal;
         uint64_t journaled;         /* the newest lease in the journal, answered or not */
