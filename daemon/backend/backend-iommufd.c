@@ -450,11 +450,12 @@ static int iommufd_get_info(BackendContainer *c, BackendInfo *ret) {
                         .num_iovas = room,
                         .allowed_iovas = (uint64_t) (uintptr_t) ranges,
                 };
-                if (ioctl(c->fd, IOVAD_IOMMU_IOAS_IOVA_RANGES, &q) >= 0 && q.num_iovas <= room)
+                if (ioctl(c->fd, IOVAD_IOMMU_IOAS_IOVA_RANGES, &q) >= 0)
                         break;
-                if (errno != EMSGSIZE && q.num_iovas <= room)
+                /* EMSGSIZE: more ranges than room, their number in num_iovas. */
+                if (errno != EMSGSIZE)
                         return -errno;
-                if (tries >= 4 || q.num_iovas > 65536)
+                if (tries >= 4 || q.num_iovas <= room || q.num_iovas > 65536)
                         return -EPROTO;
                 free(ranges);
                 room = q.num_iovas;
@@ -463,6 +464,8 @@ static int iommufd_get_info(BackendContainer *c, BackendInfo *ret) {
                         return -ENOMEM;
         }
 
+        if (q.num_iovas > room)
+                return -EPROTO;
         for (uint32_t i = 0; i < q.num_iovas; i++) {
                 if (ranges[i].last < ranges[i].start) {
                         range_list_clear(&bi.usable);

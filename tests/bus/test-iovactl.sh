@@ -165,6 +165,12 @@ status_is 0 "$X" bind 00:14.0
 [ "$("$X" --json=short device 00:14.0 | json 'd["driver"]')" = vfio-pci ] || fail "bind"
 status_is 0 "$X" unbind 00:14.0
 [ "$("$X" --json=short device 00:14.0 | json 'd["driver"]')" = xhci_hcd ] || fail "unbind"
+# Delegation needs the iommufd backend; the refusal comes after authorization.
+says "org.iovad1.Error.NotSupported" "$X" delegate 01:00.0 1000
+says "AccessDenied" as_uid 65534 "$X" delegate 01:00.0 1000
+says "org.iovad1.Error.NotAttached" "$X" open-delegated 01:00.0
+says "org.iovad1.Error.NotAttached" "$X" undelegate 01:00.0
+status_is 2 "$X" delegate 01:00.0
 
 # Restart: the container and its persistent leases come back.
 iovad_stop
