@@ -45,7 +45,12 @@ int verb_undelegate(Iovactl *c, int argc, char **argv) {
         r = device_path(c, argv[1], &path, &address);
         if (r < 0)
                 return r;
-        return bus_call(c, path, IOVAD_DEVICE_IFACE, "Undelegate", NULL, NULL);
+        r = bus_call(c, path, IOVAD_DEVICE_IFACE, "Undelegate", NULL, NULL);
+        if (r < 0)
+                return r;
+        if (!c->json)
+                printf("%s is no longer delegated.\n", address);
+        return 0;
 }
 
 /* @fd moved to @target, inherited by what is executed next. */

@@ -15,6 +15,8 @@
  * Diagnostics go to stderr. Exit status 0 on success, 1 on any failure
  * (including a missing IOVA_RANGE capability).
  *
+ * iova-ranges --iommufd ADDRESS... asks iommufd instead (iova-ranges-iommufd.c).
+ *
  * iova-ranges --top-page GROUP... probes instead for type1's wrap at 2^64
  * (fixed in 6.18 by "vfio/type1: handle DMA map/unmap up to the
  * addressable limit"): it maps one page at IOVA 0 and one at the last page
@@ -34,6 +36,8 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
+
+#include "iova-ranges-iommufd.h"
 
 #define MAX_GROUPS 16
 
@@ -159,6 +163,10 @@ static int probe_top_page(int container) {
 int main(int argc, char *argv[]) {
         int groups[MAX_GROUPS], n = 0, container, r = 0;
         bool top_page = argc > 1 && strcmp(argv[1], "--top-page") == 0;
+
+        /* iommufd: iova-ranges-iommufd.c */
+        if (argc > 1 && (strcmp(argv[1], "--iommufd") == 0 || strcmp(argv[1], "--iommufd-fds") == 0))
+                return iova_ranges_iommufd(argc - 1, argv + 1, strcmp(argv[1], "--iommufd-fds") == 0);
 
         if (top_page) {
                 argv++;

@@ -17,7 +17,8 @@
 #                     ELF interpreter; a library that cannot be found fails
 #                     the build
 #
-# KDIR is a directory printed by fetch-kernel.sh. Without -r the test
+# KDIR is a directory printed by fetch-kernel.sh (or build-kernel.sh: no
+# modules, so none go in). Without -r the test
 # programs are not in the initramfs: the guest runs them from the host's
 # root over 9p (x86). With -r (arm64) the guest runs from the initramfs.
 set -euo pipefail
@@ -37,7 +38,9 @@ modules=("$@")
 # VFIO for the edu devices; 9p over virtio-pci for the host root.
 [ ${#modules[@]} -gt 0 ] || modules=(vfio-pci vfio_iommu_type1 9p 9pnet_virtio virtio_pci)
 kroot=$kdir/root
-kver=$(ls "$kroot/lib/modules")
+# A kernel built with everything in it (build-kernel.sh) has no modules.
+kver=
+[ -d "$kroot/lib/modules" ] && kver=$(ls "$kroot/lib/modules")
 if [ -n "$overlay" ] && [ -z "$sysroot" ]; then
 	echo "mkinitramfs: -r needs -s SYSROOT" >&2
 	exit 2
@@ -57,7 +60,7 @@ ln -s busybox "$t/bin/sh"
 install -m 755 "$here/guest-init" "$t/init"
 
 : > "$t/modules.load"
-for ko in $(modprobe -d "$kroot" -S "$kver" -a --show-depends "${modules[@]}" |
+for ko in $([ -z "$kver" ] || modprobe -d "$kroot" -S "$kver" -a --show-depends "${modules[@]}" |
 	    awk '$1 == "insmod" { print $2 }'); do
 	name=$(basename "$ko")
 	name=${name%.xz}; name=${name%.zst}
@@ -114,4 +117,4 @@ if [ -n "$overlay" ]; then
 fi
 
 (cd "$t" && find . | cpio -o -H newc --quiet | gzip -1) > "$out"
-echo "mkinitramfs: $out ($kver; $(tr '\n' ' ' < "$t/modules.load")${overlay:+; $libs libraries from the sysroot}; $(du -h "$out" | cut -f1))"
+echo "mkinitramfs: $out (${kver:-no modules}; $(tr '\n' ' ' < "$t/modules.load")${overlay:+; $libs libraries from the sysroot}; $(du -h "$out" | cut -f1))"

@@ -18,6 +18,10 @@
 #   intel    x86_64, Debian 12's 6.1, VT-d with interrupt remapping
 #   amd      x86_64, Debian 12's 6.1, AMD-Vi with interrupt remapping
 #   virtio   x86_64, Debian's 6.12, virtio-iommu (no interrupt remapping)
+#   iommufd  x86_64, 6.12 built from Debian's linux-source-6.12 with
+#            IOMMUFD and VFIO device cdevs (build-kernel.sh), VT-d with
+#            interrupt remapping: the iommufd backend and type1 in one
+#            kernel (guest-test-iommufd.sh)
 #   (these three run the host's build, --daemon etc., in the guest, whose
 #   root is the host's: guest-test.sh)
 #   arm64-smmuv3  arm64, Debian's 6.12, SMMUv3 with a GICv3 ITS and
@@ -54,7 +58,7 @@ done
 usage() { sed -n '4,6s/^# \{0,1\}//p' "$0" >&2; exit 2; }
 [ -n "$platform" ] && [ -n "$build" ] && [ -n "$run" ] || usage
 case $platform in
-intel | amd | virtio)
+intel | amd | virtio | iommufd)
 	[ -n "$daemon" ] && [ -n "$client" ] && [ -n "$iovactl" ] && [ -n "$ranges" ] || usage ;;
 arm64-smmuv3 | arm64-virtio)
 	[ -n "$source" ] && [ -n "$cross" ] || usage ;;
@@ -78,15 +82,21 @@ fail() { echo "$name: FAIL: $*"; exit 1; }
 
 case $platform in
 intel | amd) series=6.1 arch=amd64 ;;
-virtio) series=6.12 arch=amd64 ;;
+virtio | iommufd) series=6.12 arch=amd64 ;;
 arm64-*) series=6.12 arch=arm64 ;;
 esac
 
 bash "$here/setup.sh" ${arch/amd64/} || fail "setup.sh could not install the packages the tier needs"
 step "setup.sh"
+if [ "$platform" = iommufd ]; then
+	kdir=$(bash "$here/build-kernel.sh" | tail -1)
+	[ -n "$kdir" ] && [ -e "$kdir/complete" ] || fail "build-kernel.sh built no kernel"
+	step "build-kernel.sh ($kdir, $(cat "$kdir/version"))"
+else
 kdir=$(bash "$here/fetch-kernel.sh" "$series" "$arch" | tail -1)
 [ -n "$kdir" ] && [ -e "$kdir/complete" ] || fail "fetch-kernel.sh found no $series kernel for $arch"
 step "fetch-kernel.sh ($kdir)"
+fi
 
 rm -rf "$run"
 mkdir -p "$run"
@@ -97,17 +107,27 @@ install -m 644 "$here/guest-lib.sh" "$run/guest-lib.sh"
 
 case $platform in
 arm64-smmuv3) machine=smmuv3 ;;
+iommufd) machine=intel ;;
 *) machine=$platform ;;
 esac
 vm=(-k "$kdir" -i "$run/initrd.gz" -m "$machine" -t "$vm_timeout" -l "$run/console.log")
 case $platform in
-intel | amd | virtio)
+intel | amd | virtio | iommufd)
 	daemon=$(realpath -m "$daemon") client=$(realpath -m "$client")
 	iovactl=$(realpath -m "$iovactl") ranges=$(realpath -m "$ranges")
 	for f in "$daemon" "$client" "$iovactl" "$ranges"; do
 		[ -x "$f" ] || fail "$f is missing: build the project first"
 	done
 	install -m 755 "$here/guest-test.sh" "$run/guest-test.sh"
+	if [ "$platform" = iommufd ]; then
+		install -m 755 "$here/guest-test-iommufd.sh" "$run/guest-test.sh"
+		# The VMM of its last part: bookworm-backports' QEMU, unpacked.
+		qemu=$(bash "$here/fetch-qemu.sh" | tail -1)
+		[ -x "$qemu" ] || fail "fetch-qemu.sh found no QEMU 10"
+		# The guest mounts a tmpfs over /var/tmp: it runs a copy.
+		cp "$qemu" "$run/qemu-system-x86_64"
+		echo "QEMU=$run/qemu-system-x86_64" > "$run/qemu.env"
+	fi
 	modules=()
 	# 6.1 lacks virtio-iommu; with it (a module on 6.12) come the e1000e
 	# driver for the device Bind takes away from it. virtio-pci is
@@ -167,6 +187,7 @@ RANGES=$ranges
 TEST_UID=$uid
 SETPRIV=$setpriv
 EOF
+[ -f "$run/qemu.env" ] && cat "$run/qemu.env" >> "$run/test.env"
 step "mkinitramfs.sh"
 
 bash "$here/run-vm.sh" "${vm[@]}"
