@@ -18,7 +18,8 @@
 # /var/tmp/iovad-kernel-cache), KEY a hash of the source package's version
 # and the fragment: a later run with the same source and fragment reuses the
 # build and needs neither root nor network nor a compiler. A new source
-# version or fragment builds again and removes the older builds. The
+# version or fragment builds again and removes the older builds; a build
+# that was cut short goes on where it stopped on the next run. The
 # source tree is unpacked into <cache>/iommufd-6.12/src-VERSION and removed
 # again once the build succeeded (it is 1.5 GB).
 #
@@ -106,13 +107,18 @@ if [ ! -e "$src/.unpacked" ]; then
 fi
 
 obj=$top/obj-$key
-rm -rf "$obj"
-mkdir -p "$obj"
-printf '%s\n' "$fragment" > "$obj/iommufd.config"
-make -s -C "$src" O="$obj" ARCH=x86_64 tinyconfig >&2
-"$src/scripts/kconfig/merge_config.sh" -m -O "$obj" "$obj/.config" "$obj/iommufd.config" > "$obj/merge.log" 2>&1 ||
-	{ cat "$obj/merge.log" >&2; exit 1; }
-make -s -C "$src" O="$obj" ARCH=x86_64 olddefconfig >&2
+# A build that was cut short (a time limit) goes on where it stopped.
+if [ -e "$obj/.configured" ]; then
+	echo "build-kernel: resuming the build in $obj" >&2
+else
+	rm -rf "$obj"
+	mkdir -p "$obj"
+	printf '%s\n' "$fragment" > "$obj/iommufd.config"
+	make -s -C "$src" O="$obj" ARCH=x86_64 tinyconfig >&2
+	"$src/scripts/kconfig/merge_config.sh" -m -O "$obj" "$obj/.config" "$obj/iommufd.config" > "$obj/merge.log" 2>&1 ||
+		{ cat "$obj/merge.log" >&2; exit 1; }
+	make -s -C "$src" O="$obj" ARCH=x86_64 olddefconfig >&2
+fi
 # Every line of the fragment must hold: Kconfig silently drops an option
 # whose dependencies are not met.
 bad=0
@@ -130,6 +136,7 @@ while IFS= read -r line; do
 	fi
 done <<< "$fragment"
 [ "$bad" = 0 ] || exit 1
+touch "$obj/.configured"
 
 echo "build-kernel: building $series ($version, key $key) with make -j$jobs in $obj" >&2
 start=$(date +%s)
