@@ -43,7 +43,14 @@ const ChaosParams chaos_ci_daemon_kills = { .clients = 9, .rounds = 5, .live_max
 const ChaosParams chaos_ci_bus_restarts = { .clients = 6, .rounds = 2, .live_max = 6, .load_ms = 300 };
 const ChaosParams chaos_ci_fd_exhaustion = { .clients = 6, .rounds = 1, .nofile = 320 };
 
-enum { SLOT_FREE, SLOT_ACKED, SLOT_RELEASING };
+/*
+ * SLOT_DOUBT: a Lease, MapMemory or AllocateMapped that got no reply (iovad
+ * died with it in hand). If iovad had already begun to answer, the lease
+ * comes back (docs/reliability.md): the auditor then finds it, matches it to
+ * this slot by owner, size and kind, and tells the client its id (adopt),
+ * which releases it as the documented rule asks.
+ */
+enum { SLOT_FREE, SLOT_ACKED, SLOT_RELEASING, SLOT_DOUBT };
 enum { KIND_LEASE, KIND_ALLOC, KIND_MAP };
 enum { MODE_LOAD, MODE_FILL };
 enum { STOP_NONE, STOP_RELEASE, STOP_LEAVE };
@@ -51,9 +58,11 @@ enum { STOP_NONE, STOP_RELEASE, STOP_LEAVE };
 typedef struct Slot {
         uint64_t id, iova, size;
         uint64_t dev, ino, pattern; /* mapped ones: the memfd, and what the client wrote at its start */
-        unsigned epoch;             /* the iovad it was acked by (Shared.epoch) */
+        unsigned epoch;             /* the iovad the call went to (Shared.epoch when it was made) */
         uint8_t kind;
         uint8_t missing;            /* the client's own check did not find it */
+        uint8_t counted;            /* the auditor counted it as lost already (written by the auditor) */
+        uint64_t adopt;             /* SLOT_DOUBT: the id of the lease the auditor found for it (written by the auditor) */
         uint8_t state;              /* atomic; written last */
 } Slot;
 
@@ -63,6 +72,7 @@ typedef struct Client {
         int in_call, ready, full, stop, done; /* atomic */
         unsigned seen_pause, bus_gen;        /* atomic: written by the client */
         uint64_t calls, cut, named, unnamed, too_many_files, acked, gone;
+        uint64_t max_id;                     /* the highest lease id it was answered with */
         char problem[256];
         Slot slots[MAX_LIVE];
 } Client;
@@ -240,6 +250,7 @@ static Outcome client_make(ClientLocal *cl, size_t i, unsigned kind, uint64_t si
         const char *path;
         uint64_t iova;
         int fd = -1, memfd = -1;
+        unsigned epoch;
         Outcome o;
 
         if (new_call(cl->bus, cl->sh->container, IOVAD_CONTAINER_IFACE, members[kind], &m) < 0)
@@ -253,7 +264,13 @@ static Outcome client_make(ClientLocal *cl, size_t i, unsigned kind, uint64_t si
         } else if (sd_bus_message_append(m, "ta{sv}", size, 0) < 0)
                 _exit(3);
 
+        /* Taken before the call: the test bumps it once iovad is dead, so it names the iovad that got the call. */
+        epoch = LOAD(cl->sh->epoch);
         o = client_call(cl->me, cl->bus, m, &reply, &error);
+        if (o == OUT_CUT) {
+                *s = (Slot) { .size = size, .kind = (uint8_t) kind, .epoch = epoch };
+                STORE(s->state, SLOT_DOUBT);
+        }
         if (o != OUT_OK) {
                 if (memfd >= 0)
                         close(memfd);
@@ -269,8 +286,7 @@ static Outcome client_make(ClientLocal *cl, size_t i, unsigned kind, uint64_t si
                         _exit(4);
                 fd = memfd;
         }
-        *s = (Slot) { .id = path_id(path), .iova = iova, .size = size, .kind = (uint8_t) kind,
-                      .epoch = LOAD(cl->sh->epoch) };
+        *s = (Slot) { .id = path_id(path), .iova = iova, .size = size, .kind = (uint8_t) kind, .epoch = epoch };
         cl->fds[i] = fd;
         if (kind != KIND_LEASE) {
                 struct stat st;
@@ -290,6 +306,8 @@ static Outcome client_make(ClientLocal *cl, size_t i, unsigned kind, uint64_t si
                 p[size / sizeof(uint64_t) - 1] = ~s->pattern;
         }
         cl->me->acked++;
+        if (s->id > cl->me->max_id)
+                cl->me->max_id = s->id;
         STORE(s->state, SLOT_ACKED);
         return o;
 }
@@ -451,6 +469,21 @@ static void client_pause(ClientLocal *cl, unsigned gen) {
         STORE(cl->me->seen_pause, gen);
         while (LOAD(cl->sh->resume) != gen && LOAD(cl->me->stop) == STOP_NONE)
                 (void) usleep(1000);
+        /* Calls without a reply: a lease the auditor found for one is released, as the rule asks. */
+        for (size_t i = 0; i < MAX_LIVE; i++) {
+                Slot *s = &cl->me->slots[i];
+                if (LOAD(s->state) != SLOT_DOUBT)
+                        continue;
+                if (LOAD(s->adopt) != 0) {
+                        s->id = LOAD(s->adopt);
+                        STORE(s->state, SLOT_ACKED);
+                        if (client_release(cl, i) != OUT_OK)
+                                note_problem(cl->me->problem, sizeof(cl->me->problem),
+                                             "lease %" PRIu64 ", back after a call without a reply, cannot be released",
+                                             s->id);
+                } else
+                        slot_forget(cl, i);
+        }
 }
 
 /* A call carrying 8 fds that iovad does not take: refused by name, without costing iovad its bus. */
@@ -504,7 +537,9 @@ static void client_main(void *userdata) {
                         continue;
                 }
                 if (stop == STOP_RELEASE) {
-                        for (size_t i = 0; i < MAX_LIVE; i++)
+                        for (size_t i = 0; i < MAX_LIVE; i++) {
+                                if (LOAD(me->slots[i].state) == SLOT_DOUBT)
+                                        slot_forget(cl, i);
                                 while (LOAD(me->slots[i].state) != SLOT_FREE && !me->slots[i].missing) {
                                         o = client_release(cl, i);
                                         if (o == OUT_DISCONNECTED)
@@ -514,6 +549,7 @@ static void client_main(void *userdata) {
                                         if (o == OUT_NAMED && LOAD(me->slots[i].state) != SLOT_FREE)
                                                 break;
                                 }
+                        }
                         break;
                 }
                 if (!sd_bus_is_open(cl->bus)) {
@@ -579,6 +615,7 @@ typedef struct Persistent {
         char path[128];
         uint64_t id, iova, size, dev, ino, pattern;
         bool mapped;
+        uint8_t counted;
         int fd;
         void *map;
 } Persistent;
@@ -598,6 +635,7 @@ typedef struct Chaos {
         size_t n_usable;
         Persistent pers[8];
         size_t n_pers;
+        uint64_t max_id_before;   /* the highest id any client had at the last kill of iovad or the bus */
         uint64_t t0;
 } Chaos;
 
@@ -727,6 +765,15 @@ static void chaos_pause(Chaos *x) {
         }
 }
 
+/* iovad or the bus was just killed: every id handed out after this must be higher than any before. */
+static void chaos_note_kill(Chaos *x) {
+        STORE(x->sh->epoch, LOAD(x->sh->epoch) + 1);
+        for (unsigned i = 0; i < x->n; i++)
+                x->max_id_before = MAX(x->max_id_before, x->sh->c[i].max_id);
+        for (size_t k = 0; k < x->n_pers; k++)
+                x->max_id_before = MAX(x->max_id_before, x->pers[k].id);
+}
+
 static void chaos_resume(Chaos *x) {
         STORE(x->sh->resume, LOAD(x->sh->pause));
 }
@@ -773,6 +820,7 @@ static size_t daemon_memfds(pid_t pid, Held *ret, size_t max) {
 typedef struct Expect {
         uint64_t id, iova, size, dev, ino, pattern;
         bool mapped, missing, old;
+        uint8_t *counted;
         const char *who;
 } Expect;
 
@@ -809,9 +857,42 @@ static size_t root_leases(Chaos *x, LeaseInfo **ret) {
 }
 
 typedef struct Audit {
-        uint64_t lost, leaked, restored, expected, live, memfds;
+        uint64_t lost, leaked, restored, orphans, expected, live, memfds;
         char problem[512];
 } Audit;
+
+/* A lease counts as lost once, however many audits find it missing. */
+static void count_lost(Audit *a, Expect *e) {
+        if (!*e->counted)
+                a->lost++;
+        *e->counted = 1;
+}
+
+/*
+ * A lease nobody was answered for may be the one of a call that got no reply,
+ * brought back because iovad had begun to answer it: it belongs to a client
+ * with such a call of the same uid, size and kind, which is told its id
+ * (and releases it). Returns whether one was found.
+ */
+static bool adopt_orphan(Chaos *x, const LeaseInfo *li, bool *mapped_orphan) {
+        uint32_t owner = prop_u(x->bus, li->path, IOVAD_LEASE_IFACE, "Owner");
+
+        for (unsigned i = 0; i < x->n; i++) {
+                Client *c = &x->sh->c[i];
+                if (!client_running(c) || c->uid != owner)
+                        continue;
+                for (size_t k = 0; k < MAX_LIVE; k++) {
+                        Slot *s = &c->slots[k];
+                        if (LOAD(s->state) != SLOT_DOUBT || LOAD(s->adopt) != 0 || s->size != li->size ||
+                            (s->kind != KIND_LEASE) != li->mapped)
+                                continue;
+                        STORE(s->adopt, path_id(li->path));
+                        *mapped_orphan = li->mapped;
+                        return true;
+                }
+        }
+        return false;
+}
 
 /*
  * What the clients (paused) and the test hold against what iovad holds.
@@ -822,7 +903,7 @@ static void chaos_audit_once(Chaos *x, bool restart, Audit *a) {
         _cleanup_(freep) LeaseInfo *li = NULL;
         _cleanup_(freep) Expect *ex = NULL;
         _cleanup_(freep) Held *held = NULL;
-        size_t n_li, n_ex = 0, cap = 1024, n_held, mapped_expected = 0;
+        size_t n_li, n_ex = 0, cap = 1024, n_held, mapped_expected = 0, n_orphan_mapped = 0;
         unsigned epoch = LOAD(x->sh->epoch);
         uint32_t dma;
 
@@ -835,7 +916,7 @@ static void chaos_audit_once(Chaos *x, bool restart, Audit *a) {
                         continue;
                 for (size_t k = 0; k < MAX_LIVE; k++) {
                         Slot *s = &c->slots[k];
-                        if (LOAD(s->state) == SLOT_FREE)
+                        if (LOAD(s->state) == SLOT_FREE || LOAD(s->state) == SLOT_DOUBT)
                                 continue;
                         ck_assert_msg(LOAD(s->state) == SLOT_ACKED, "client %u still has a Release in doubt", i);
                         if (n_ex == cap) {
@@ -843,7 +924,14 @@ static void chaos_audit_once(Chaos *x, bool restart, Audit *a) {
                                 ex = realloc(ex, cap * sizeof(*ex));
                                 ck_assert_ptr_nonnull(ex);
                         }
-                        ex[n_ex++] = (Expect) { .id = s->id, .iova = s->iova, .size = s->size, .dev = s->dev,
+                        if (s->epoch == epoch && epoch > 0 && s->id <= x->max_id_before) {
+                                a->leaked++;
+                                note_problem(a->problem, sizeof(a->problem),
+                                             "lease id %" PRIu64 " handed out again after a restart (ids up to %" PRIu64
+                                             " were out before)",
+                                             s->id, x->max_id_before);
+                        }
+                        ex[n_ex++] = (Expect) { .counted = &s->counted, .id = s->id, .iova = s->iova, .size = s->size, .dev = s->dev,
                                                 .ino = s->ino, .pattern = s->pattern, .mapped = s->kind != KIND_LEASE,
                                                 .missing = s->missing, .old = s->epoch < epoch, .who = "a client" };
                 }
@@ -852,7 +940,7 @@ static void chaos_audit_once(Chaos *x, bool restart, Audit *a) {
                 Persistent *p = &x->pers[k];
                 ck_assert_uint_lt(n_ex, cap);
                 ex[n_ex++] = (Expect) { .id = p->id, .iova = p->iova, .size = p->size, .dev = p->dev, .ino = p->ino,
-                                        .pattern = p->pattern, .mapped = p->mapped, .old = true,
+                                        .pattern = p->pattern, .mapped = p->mapped, .old = true, .counted = &p->counted,
                                         .who = "the persistent set" };
         }
         a->expected = n_ex;
@@ -879,7 +967,7 @@ static void chaos_audit_once(Chaos *x, bool restart, Audit *a) {
                                 break;
                         }
                 if (!found || !ok || e->missing) {
-                        a->lost++;
+                        count_lost(a, e);
                         note_problem(a->problem, sizeof(a->problem),
                                      "lease %" PRIu64 " of %s at 0x%" PRIx64 "+0x%" PRIx64 ": %s", e->id, e->who,
                                      e->iova, e->size,
@@ -906,7 +994,7 @@ static void chaos_audit_once(Chaos *x, bool restart, Audit *a) {
                                         break;
                                 }
                         if (!mem) {
-                                a->lost++;
+                                count_lost(a, e);
                                 note_problem(a->problem, sizeof(a->problem),
                                              "lease %" PRIu64 " of %s: iovad does not hold its memory (inode %" PRIu64
                                              ") with the client's bytes",
@@ -920,7 +1008,7 @@ static void chaos_audit_once(Chaos *x, bool restart, Audit *a) {
                                 snprintf(name, sizeof(name), "lease-%" PRIu64, e->id);
                                 fd = env_fdstore_find(&x->e, name);
                                 if (fd < 0 || fstat(fd, &st) < 0 || st.st_dev != e->dev || st.st_ino != e->ino) {
-                                        a->lost++;
+                                        count_lost(a, e);
                                         note_problem(a->problem, sizeof(a->problem),
                                                      "lease %" PRIu64 ": its memory is not in the fd store", e->id);
                                         continue;
@@ -933,9 +1021,14 @@ static void chaos_audit_once(Chaos *x, bool restart, Audit *a) {
 
         /* Nothing else: no lease, memfd, stored fd or DMA mapping that nobody was answered for. */
         for (size_t j = 0; j < n_li; j++) {
-                bool known = false;
+                bool known = false, mapped_orphan = false;
                 for (size_t k = 0; k < n_ex && !known; k++)
                         known = path_id(li[j].path) == ex[k].id;
+                if (!known && restart && adopt_orphan(x, &li[j], &mapped_orphan)) {
+                        a->orphans++;
+                        n_orphan_mapped += mapped_orphan;
+                        continue;
+                }
                 if (!known) {
                         a->leaked++;
                         note_problem(a->problem, sizeof(a->problem),
@@ -943,12 +1036,15 @@ static void chaos_audit_once(Chaos *x, bool restart, Audit *a) {
                                      li[j].iova, li[j].size, li[j].mapped ? ", mapped" : "");
                 }
         }
-        for (size_t j = 0; j < n_held; j++)
-                if (!held[j].matched) {
+        for (size_t j = 0, spare = n_orphan_mapped; j < n_held; j++)
+                if (!held[j].matched && spare > 0)
+                        spare--; /* an orphan's memory, as long as its lease lives */
+                else if (!held[j].matched) {
                         a->leaked++;
                         note_problem(a->problem, sizeof(a->problem), "iovad holds a memfd (inode %" PRIu64
                                      ") of no lease anyone was answered for", held[j].ino);
                 }
+        mapped_expected += n_orphan_mapped;
         if (x->e.fdstore && x->e.n_store != mapped_expected) {
                 a->leaked += x->e.n_store > mapped_expected ? x->e.n_store - mapped_expected : 0;
                 note_problem(a->problem, sizeof(a->problem), "the fd store holds %zu fds for %zu mapped leases",
@@ -978,14 +1074,16 @@ static void chaos_audit_once(Chaos *x, bool restart, Audit *a) {
  */
 static void chaos_audit(Chaos *x, bool restart, bool settle) {
         uint64_t deadline = now_usec() + SETTLE_USEC;
-        uint64_t restored = 0;
+        uint64_t restored = 0, orphans = 0;
         bool first = true;
         Audit a;
 
         for (;;) {
                 chaos_audit_once(x, restart && first, &a);
-                if (first)
+                if (first) {
                         restored = a.restored;
+                        orphans = a.orphans;
+                }
                 first = false;
                 if ((a.lost == 0 && a.leaked == 0) || !settle || now_usec() > deadline)
                         break;
@@ -993,6 +1091,7 @@ static void chaos_audit(Chaos *x, bool restart, bool settle) {
         }
         x->r->audits++;
         x->r->restored += restored;
+        x->r->orphans += orphans;
         x->r->lost += a.lost;
         x->r->leaked += a.leaked;
         x->r->max_live = MAX(x->r->max_live, a.live);
@@ -1001,8 +1100,9 @@ static void chaos_audit(Chaos *x, bool restart, bool settle) {
                 note_problem(x->r->problem, sizeof(x->r->problem), "%s", a.problem);
         if (x->p->verbose)
                 printf("  audit %" PRIu64 ": %" PRIu64 " leases (%" PRIu64 " expected), %" PRIu64
-                       " memfds; restored %" PRIu64 ", lost %" PRIu64 ", leaked %" PRIu64 "%s%s\n",
-                       x->r->audits, a.live, a.expected, a.memfds, restored, a.lost, a.leaked, a.problem[0] ? ": " : "",
+                       " memfds; restored %" PRIu64 ", orphans %" PRIu64 ", lost %" PRIu64 ", leaked %" PRIu64 "%s%s\n",
+                       x->r->audits, a.live, a.expected, a.memfds, restored, orphans, a.lost, a.leaked,
+                       a.problem[0] ? ": " : "",
                        a.problem);
 }
 
@@ -1070,8 +1170,38 @@ static void chaos_stop_clients(Chaos *x, int how) {
         }
 }
 
+/*
+ * What iovad's logs say it did with leases whose call it died in (its own
+ * word, printed beside the figures), and any sanitizer report in them: a
+ * killed iovad's log is checked by nobody else.
+ */
+static void count_log_lines(Chaos *x) {
+        for (unsigned i = 1; i <= x->e.starts; i++) {
+                char path[700], *line = NULL;
+                size_t size = 0;
+                FILE *f;
+
+                xsprintf(path, "%s/iovad-%u.log", x->e.dir, i);
+                f = fopen(path, "re");
+                if (!f)
+                        continue;
+                while (getline(&line, &size, f) > 0) {
+                        if (strstr(line, "was being answered when iovad stopped: kept"))
+                                x->r->in_doubt_kept++;
+                        if (strstr(line, "was never answered before iovad stopped: released"))
+                                x->r->unanswered_dropped++;
+                        if (strstr(line, "Sanitizer") || strstr(line, "runtime error:"))
+                                note_problem(x->r->problem, sizeof(x->r->problem), "%s has a sanitizer report: %s",
+                                             path, line);
+                }
+                free(line);
+                fclose(f);
+        }
+}
+
 static void chaos_done(Chaos *x) {
         chaos_sum_clients(x);
+        count_log_lines(x);
         x->r->seconds = (double) (now_usec() - x->t0) / 1e6;
         sd_bus_flush_close_unref(x->bus);
         x->bus = NULL;
@@ -1154,8 +1284,8 @@ void chaos_daemon_kills(const ChaosParams *p, ChaosResult *r) {
         chaos_spawn_all(&x);
         for (unsigned k = 0; k < p->rounds; k++) {
                 chaos_sleep(&x, 1000ULL * (p->load_ms / 2 + rng_below(&x.rng, p->load_ms / 2 + 1)));
-                STORE(x.sh->epoch, LOAD(x.sh->epoch) + 1);
                 env_daemon_kill(&x.e);
+                chaos_note_kill(&x);
                 r->daemon_kills++;
                 /* Down for a moment, as systemd's RestartSec= would have it; the clients keep calling. */
                 chaos_sleep(&x, 1000ULL * rng_below(&x.rng, 50));
@@ -1224,9 +1354,9 @@ void chaos_bus_restarts(const ChaosParams *p, ChaosResult *r) {
                 pid_t w = 0;
 
                 chaos_sleep(&x, 1000ULL * (p->load_ms / 2 + rng_below(&x.rng, p->load_ms / 2 + 1)));
-                STORE(x.sh->epoch, LOAD(x.sh->epoch) + 1);
                 x.bus = sd_bus_flush_close_unref(x.bus);
                 env_bus_kill(&x.e);
+                chaos_note_kill(&x);
                 r->bus_restarts++;
                 /* iovad must notice and fail, so that systemd starts it again. */
                 deadline = now_usec() + 30ULL * 1000 * 1000;
@@ -1312,8 +1442,8 @@ void chaos_fd_exhaustion(const ChaosParams *p, ChaosResult *r) {
                 if (k == p->rounds)
                         break;
                 /* At the budget, iovad dies; the next one takes all of it back from the fd store. */
-                STORE(x.sh->epoch, LOAD(x.sh->epoch) + 1);
                 env_daemon_kill(&x.e);
+                chaos_note_kill(&x);
                 r->daemon_kills++;
                 env_daemon_start(&x.e);
         }
@@ -1349,6 +1479,12 @@ void chaos_print(FILE *f, const ChaosResult *r) {
                         r->daemon_failures, r->bus_restarts);
         fprintf(f, "%-14s most leases %" PRIu64 ", most memfds %" PRIu64 ", %" PRIu64 " audits\n", "", r->max_live,
                 r->max_memfds, r->audits);
+        if (r->daemon_kills)
+                fprintf(f, "%-14s orphans %" PRIu64 ": leases back whose call got no reply, each matched to such a call "
+                        "of its owner and released by it\n", "", r->orphans);
+        if (r->daemon_kills)
+                fprintf(f, "%-14s iovad's logs: %" PRIu64 " leases being answered at a kill kept, %" PRIu64
+                        " never answered dropped\n", "", r->in_doubt_kept, r->unanswered_dropped);
         if (r->problem[0])
                 fprintf(f, "%-14s first problem: %s\n", "", r->problem);
         fflush(f);

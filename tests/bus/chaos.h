@@ -54,6 +54,9 @@ typedef struct ChaosResult {
         uint64_t daemon_kills, bus_restarts;
         uint64_t daemon_failures;  /* iovad ending with a failure status on a bus loss */
         uint64_t acked, restored, lost, leaked;
+        uint64_t orphans;        /* leases back after a restart whose call got no reply: matched to such a call of
+                                    their owner (uid, size, kind) and released by that client, as documented */
+        uint64_t in_doubt_kept, unanswered_dropped; /* what iovad's logs say of calls it died in */
         uint64_t gone_as_documented; /* leases of killed clients, of old bus connections, orphans dropped */
         uint64_t max_live;       /* most leases iovad held at an audit */
         uint64_t max_memfds;     /* most memfds iovad held at an audit */
