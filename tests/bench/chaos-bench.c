@@ -18,6 +18,7 @@
  * root. The exit status is 0 when every scenario ran with 0 lost, 0
  * leaked and no unnamed error, 1 otherwise, 2 for a bad command line.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -67,15 +68,21 @@ static void help(void) {
                "  --verbose             a line per audit\n");
 }
 
-static unsigned number(const char *arg, const char *opt, unsigned min) {
+static unsigned number_max(const char *arg, const char *opt, unsigned min, unsigned long max) {
         char *end;
-        unsigned long v = strtoul(arg, &end, 0);
+        unsigned long v;
 
-        if (!*arg || *end || v < min || v > 100000) {
+        errno = 0;
+        v = strtoul(arg, &end, 0);
+        if (!*arg || *end || errno || arg[0] == '-' || v < min || v > max) {
                 fprintf(stderr, "chaos-bench: bad value for --%s: %s\n", opt, arg);
                 exit(2);
         }
         return (unsigned) v;
+}
+
+static unsigned number(const char *arg, const char *opt, unsigned min) {
+        return number_max(arg, opt, min, 100000);
 }
 
 int main(int argc, char **argv) {
@@ -105,7 +112,7 @@ int main(int argc, char **argv) {
                         help();
                         return 0;
                 case 's':
-                        seed = number(optarg, "seed", 0);
+                        seed = number_max(optarg, "seed", 0, UINT32_MAX);
                         break;
                 case 'o':
                         only = optarg;

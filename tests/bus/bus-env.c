@@ -484,16 +484,17 @@ void env_daemon_start(BusEnv *e) {
                 fd = open(e->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
                 if (fd < 0 || dup2(fd, STDERR_FILENO) < 0 || dup2(fd, STDOUT_FILENO) < 0)
                         _exit(127);
+                setenv("IOVAD_PROFILES_DIR", profiles, 1);
+                unsetenv("JOURNAL_STREAM");
+                unsetenv("NOTIFY_SOCKET");
+                /* Before the limit: the stored fds are moved above their targets on the way. */
+                if (e->fdstore)
+                        pass_stored_fds(e);
                 if (e->nofile > 0) {
                         struct rlimit rl = { e->nofile, e->nofile };
                         if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
                                 _exit(126);
                 }
-                setenv("IOVAD_PROFILES_DIR", profiles, 1);
-                unsetenv("JOURNAL_STREAM");
-                unsetenv("NOTIFY_SOCKET");
-                if (e->fdstore)
-                        pass_stored_fds(e);
                 /* Without polkit unless the test brings its stand-in (fake-polkit.c). */
                 const char *polkit = e->polkit ? "--log-level=debug" : "--no-polkit";
                 if (e->config[0])

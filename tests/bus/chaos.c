@@ -1025,6 +1025,8 @@ static void chaos_audit_once(Chaos *x, bool restart, Audit *a) {
                 for (size_t k = 0; k < n_ex && !known; k++)
                         known = path_id(li[j].path) == ex[k].id;
                 if (!known && restart && adopt_orphan(x, &li[j], &mapped_orphan)) {
+                        if (x->p->verbose)
+                                printf("  %s: back, of a call without a reply\n", li[j].path);
                         a->orphans++;
                         n_orphan_mapped += mapped_orphan;
                         continue;
