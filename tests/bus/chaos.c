@@ -527,7 +527,7 @@ static void client_main(void *userdata) {
 
         for (;;) {
                 unsigned stop = LOAD(me->stop), gen = LOAD(cl->sh->pause);
-                size_t live, pick, n;
+                size_t live, pick;
                 Outcome o;
 
                 if (stop == STOP_LEAVE)
@@ -586,17 +586,22 @@ static void client_main(void *userdata) {
                 live = count_live(me);
                 if (live > 0 && (live >= cl->sh->live_max || rng_below(&cl->rng, 100) < 40)) {
                         /* A random one of them goes. */
+                        bool called = false;
                         pick = rng_below(&cl->rng, (unsigned) live);
                         for (size_t i = 0, k = 0; i < MAX_LIVE; i++)
                                 if (LOAD(me->slots[i].state) == SLOT_ACKED && k++ == pick) {
                                         o = client_release(cl, i);
                                         if (o == OUT_NOT_DELIVERED)
                                                 (void) usleep(2000);
+                                        called = true;
                                         break;
                                 }
+                        /* Only calls in doubt left: they wait for the next pause. */
+                        if (!called)
+                                (void) usleep(1000);
                         continue;
                 }
-                for (pick = 0, n = 0; pick < MAX_LIVE && LOAD(me->slots[pick].state) != SLOT_FREE; pick++, n++)
+                for (pick = 0; pick < MAX_LIVE && LOAD(me->slots[pick].state) != SLOT_FREE; pick++)
                         ;
                 if (pick == MAX_LIVE)
                         continue;

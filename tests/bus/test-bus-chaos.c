@@ -9,6 +9,7 @@
  * The seed is IOVAD_CHAOS_SEED, else the date (printed: rerun a failure
  * with it).
  */
+#include <inttypes.h>
 #include <time.h>
 
 #include "chaos.h"
