@@ -72,6 +72,7 @@ typedef struct Client {
         int in_call, ready, full, stop, done; /* atomic */
         unsigned seen_pause, bus_gen;        /* atomic: written by the client */
         uint64_t calls, cut, named, unnamed, too_many_files, acked, gone;
+        uint64_t lingering;                  /* leases of its connection on an old bus still there on the new one */
         uint64_t max_id;                     /* the highest lease id it was answered with */
         char problem[256];
         Slot slots[MAX_LIVE];
@@ -434,10 +435,16 @@ static void client_reconnect(ClientLocal *cl) {
                         /* iovad is not back yet: ask again. */
                         (void) usleep(5000);
                         i--;
-                } else
+                } else {
+                        /* Leaked: counted, and released so that the rest of the run can go on. */
                         note_problem(cl->me->problem, sizeof(cl->me->problem),
                                      "lease %" PRIu64 " of a connection of the old bus: %s", s->id,
                                      r < 0 ? error.name : "still there");
+                        cl->me->lingering++;
+                        STORE(s->state, SLOT_ACKED);
+                        if (client_release(cl, i) != OUT_OK)
+                                slot_forget(cl, i);
+                }
         }
 }
 
@@ -1147,6 +1154,7 @@ static void chaos_sum_clients(Chaos *x) {
                 x->r->too_many_files += c->too_many_files;
                 x->r->acked += c->acked;
                 x->r->gone_as_documented += c->gone;
+                x->r->leaked += c->lingering;
                 if (c->problem[0])
                         note_problem(x->r->problem, sizeof(x->r->problem), "client %u: %s", i, c->problem);
         }
