@@ -131,7 +131,7 @@ static int on_polkit_reply(sd_bus_message *reply, void *userdata, sd_bus_error *
         if (r >= 0)
                 r = sd_bus_enqueue_for_read(a->bus, q->request);
         if (r < 0) {
-                log_error("Cannot dispatch a call again after polkit answered: %s", strerror(-r));
+                log_error_f(LOG_FIELDS(.error = r), "Cannot dispatch a call again after polkit answered: %s", strerror(-r));
                 (void) sd_bus_reply_method_errorf(q->request, SD_BUS_ERROR_FAILED,
                                                   "Authorization answered, but the call could not go on: %s",
                                                   strerror(-r));
