@@ -1,5 +1,8 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # shellcheck shell=sh
+# The check helpers are called through check(), and guest-lib.sh sets
+# checks and failures:
+# shellcheck disable=SC2317,SC2154
 #
 # The system tier's checks, inside a guest that booted the host's root with
 # systemd as PID 1 (iovad-system-test.service runs this script as root, with
@@ -8,7 +11,9 @@
 # or "FAIL: ...", and the last line, "IOVAD-GUEST-RESULT: rc=N", goes to
 # the host over the serial console.
 run=$(dirname "$(realpath "$0")")
+# shellcheck source=/dev/null
 . "$run/test.env"
+# shellcheck source=../kernel/guest-lib.sh
 . "$run/guest-lib.sh"
 export SYSTEMD_PAGER='' SYSTEMD_COLORS=0 SYSTEMD_URLIFY=0
 cd /
@@ -25,6 +30,9 @@ verdict() {
 	journalctl -b --no-pager -o short-monotonic > "$run/journal.txt" 2>&1
 	journalctl -b -u iovad --no-pager -o verbose > "$run/journal-iovad-verbose.txt" 2>&1
 	echo "IOVAD-GUEST-RESULT: rc=$rc"
+	# Everything the host reads is written; no unit needs stopping.
+	sync
+	systemctl poweroff --force --force
 	exit "$rc"
 }
 # A fatal failure: the checks after it would only fail for the same reason.

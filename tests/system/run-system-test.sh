@@ -23,7 +23,7 @@
 set -uo pipefail
 here=$(dirname "$(realpath "$0")")
 kernel=$here/../kernel
-build='' run='' source='' client='' install_build='' vm_timeout=600 hold_fd=0
+build='' run='' source='' client='' install_build='' vm_timeout=900 hold_fd=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--build-root) build=$2 ;;
