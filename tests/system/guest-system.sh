@@ -40,7 +40,7 @@ fatal() { fail "$@"; verdict; }
 
 prop() { systemctl show -P "$1" iovad.service; }
 main_pid() { prop MainPID; }
-# wait_until TENTHS COMMAND...: until COMMAND succeeds, polling every 0.1 s.
+# wait_until N COMMAND...: until COMMAND succeeds, at most N tries 0.1 s apart.
 wait_until() {
 	n=$1 i=0
 	shift
@@ -53,7 +53,8 @@ wait_until() {
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 is_active() { [ "$(systemctl is-active iovad.service)" = active ]; }
 pid_changed_from() { p=$(main_pid); [ "$p" != 0 ] && [ "$p" != "$1" ] && is_active; }
-journal_has() { journalctl -b --no-pager -o cat "$@" >/dev/null 2>&1 && journalctl -b --no-pager -o cat "$@" | grep -q .; }
+# journal_has JOURNALCTL-ARGS...: journalctl finds at least one entry.
+journal_has() { [ -n "$(journalctl -q -b --no-pager -o cat "$@" 2>/dev/null | head -n 1)" ]; }
 as() { # as UID COMMAND...: as that user, with the groups the user database gives it
 	u=$1
 	shift

@@ -52,6 +52,16 @@ for d in "$run" "$install_build"; do
 	esac
 done
 [ -x "$client" ] || { echo "$name: $client is missing: build the project first" >&2; exit 1; }
+# The guest sees the host's root, but with /tmp and /var/tmp of its own:
+# only the build root is shared at its path there.
+for d in "$source" "$client"; do
+	case $d in
+	"$build"/*) ;;
+	/tmp/* | /var/tmp/*)
+		echo "$name: $d is below /tmp or /var/tmp, which the guest does not see (only the build root is shared there)" >&2
+		exit 2 ;;
+	esac
+done
 
 step_start=$(date +%s%N)
 step() {
