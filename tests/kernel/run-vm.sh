@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# run-vm.sh -k KDIR -i INITRD -H SHARE -c SCRIPT [-m IOMMU] [-R] [-d DTSI] [-t SECS] [-l LOG] [-e ARGS] [-T FILE] [-N] [-M MEM]
+# run-vm.sh -k KDIR -i INITRD -H SHARE -c SCRIPT [-m IOMMU] [-R] [-d DTSI] [-t SECS] [-l LOG] [-e ARGS] [-T FILE] [-N]
 #
 # Boots a throw-away guest under QEMU with TCG (never KVM), one vCPU, a
 # virtual IOMMU, two QEMU edu devices at fixed slots (00:04.0 and 00:05.0,
@@ -35,18 +35,17 @@
 #              blocked translations on the console by itself.
 #   -N         intel, amd: an e1000e at 00:07.0 too (virtio and arm64
 #              always have one)
-#   -M MEM     guest memory (default 1G)
 #
 # The console goes to stdout and LOG. Exit status: the script's, 124 when
 # the time limit hit, 125 when the guest printed no result.
 set -uo pipefail
-kdir='' initrd='' share='' script='' iommu=intel tmo=300 log=vm.log extra='' trace='' hostroot='' dtsi='' nic='' mem=1G
-while getopts k:i:H:c:m:Rd:t:l:e:T:NM: o; do
+kdir='' initrd='' share='' script='' iommu=intel tmo=300 log=vm.log extra='' trace='' hostroot='' dtsi='' nic=''
+while getopts k:i:H:c:m:Rd:t:l:e:T:N o; do
 	case $o in
 	k) kdir=$OPTARG ;; i) initrd=$OPTARG ;; H) share=$(realpath "$OPTARG") ;;
 	c) script=$OPTARG ;; m) iommu=$OPTARG ;; R) hostroot=1 ;; d) dtsi=$OPTARG ;;
 	t) tmo=$OPTARG ;; l) log=$OPTARG ;; e) extra=$OPTARG ;; T) trace=$OPTARG ;;
-	N) nic=1 ;; M) mem=$OPTARG ;;
+	N) nic=1 ;;
 	*) exit 2 ;;
 	esac
 done
@@ -55,7 +54,7 @@ if [ -z "$kdir" ] || [ -z "$initrd" ] || [ -z "$share" ] || [ -z "$script" ]; th
 	exit 2
 fi
 
-common=(-accel tcg -m "$mem" -smp 1 -nodefaults -display none -serial stdio -no-reboot)
+common=(-accel tcg -m 1G -smp 1 -nodefaults -display none -serial stdio -no-reboot)
 kargs="panic=-1 quiet iovad.script=$script iovad.share=$share"
 case $iommu in
 intel | amd | virtio)
