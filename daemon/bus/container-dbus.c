@@ -137,10 +137,11 @@ static int method_attach_group(sd_bus_message *msg, void *userdata, sd_bus_error
                 return r == 0 ? 1 : r;
         r = manager_attach_group(s->manager, c, group, &e);
         if (r < 0) {
-                log_info("Attaching group %u to '%s' refused: %s", group, c->name, e.message);
+                log_info_f(LOG_FIELDS(.container = c->name, LOG_GROUP(group), .error = r),
+                           "Attaching group %u to '%s' refused: %s", group, c->name, e.message);
                 return bus_reply_error(error, &e, r);
         }
-        log_info("Attached group %u to '%s'", group, c->name);
+        log_info_f(LOG_FIELDS(.container = c->name, LOG_GROUP(group)), "Attached group %u to '%s'", group, c->name);
         emit_layout_changed(s, c);
         bus_emit_devices_changed(s, group);
         return sd_bus_reply_method_return(msg, NULL);
@@ -164,7 +165,7 @@ static int method_detach_group(sd_bus_message *msg, void *userdata, sd_bus_error
         r = manager_detach_group(s->manager, c, group, &e);
         if (r < 0)
                 return bus_reply_error(error, &e, r);
-        log_info("Detached group %u from '%s'", group, c->name);
+        log_info_f(LOG_FIELDS(.container = c->name, LOG_GROUP(group)), "Detached group %u from '%s'", group, c->name);
         emit_layout_changed(s, c);
         bus_emit_devices_changed(s, group);
         return sd_bus_reply_method_return(msg, NULL);
@@ -253,6 +254,10 @@ static int make_lease(Server *s, sd_bus_message *msg, Container *c, uint64_t siz
         r = manager_lease(s->manager, c, uid, client, size, o, TAKE_FD(fd), offset, ret, &e);
         if (r < 0)
                 return bus_reply_error(error, &e, r);
+        log_info_f(LOG_FIELDS(.container = c->name, .lease = (*ret)->id),
+                   "Lease %" PRIu64 " in '%s' for uid %u%s%s: 0x%" PRIx64 " bytes at IOVA 0x%" PRIx64 "%s",
+                   (*ret)->id, c->name, (unsigned) uid, client ? " of " : "", client ? client->name : ", persistent",
+                   (*ret)->size, (*ret)->iova, (*ret)->mapped ? ", mapped" : "");
         if ((*ret)->mapped)
                 bus_emit_container_changed(s, c, "DmaMappingsAvailable", NULL);
         return 1;
@@ -425,7 +430,7 @@ static int method_destroy(sd_bus_message *msg, void *userdata, sd_bus_error *err
         /* InterfacesRemoved lists the object's interfaces: announce it while it still exists. */
         (void) sd_bus_emit_object_removed(sd_bus_message_get_bus(msg), path);
         manager_destroy_container(s->manager, c);
-        log_info("Destroyed container '%s'", name);
+        log_info_f(LOG_FIELDS(.container = name), "Destroyed container '%s'", name);
         for (size_t i = 0; i < n_groups; i++)
                 bus_emit_devices_changed(s, groups[i]);
         return sd_bus_reply_method_return(msg, NULL);

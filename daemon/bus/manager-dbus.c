@@ -190,7 +190,7 @@ static int method_create_container(sd_bus_message *msg, void *userdata, sd_bus_e
         r = manager_create_container(m, name, users, n_users, &c, &e);
         if (r < 0)
                 return bus_reply_error(error, &e, r);
-        log_info("Created container '%s'", name);
+        log_info_f(LOG_FIELDS(.container = name), "Created container '%s'", name);
         path = iovad_container_path(c->name);
         if (!path)
                 return -ENOMEM;

@@ -211,7 +211,7 @@ void manager_save_state(Manager *m) {
         free(s.containers);
         free(s.leases);
         if (r < 0)
-                log_error("Saving state to %s failed: %s", m->state_dir, strerror(-r));
+                log_error_f(LOG_FIELDS(.error = r), "Saving state to %s failed: %s", m->state_dir, strerror(-r));
 }
 
 int manager_create_container(Manager *m, const char *name, const uid_t *users, size_t n_users, Container **ret,
@@ -336,7 +336,7 @@ void manager_leases_answered(Manager *m) {
                 return;
         r = lease_journal_answered(m->journal, m->journaled);
         if (r < 0)
-                log_error("Cannot note answered leases in the lease journal: %s", strerror(-r));
+                log_error_f(LOG_FIELDS(.error = r), "Cannot note answered leases in the lease journal: %s", strerror(-r));
         m->journaled = 0;
 }
 
@@ -369,7 +369,7 @@ int manager_compact_journal(Manager *m) {
         else
                 r = lease_journal_new(m->runtime_dir, m->bus_id, all, n, &m->journal);
         if (r < 0)
-                log_error("Writing the lease journal in %s failed: %s", m->runtime_dir, strerror(-r));
+                log_error_f(LOG_FIELDS(.error = r), "Writing the lease journal in %s failed: %s", m->runtime_dir, strerror(-r));
         return r;
 }
 
@@ -389,8 +389,9 @@ static void lease_written(Manager *m, Lease *l) {
                 if (r >= 0)
                         m->journaled = MAX(m->journaled, l->id);
                 if (r < 0)
-                        log_error("Lease %" PRIu64 " is not in the lease journal, so a restart of iovad would lose it: %s",
-                                  l->id, strerror(-r));
+                        log_error_f(LOG_FIELDS(.container = l->container->name, .lease = l->id, .error = r),
+                                    "Lease %" PRIu64 " is not in the lease journal, so a restart of iovad would lose it: %s",
+                                    l->id, strerror(-r));
                 else if (lease_journal_wants_compaction(m->journal, m->n_leases))
                         (void) manager_compact_journal(m);
         }
@@ -398,10 +399,12 @@ static void lease_written(Manager *m, Lease *l) {
                 /* 0 without a service manager: the memory then lasts as long as iovad. */
                 r = fd_store_push_lease(l->id, l->memfd);
                 if (r < 0)
-                        log_warning("Cannot keep the memory of lease %" PRIu64 " in the fd store: %s", l->id,
-                                    strerror(-r));
+                        log_warning_f(LOG_FIELDS(.container = l->container->name, .lease = l->id, .error = r),
+                                      "Cannot keep the memory of lease %" PRIu64 " in the fd store: %s", l->id,
+                                      strerror(-r));
                 else if (r == 0 && l->persistent)
-                        log_warning("Persistent lease %" PRIu64 " maps memory that only lives as long as iovad: "
+                        log_warning_f(LOG_FIELDS(.container = l->container->name, .lease = l->id),
+                                      "Persistent lease %" PRIu64 " maps memory that only lives as long as iovad: "
                                     "no service manager keeps it in an fd store",
                                     l->id);
         }
@@ -418,8 +421,9 @@ static void lease_erased(Manager *m, bool persistent, bool mapped, uint64_t id, 
         else if (had_client && m->journal) {
                 r = lease_journal_remove(m->journal, id);
                 if (r < 0)
-                        log_error("Cannot note the release of lease %" PRIu64 " in the lease journal: %s", id,
-                                  strerror(-r));
+                        log_error_f(LOG_FIELDS(.lease = id, .error = r),
+                                    "Cannot note the release of lease %" PRIu64 " in the lease journal: %s", id,
+                                    strerror(-r));
         }
         if (mapped)
                 fd_store_remove_lease(id);
@@ -490,7 +494,8 @@ int manager_release_lease(Manager *m, Lease *l, IovadError *e) {
                 /* Still mapped: it keeps its id, its range and its memory, but no connection holds it any more. */
                 memfd_count(m, l, +1);
                 table_add(m, l);
-                log_error("Lease %" PRIu64 " stays: %s", id, e->message);
+                log_error_f(LOG_FIELDS(.container = l->container->name, .lease = id, .error = r), "Lease %" PRIu64 " stays: %s",
+                            id, e->message);
                 return r;
         }
         lease_erased(m, persistent, mapped, id, had_client);
@@ -719,7 +724,7 @@ int manager_bind_device(Manager *m, const char *address, IovadError *e) {
                 rb = &m->rebind[m->n_rebind++];
         snprintf(rb->address, sizeof(rb->address), "%s", address);
         snprintf(rb->driver, sizeof(rb->driver), "%s", driver);
-        log_info("Bound %s to vfio-pci (was %s)", address, *driver ? driver : "unbound");
+        log_info_f(LOG_FIELDS(.device = address), "Bound %s to vfio-pci (was %s)", address, *driver ? driver : "unbound");
         manager_save_state(m);
         (void) manager_refresh_platform(m, NULL);
         return 1;
@@ -747,7 +752,8 @@ int manager_unbind_device(Manager *m, const char *address, IovadError *e) {
         r = m->backend->ops->unbind_vfio(m->backend, address, previous);
         if (r < 0)
                 return driver_errno_to_error(m, r, "Unbinding from vfio-pci of", address, e);
-        log_info("Gave %s back to %s", address, previous ? previous : "the kernel's choice of driver");
+        log_info_f(LOG_FIELDS(.device = address), "Gave %s back to %s", address,
+                   previous ? previous : "the kernel's choice of driver");
         if (rb) {
                 size_t i = (size_t) (rb - m->rebind);
                 memmove(m->rebind + i, m->rebind + i + 1, (m->n_rebind - i - 1) * sizeof(*m->rebind));
