@@ -387,6 +387,36 @@ static int parse_group(json_object *o, const char *path, Profile *p, size_t idx,
         return 0;
 }
 
+/* "0x" and 1..16 hex digits, non-zero, no page smaller than 4 KiB. */
+static int parse_page_bitmap(const char *s, uint64_t *ret) {
+        uint64_t v = 0;
+        size_t n;
+
+        if (s[0] != '0' || (s[1] != 'x' && s[1] != 'X'))
+                return -EINVAL;
+        s += 2;
+        n = strlen(s);
+        if (n == 0 || n > 16)
+                return -EINVAL;
+        for (size_t i = 0; i < n; i++) {
+                int d;
+
+                if (s[i] >= '0' && s[i] <= '9')
+                        d = s[i] - '0';
+                else if (s[i] >= 'a' && s[i] <= 'f')
+                        d = s[i] - 'a' + 10;
+                else if (s[i] >= 'A' && s[i] <= 'F')
+                        d = s[i] - 'A' + 10;
+                else
+                        return -EINVAL;
+                v = v << 4 | (uint64_t) d;
+        }
+        if (v == 0 || (v & -v) < 4096)
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
 static int parse_root(json_object *root, Profile *p, char **ret_error) {
         static const char *const keys[] = {
                 "name", "description", "aperture_bits", "page_sizes", "dma_entry_limit",
@@ -436,9 +466,19 @@ static int parse_root(json_object *root, Profile *p, char **ret_error) {
 
         if (!json_object_object_get_ex(root, "page_sizes", &v))
                 return fail(ret_error, "page_sizes", "missing");
-        if (!json_object_is_type(v, json_type_array) || json_object_array_length(v) == 0)
-                return fail(ret_error, "page_sizes", "expected a non-empty array of page sizes in bytes");
-        n = json_object_array_length(v);
+        if (json_object_is_type(v, json_type_string)) {
+                /* The bitmap as the kernel reports it (VFIO's iova_pgsizes,
+                 * virtio-iommu's "page mask"): "0xfffffffffffff000" is every
+                 * power of two from 4 KiB. */
+                r = parse_page_bitmap(json_object_get_string(v), &p->page_sizes);
+                if (r < 0)
+                        return fail(ret_error, "page_sizes",
+                                    "expected a bitmap of page sizes like \"0xfffffffffffff000\" whose lowest bit is "
+                                    "at least 4096");
+        } else if (!json_object_is_type(v, json_type_array) || json_object_array_length(v) == 0)
+                return fail(ret_error, "page_sizes",
+                            "expected a non-empty array of page sizes in bytes, or a bitmap like \"0xfffffffffffff000\"");
+        n = json_object_is_type(v, json_type_array) ? json_object_array_length(v) : 0;
         for (size_t i = 0; i < n; i++) {
                 _cleanup_free_ char *sub = path_join("page_sizes", "[%zu]", i);
 
