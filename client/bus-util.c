@@ -255,6 +255,23 @@ int bus_get_all(Iovactl *c, const char *path, const char *iface, const BusProper
         return 0;
 }
 
+int bus_read_msi_window(sd_bus_message *m, void *dest) {
+        MsiWindowInfo *w = dest;
+        const char *source;
+        char *copy;
+        int r;
+
+        r = sd_bus_message_read(m, "(uus)", &w->needed, &w->capacity, &source);
+        if (r < 0)
+                return r;
+        copy = strdup(source);
+        if (!copy)
+                return -ENOMEM;
+        free(w->source);
+        w->source = copy;
+        return 0;
+}
+
 int bus_read_string(sd_bus_message *m, void *dest) {
         char **s = dest, type, *copy;
         const char *v;

@@ -158,6 +158,19 @@ const char *format_range_size(char buf[static FORMAT_SIZE_MAX], uint64_t start, 
         return buf;
 }
 
+char *format_msi_window(uint32_t needed, uint32_t capacity, const char *source) {
+        char *s;
+        int r;
+
+        if (capacity == 0)
+                return strdup("none");
+        r = asprintf(&s, "%" PRIu32 " of %" PRIu32 " doorbell page%s (%s)%s", needed, capacity,
+                     capacity == 1 ? "" : "s", source && source[0] ? source : "unknown",
+                     needed > capacity ? ": TOO SMALL, the kernel maps the rest above the window, over usable IOVAs"
+                                       : "");
+        return r < 0 ? NULL : s;
+}
+
 char *format_page_sizes(uint64_t bitmap) {
         char *buf = NULL;
         size_t size = 0;

@@ -110,6 +110,14 @@ int bus_read_u64(sd_bus_message *m, void *dest);     /* uint64_t * */
 int bus_read_bool(sd_bus_message *m, void *dest);    /* bool * */
 int bus_read_range(sd_bus_message *m, void *dest);   /* IovaRange *, from (tt) */
 
+/* MsiWindowPages and CheckMsiWindow: (uus). */
+typedef struct MsiWindowInfo {
+        uint32_t needed;
+        uint32_t capacity;
+        char *source;
+} MsiWindowInfo;
+int bus_read_msi_window(sd_bus_message *m, void *dest); /* MsiWindowInfo * */
+
 typedef struct U32Array {
         uint32_t *items;
         size_t n;

@@ -103,6 +103,28 @@ typedef struct AttachConflict {
         Lease *lease;
 } AttachConflict;
 
+/*
+ * How full the container's software MSI window would get (docs/profiles.md,
+ * "MSI window sizing"): behind an SMMU the kernel maps one page per
+ * distinct MSI doorbell page the domain's devices target into the window,
+ * upwards from its start and without a bound, so that past its end MSI
+ * pages land on IOVAs leases may use.
+ */
+typedef struct MsiWindowUse {
+        bool has_window;       /* false: no software MSI window (x86, or MSIs not translated) */
+        Range window;
+        uint64_t granule;      /* the page the kernel maps per doorbell */
+        uint32_t needed;       /* doorbell pages the devices may need */
+        uint32_t capacity;     /* pages the window holds */
+        MsiSource source;      /* where the doorbells came from; MSI_SOURCE_NONE: unknown, one page counted */
+} MsiWindowUse;
+
+/*
+ * The MSI window's use by the groups attached to @c, and @extra (may be
+ * NULL) as if it were attached too. Never fails.
+ */
+void container_msi_window(const Container *c, const SysfsPlatform *p, const SysfsGroup *extra, MsiWindowUse *ret);
+
 /* Largest alignment a lease may ask for. */
 #define LEASE_MAX_ALIGNMENT (1ULL << 30)
 

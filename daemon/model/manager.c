@@ -587,10 +587,30 @@ int manager_attach_group(Manager *m, Container *c, unsigned group, IovadError *e
         r = check_group_free(m, c, group, e);
         if (r < 0)
                 return r;
+        {
+                MsiWindowUse u;
+
+                container_msi_window(c, m->platform, g, &u);
+                if (u.needed > u.capacity)
+                        log_warning("Attaching group %u to '%s': its devices may need %" PRIu32 " MSI doorbell pages "
+                                    "in the software MSI window 0x%" PRIx64 "-0x%" PRIx64 ", which holds %" PRIu32
+                                    "; the kernel maps the rest above it, over IOVAs leases may use",
+                                    group, c->name, u.needed, u.window.start, u.window.end, u.capacity);
+        }
         r = container_attach(c, m->platform, g, e);
         if (r < 0)
                 return r;
         manager_save_state(m);
+        return 0;
+}
+
+int manager_check_msi_window(Manager *m, Container *c, unsigned group, MsiWindowUse *ret, IovadError *e) {
+        const SysfsGroup *g = find_group(m, group, e);
+
+        if (!g)
+                return -ENODEV;
+        /* An attached group counts once. */
+        container_msi_window(c, m->platform, container_has_group(c, group) ? NULL : g, ret);
         return 0;
 }
 

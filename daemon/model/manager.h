@@ -124,6 +124,11 @@ ssize_t manager_check_attach(Manager *m, Container *c, unsigned group, AttachCon
 /* Re-reads the platform (drivers change), then as manager_check_attach() and container_attach(). */
 int manager_attach_group(Manager *m, Container *c, unsigned group, IovadError *e);
 int manager_detach_group(Manager *m, Container *c, unsigned group, IovadError *e);
+/*
+ * The software MSI window's use in @c (container_msi_window()) with group
+ * @group attached as well; NO_SUCH_GROUP.
+ */
+int manager_check_msi_window(Manager *m, Container *c, unsigned group, MsiWindowUse *ret, IovadError *e);
 
 /**
  * manager_lease() - a new lease in @c for @owner: IOVA space, the memory

@@ -169,6 +169,7 @@ Profile *profile_free(Profile *p) {
         free(p->name);
         free(p->description);
         free(p->kernel_release);
+        free(p->msi_controllers);
         free(p);
         return NULL;
 }
@@ -387,8 +388,8 @@ static int parse_group(json_object *o, const char *path, Profile *p, size_t idx,
         return 0;
 }
 
-/* "0x" and 1..16 hex digits, non-zero, no page smaller than 4 KiB. */
-static int parse_page_bitmap(const char *s, uint64_t *ret) {
+/* "0x" and 1..16 hex digits. */
+static int parse_hex_u64(const char *s, uint64_t *ret) {
         uint64_t v = 0;
         size_t n;
 
@@ -411,16 +412,98 @@ static int parse_page_bitmap(const char *s, uint64_t *ret) {
                         return -EINVAL;
                 v = v << 4 | (uint64_t) d;
         }
-        if (v == 0 || (v & -v) < 4096)
+        *ret = v;
+        return 0;
+}
+
+/* A bitmap with no page smaller than 4 KiB. */
+static int parse_page_bitmap(const char *s, uint64_t *ret) {
+        uint64_t v;
+
+        if (parse_hex_u64(s, &v) < 0 || v == 0 || (v & -v) < 4096)
                 return -EINVAL;
         *ret = v;
+        return 0;
+}
+
+static bool profile_has_x86_window(const Profile *p) {
+        for (size_t i = 0; i < p->n_groups; i++)
+                for (size_t j = 0; j < p->groups[i].regions.n; j++) {
+                        const Region *r = &p->groups[i].regions.items[j];
+
+                        if (r->type == REGION_MSI && r->start <= X86_MSI_START && r->end >= X86_MSI_END)
+                                return true;
+                }
+        return false;
+}
+
+static int parse_msi_controllers(json_object *v, Profile *p, char **ret_error) {
+        size_t n;
+
+        if (!json_object_is_type(v, json_type_array))
+                return fail(ret_error, "msi_controllers", "expected an array of MSI controllers");
+        /* x86 MSIs go to the interrupt window, which no SMMU translates. */
+        if (profile_has_x86_window(p))
+                return fail(ret_error, "msi_controllers",
+                            "only Arm profiles have MSI controllers (this one reserves the x86 interrupt window)");
+        n = json_object_array_length(v);
+        p->msi_controllers = calloc(n > 0 ? n : 1, sizeof(ProfileMsiController));
+        if (!p->msi_controllers)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                static const char *const keys[] = { "type", "base", NULL };
+                _cleanup_free_ char *sub = path_join("msi_controllers", "[%zu]", i), *tsub = NULL, *bsub = NULL;
+                json_object *o = json_object_array_get_idx(v, i), *x;
+                ProfileMsiController *m = &p->msi_controllers[i];
+                uint64_t align;
+                int r;
+
+                if (!sub)
+                        return -ENOMEM;
+                if (!json_object_is_type(o, json_type_object))
+                        return fail(ret_error, sub, "expected an object");
+                r = check_keys(o, sub, keys, ret_error);
+                if (r < 0)
+                        return r;
+                tsub = path_join(sub, "type");
+                bsub = path_join(sub, "base");
+                if (!tsub || !bsub)
+                        return -ENOMEM;
+                if (!json_object_object_get_ex(o, "type", &x))
+                        return fail(ret_error, tsub, "missing");
+                if (json_object_is_type(x, json_type_string) && strcmp(json_object_get_string(x), "its") == 0)
+                        m->type = MSI_CONTROLLER_ITS;
+                else if (json_object_is_type(x, json_type_string) && strcmp(json_object_get_string(x), "gicv2m") == 0)
+                        m->type = MSI_CONTROLLER_GICV2M;
+                else
+                        return fail(ret_error, tsub, "expected \"its\" or \"gicv2m\"");
+                /* The isolation the kernel would find follows the controller. */
+                if ((m->type == MSI_CONTROLLER_ITS) != p->interrupt_remapping)
+                        return fail(ret_error, tsub,
+                                    "an ITS isolates MSIs and a GICv2m frame does not: \"%s\" needs "
+                                    "interrupt_remapping %s",
+                                    msi_controller_type_to_string(m->type), p->interrupt_remapping ? "false" : "true");
+                if (!json_object_object_get_ex(o, "base", &x))
+                        return fail(ret_error, bsub, "missing");
+                /* An ITS takes two 64 KiB frames, a GICv2m frame one 4 KiB page. */
+                align = m->type == MSI_CONTROLLER_ITS ? 0x10000 : 0x1000;
+                if (!json_object_is_type(x, json_type_string) || parse_hex_u64(json_object_get_string(x), &m->base) < 0 ||
+                    (m->base & (align - 1)) != 0 || m->base > UINT64_MAX - 0x20000)
+                        return fail(ret_error, bsub, "expected a hex address like \"0x8080000\", aligned to 0x%" PRIx64,
+                                    align);
+                for (size_t k = 0; k < i; k++)
+                        if (p->msi_controllers[k].base == m->base)
+                                return fail(ret_error, bsub, "0x%" PRIx64 " is already used by msi_controllers[%zu]",
+                                            m->base, k);
+                p->n_msi_controllers++;
+        }
         return 0;
 }
 
 static int parse_root(json_object *root, Profile *p, char **ret_error) {
         static const char *const keys[] = {
                 "name", "description", "aperture_bits", "page_sizes", "dma_entry_limit",
-                "interrupt_remapping", "allow_unsafe_interrupts", "kernel_release", "groups", NULL,
+                "interrupt_remapping", "allow_unsafe_interrupts", "kernel_release", "groups", "msi_controllers", NULL,
         };
         json_object *v;
         uint64_t u;
@@ -528,6 +611,13 @@ static int parse_root(json_object *root, Profile *p, char **ret_error) {
                 /* Counted before parsing so a half-parsed group is freed. */
                 p->n_groups++;
                 r = parse_group(json_object_array_get_idx(v, i), sub, p, i, ret_error);
+                if (r < 0)
+                        return r;
+        }
+
+        /* After the groups: whether it is an x86 profile shows in their regions. */
+        if (json_object_object_get_ex(root, "msi_controllers", &v)) {
+                r = parse_msi_controllers(v, p, ret_error);
                 if (r < 0)
                         return r;
         }

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "iommu/region.h"
+#include "platform/msi.h"
 
 typedef struct ProfileDevice {
         char address[16];  /* "0000:01:00.0" */
@@ -30,6 +31,12 @@ typedef struct ProfileGroup {
         size_t n_devices;
 } ProfileGroup;
 
+/* An Arm MSI controller, written into the simulated device tree. */
+typedef struct ProfileMsiController {
+        MsiControllerType type;
+        uint64_t base;     /* its registers' physical address */
+} ProfileMsiController;
+
 typedef struct Profile {
         char *name;
         char *description;           /* optional, may be NULL */
@@ -41,6 +48,8 @@ typedef struct Profile {
         char *kernel_release;        /* optional: the simulated kernel's uname -r, for its known bugs */
         ProfileGroup *groups;
         size_t n_groups;
+        ProfileMsiController *msi_controllers; /* none given: one ITS (or GICv2m frame) at QEMU virt's address */
+        size_t n_msi_controllers;
 } Profile;
 
 /**

@@ -157,6 +157,72 @@ static int write_irq(const char *root, unsigned irq, const char *chip, const cha
         return write_attr(dir, "actions", "%s\n", actions);
 }
 
+/* A device tree property: @n bytes as they are (cells are big-endian). */
+static int write_prop(const char *dir, const char *name, const void *data, size_t n) {
+        _cleanup_free_ char *path = NULL;
+        _cleanup_close_ int fd = -EBADF;
+
+        if (asprintf(&path, "%s/%s", dir, name) < 0)
+                return -ENOMEM;
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0644);
+        if (fd < 0)
+                return -errno;
+        if (write(fd, data, n) != (ssize_t) n)
+                return -EIO;
+        return 0;
+}
+
+static void put_be64(uint8_t *b, uint64_t v) {
+        for (int i = 7; i >= 0; i--, v >>= 8)
+                b[i] = (uint8_t) v;
+}
+
+/*
+ * The GIC's MSI controllers in the device tree, as QEMU's virt machine and
+ * DT firmware show them: below the GIC's node (two address and size
+ * cells), each with its compatible and reg. Without any in the profile,
+ * QEMU virt's: an ITS at 0x8080000, or a GICv2m frame at 0x8020000.
+ */
+static int write_msi_controllers(const Profile *p, const char *root) {
+        ProfileMsiController dflt = {
+                .type = p->interrupt_remapping ? MSI_CONTROLLER_ITS : MSI_CONTROLLER_GICV2M,
+                .base = p->interrupt_remapping ? 0x8080000 : 0x8020000,
+        };
+        const ProfileMsiController *l = p->n_msi_controllers > 0 ? p->msi_controllers : &dflt;
+        size_t n = p->n_msi_controllers > 0 ? p->n_msi_controllers : 1;
+        _cleanup_free_ char *gic = NULL;
+        static const uint8_t two[4] = { 0, 0, 0, 2 };
+        int r;
+
+        r = make_dir(&gic, "%s/firmware/devicetree/base/intc@8000000", root);
+        if (r < 0)
+                return r;
+        r = write_prop(gic, "#address-cells", two, sizeof(two));
+        if (r < 0)
+                return r;
+        r = write_prop(gic, "#size-cells", two, sizeof(two));
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                bool its = l[i].type == MSI_CONTROLLER_ITS;
+                _cleanup_free_ char *dir = NULL;
+                uint8_t reg[16];
+
+                r = make_dir(&dir, "%s/%s@%" PRIx64, gic, its ? "its" : "v2m", l[i].base);
+                if (r < 0)
+                        return r;
+                r = write_attr(dir, "compatible", "%s", its ? "arm,gic-v3-its" : "arm,gic-v2m-frame");
+                if (r < 0)
+                        return r;
+                put_be64(reg, l[i].base);
+                put_be64(reg + 8, its ? 0x20000 : 0x1000);
+                r = write_prop(dir, "reg", reg, sizeof(reg));
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 /*
  * The interrupts a booted machine of this profile would show in
  * /sys/kernel/irq, as read_isolation() reads them: one platform interrupt
@@ -182,29 +248,13 @@ static int write_irqs(const Profile *p, const char *root) {
                  * by MSI through the ITS; with no ITS the MSI frame of a
                  * GICv2m serves PCI and isolates nothing. */
                 if (p->interrupt_remapping) {
-                        _cleanup_free_ char *its = NULL;
-
                         r = write_irq(root, 12, "ITS-pMSI", "edge", "arm-smmu-v3-evtq");
                         if (r < 0)
                                 return r;
-                        /* The ITS in the device tree, as QEMU's virt machine and DT firmware show it. */
-                        r = make_dir(&its, "%s/firmware/devicetree/base/intc@8000000/its@8080000", root);
-                        if (r < 0)
-                                return r;
-                        r = write_attr(its, "compatible", "arm,gic-v3-its");
-                        if (r < 0)
-                                return r;
                 }
-                if (!p->interrupt_remapping) {
-                        _cleanup_free_ char *v2m = NULL;
-
-                        r = make_dir(&v2m, "%s/firmware/devicetree/base/intc@8000000/v2m@8020000", root);
-                        if (r < 0)
-                                return r;
-                        r = write_attr(v2m, "compatible", "arm,gic-v2m-frame");
-                        if (r < 0)
-                                return r;
-                }
+                r = write_msi_controllers(p, root);
+                if (r < 0)
+                        return r;
                 msi_prefix = p->interrupt_remapping ? "ITS-" : "GICv2m-";
         }
 

@@ -612,6 +612,7 @@ SysfsPlatform *sysfs_platform_free(SysfsPlatform *p) {
         }
         free(p->groups);
         free(p->devices);
+        free(p->doorbells);
         free(p);
         return NULL;
 }
@@ -638,6 +639,9 @@ int sysfs_read_platform(const char *root, SysfsPlatform **ret, char **ret_error)
         r = read_isolation(root, &p->isolation);
         if (r < 0)
                 return parse_error(ret_error, r, "%s: cannot read interrupt isolation: %s", root, strerror(-r));
+        r = msi_read_doorbells(root, &p->doorbells, &p->n_doorbells, &p->doorbell_source);
+        if (r < 0)
+                return parse_error(ret_error, r, "%s: cannot read the MSI controllers: %s", root, strerror(-r));
 
         *ret = TAKE_PTR(p);
         return 0;

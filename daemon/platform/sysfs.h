@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "iommu/region.h"
+#include "platform/msi.h"
 
 /* The x86 interrupt window: every x86 IOMMU driver reports it as msi. */
 #define X86_MSI_START UINT64_C(0xfee00000)
@@ -49,6 +50,9 @@ typedef struct SysfsPlatform {
         SysfsGroup *groups;    /* sorted by id */
         size_t n_groups;
         Isolation isolation;   /* of the platform's interrupts */
+        MsiDoorbell *doorbells; /* the MSI controllers' doorbells, sorted (msi.h) */
+        size_t n_doorbells;
+        MsiSource doorbell_source;
 } SysfsPlatform;
 
 /* "remapped", "isolated-msi", "unsafe", "none", "unknown"; NULL for anything else. */

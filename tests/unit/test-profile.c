@@ -177,6 +177,26 @@ START_TEST(test_malformed) {
                 { HEAD "\"groups\": {} }", "groups: expected an array", NULL },
                 { HEAD "\"dma_entry_limt\": 16, \"groups\": [] }", "dma_entry_limt: unknown key", NULL },
 
+                /* MSI controllers: Arm only, matching the isolation, aligned, unique. */
+                { HEAD "\"groups\": [" GROUP0 "], \"msi_controllers\": [] }", "msi_controllers: ", "only Arm" },
+                { HEAD "\"groups\": [], \"msi_controllers\": {} }", "msi_controllers: expected an array", NULL },
+                { HEAD "\"groups\": [], \"msi_controllers\": [ 1 ] }", "msi_controllers[0]: expected an object", NULL },
+                { HEAD "\"groups\": [], \"msi_controllers\": [ { \"type\": \"its\", \"base\": \"0x8080000\" } ] }",
+                  "msi_controllers[0].type: ", "interrupt_remapping true" },
+                { HEAD "\"interrupt_remapping\": true, \"groups\": [], \"msi_controllers\": [ { \"type\": \"gicv2m\", \"base\": \"0x8020000\" } ] }",
+                  "msi_controllers[0].type: ", "interrupt_remapping false" },
+                { HEAD "\"groups\": [], \"msi_controllers\": [ { \"type\": \"v3\", \"base\": \"0x8020000\" } ] }",
+                  "msi_controllers[0].type: ", "\"its\" or \"gicv2m\"" },
+                { HEAD "\"groups\": [], \"msi_controllers\": [ { \"type\": \"gicv2m\" } ] }", "msi_controllers[0].base: missing", NULL },
+                { HEAD "\"groups\": [], \"msi_controllers\": [ { \"type\": \"gicv2m\", \"base\": \"0x8020040\" } ] }",
+                  "msi_controllers[0].base: ", "aligned to 0x1000" },
+                { HEAD "\"interrupt_remapping\": true, \"groups\": [], \"msi_controllers\": [ { \"type\": \"its\", \"base\": \"0x8081000\" } ] }",
+                  "msi_controllers[0].base: ", "aligned to 0x10000" },
+                { HEAD "\"groups\": [], \"msi_controllers\": [ { \"type\": \"gicv2m\", \"base\": \"0x8020000\" },"
+                  " { \"type\": \"gicv2m\", \"base\": \"0x8020000\" } ] }", "msi_controllers[1].base: ", "already used" },
+                { HEAD "\"groups\": [], \"msi_controllers\": [ { \"type\": \"gicv2m\", \"base\": \"0x8020000\", \"size\": 1 } ] }",
+                  "msi_controllers[0].size: unknown key", NULL },
+
                 /* Groups. */
                 { HEAD "\"groups\": [ 5 ] }", "groups[0]: expected an object", NULL },
                 { HEAD "\"groups\": [ { \"devices\": [] } ] }", "groups[0].id: missing", NULL },
