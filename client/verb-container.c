@@ -24,6 +24,7 @@ typedef struct ContainerInfo {
         uint64_t page_sizes;
         uint32_t dma_available;
         MsiWindowInfo msi;
+        bool reserve_peer_windows;
 } ContainerInfo;
 
 static void container_info_clear(ContainerInfo *i) {
@@ -45,6 +46,7 @@ static const BusProperty container_map[] = {
         { "DmaMappingsAvailable", "u", bus_read_u32, offsetof(ContainerInfo, dma_available) },
         { "Users", "au", bus_read_u32_array, offsetof(ContainerInfo, users) },
         { "MsiWindowPages", "(uus)", bus_read_msi_window, offsetof(ContainerInfo, msi) },
+        { "ReservePeerWindows", "b", bus_read_bool, offsetof(ContainerInfo, reserve_peer_windows) },
         {}
 };
 
@@ -103,6 +105,8 @@ int verb_create(Iovactl *c, int argc, char **argv) {
         r = sd_bus_message_append(m, "s", argv[1]);
         if (r >= 0)
                 r = sd_bus_message_open_container(m, 'a', "{sv}");
+        if (r >= 0 && c->reserve_peer_windows)
+                r = sd_bus_message_append(m, "{sv}", "reserve_peer_windows", "b", 1);
         if (r >= 0 && c->n_users > 0) {
                 r = sd_bus_message_open_container(m, 'e', "sv");
                 if (r >= 0)
@@ -299,6 +303,7 @@ static json_object *container_json(const char *path, const ContainerInfo *i, Tab
             json_add(o, "dma_mappings_available", json_object_new_uint64(i->dma_available)) < 0 ||
             json_add(o, "users", json_u32_array(i->users.items, i->users.n)) < 0 ||
             json_add(o, "msi_window", msi_window_json(&i->msi)) < 0 ||
+            json_add(o, "reserve_peer_windows", json_object_new_boolean(i->reserve_peer_windows)) < 0 ||
             json_add(o, "reserved_regions", table_to_json(regions)) < 0 ||
             json_add(o, "usable_ranges", table_to_json(usable)) < 0) {
                 json_object_put(o);
@@ -346,6 +351,7 @@ int verb_show(Iovactl *c, int argc, char **argv) {
         print_field(17, "Page sizes", "%s (0x%" PRIx64 ")", pages, info.page_sizes);
         print_field(17, "DMA mappings left", "%" PRIu32, info.dma_available);
         print_field(17, "MSI window", "%s", msi);
+        print_field(17, "Peer windows", "%s", info.reserve_peer_windows ? "reserved (origin p2p)" : "not reserved");
         print_field(17, "Users", "%s", users);
 
         /* Section titles stay with --no-legend: without them the tables could not be told apart. */

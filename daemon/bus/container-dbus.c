@@ -112,6 +112,14 @@ static int property_get_msi_window(sd_bus *bus, const char *path, const char *in
         return append_msi_window(reply, &u);
 }
 
+static int property_get_reserve_peer_windows(sd_bus *bus, const char *path, const char *interface,
+                                             const char *property, sd_bus_message *reply, void *userdata,
+                                             sd_bus_error *error) {
+        Container *c = userdata;
+        /* sd-bus's "b" is an int; the field is a bool. */
+        return sd_bus_message_append(reply, "b", (int) c->reserve_peer_windows);
+}
+
 void bus_emit_container_changed(Server *s, Container *c, const char *property, ...) {
         _cleanup_free_ char *path = NULL;
         char *names[16];
@@ -479,6 +487,7 @@ const sd_bus_vtable container_vtable[] = {
         SD_BUS_PROPERTY("DmaMappingsAvailable", "u", property_get_dma_avail, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Users", "au", property_get_users, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("MsiWindowPages", "(uus)", property_get_msi_window, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("ReservePeerWindows", "b", property_get_reserve_peer_windows, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_METHOD_WITH_ARGS("AttachGroup", SD_BUS_ARGS("u", group), SD_BUS_NO_RESULT, method_attach_group,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("DetachGroup", SD_BUS_ARGS("u", group), SD_BUS_NO_RESULT, method_detach_group,

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "model/container.h"
+#include "platform/p2p.h"
 #include "util/log.h"
 
 bool container_name_valid(const char *name) {
@@ -283,8 +284,28 @@ static int check_isolation(const Container *c, const SysfsPlatform *p, const Sys
                            g->id);
 }
 
+int container_group_regions(const Container *c, const SysfsPlatform *p, const SysfsGroup *g, RegionList *ret) {
+        RegionList l = {};
+        P2pReport rep = {};
+        int r;
+
+        r = region_list_append_list(&l, &g->regions);
+        if (r >= 0 && c->reserve_peer_windows)
+                r = p2p_group(p, g, &rep);
+        for (size_t i = 0; r >= 0 && i < rep.n_windows; i++)
+                r = region_list_add(&l, rep.windows[i].start, rep.windows[i].end, REGION_RESERVED, "p2p");
+        p2p_report_done(&rep);
+        if (r < 0) {
+                region_list_clear(&l);
+                return -ENOMEM;
+        }
+        *ret = l;
+        return 0;
+}
+
 ssize_t container_check_attach(Container *c, const SysfsPlatform *p, const SysfsGroup *g, AttachConflict **ret,
                                IovadError *e) {
+        _cleanup_(region_list_clear) RegionList regions = {};
         _cleanup_free_ Range *live = NULL;
         _cleanup_free_ Lease **leases = NULL;
         _cleanup_free_ RegionConflict *rc = NULL;
@@ -301,7 +322,9 @@ ssize_t container_check_attach(Container *c, const SysfsPlatform *p, const Sysfs
         r = container_lease_ranges(c, &live, &leases, &n_live);
         if (r < 0)
                 return iovad_error(e, IOVAD_E_NO_MEMORY, "Out of memory");
-        n = region_find_conflicts(&g->regions, live, n_live, ret ? &rc : NULL);
+        if (container_group_regions(c, p, g, &regions) < 0)
+                return iovad_error(e, IOVAD_E_NO_MEMORY, "Out of memory");
+        n = region_find_conflicts(&regions, live, n_live, ret ? &rc : NULL);
         if (n < 0)
                 return iovad_error(e, IOVAD_E_NO_MEMORY, "Out of memory");
         if (ret) {
@@ -311,7 +334,7 @@ ssize_t container_check_attach(Container *c, const SysfsPlatform *p, const Sysfs
                         if (!out)
                                 return iovad_error(e, IOVAD_E_NO_MEMORY, "Out of memory");
                         for (ssize_t i = 0; i < n; i++) {
-                                const Region *reg = &g->regions.items[rc[i].region];
+                                const Region *reg = &regions.items[rc[i].region];
                                 out[i] = (AttachConflict) {
                                         .start = reg->start,
                                         .end = reg->end,
@@ -352,8 +375,14 @@ int container_refresh(Container *c, const SysfsPlatform *p, IovadError *e) {
         r = region_list_append_list(&regions, &c->config->reserved);
         for (size_t i = 0; r >= 0 && i < c->n_groups; i++) {
                 const SysfsGroup *g = sysfs_find_group(p, c->groups[i]);
-                if (g)
-                        r = region_list_append_list(&regions, &g->regions);
+                RegionList gr = {};
+
+                if (!g)
+                        continue;
+                r = container_group_regions(c, p, g, &gr);
+                if (r >= 0)
+                        r = region_list_append_list(&regions, &gr);
+                region_list_clear(&gr);
         }
         if (r < 0)
                 goto oom;

@@ -75,6 +75,7 @@ struct Container {
         RangeList usable;
         IovaAllocator *alloc;  /* NULL while no group is attached */
         bool faulted;          /* the kernel misbehaved on an unmap: no new leases */
+        bool reserve_peer_windows; /* the groups' peer-to-peer windows are holes (origin "p2p"), from creation on */
 
         Lease *leases;
         size_t n_leases;
@@ -187,6 +188,13 @@ int container_memfd_new(Container *c, uint64_t size, bool hugepages, int *ret_fd
 
 /* Sorted, disjoint ranges of the container's leases, for conflict checks and layouts. */
 int container_lease_ranges(const Container *c, Range **ret, Lease ***ret_leases, size_t *ret_n);
+
+/*
+ * The regions @g brings into @c: its reserved regions and, when @c
+ * reserves peer windows, the MMIO windows its devices' DMA could reach
+ * without the IOMMU (p2p.h) as "reserved" with origin "p2p". -ENOMEM.
+ */
+int container_group_regions(const Container *c, const SysfsPlatform *p, const SysfsGroup *g, RegionList *ret);
 
 /* Recompute regions/usable/allocator and the backend info; keeps leases. */
 int container_refresh(Container *c, const SysfsPlatform *p, IovadError *e);

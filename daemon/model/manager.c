@@ -177,6 +177,7 @@ static int state_collect(Manager *m, State *s) {
                         .n_users = c->n_users,
                         .groups = c->groups,
                         .n_groups = c->n_groups,
+                        .reserve_peer_windows = c->reserve_peer_windows,
                 };
                 for (Lease *l = c->leases; l; l = l->c_next) {
                         if (!l->persistent)
@@ -216,6 +217,11 @@ void manager_save_state(Manager *m) {
 
 int manager_create_container(Manager *m, const char *name, const uid_t *users, size_t n_users, Container **ret,
                              IovadError *e) {
+        return manager_create_container_full(m, name, users, n_users, false, ret, e);
+}
+
+int manager_create_container_full(Manager *m, const char *name, const uid_t *users, size_t n_users,
+                                  bool reserve_peer_windows, Container **ret, IovadError *e) {
         Container **a, *c;
         int r;
 
@@ -228,6 +234,8 @@ int manager_create_container(Manager *m, const char *name, const uid_t *users, s
         r = container_new(m->backend, &m->config, name, users, n_users, &c, e);
         if (r < 0)
                 return r;
+        /* Before any group: its windows are holes from its first attach on. */
+        c->reserve_peer_windows = reserve_peer_windows;
         m->containers[m->n_containers++] = c;
         manager_save_state(m);
         *ret = c;
@@ -604,6 +612,16 @@ int manager_attach_group(Manager *m, Container *c, unsigned group, IovadError *e
         return 0;
 }
 
+int manager_group_p2p(Manager *m, unsigned group, P2pReport *ret, IovadError *e) {
+        const SysfsGroup *g = find_group(m, group, e);
+
+        if (!g)
+                return -ENODEV;
+        if (p2p_group(m->platform, g, ret) < 0)
+                return iovad_error(e, IOVAD_E_NO_MEMORY, "Out of memory");
+        return 0;
+}
+
 int manager_check_msi_window(Manager *m, Container *c, unsigned group, MsiWindowUse *ret, IovadError *e) {
         const SysfsGroup *g = find_group(m, group, e);
 
@@ -860,7 +878,8 @@ void manager_restore(Manager *m, const char *bus_id, FdStore *fds) {
                 IovadError e = {};
                 Container *c;
 
-                if (manager_create_container(m, sc->name, sc->users, sc->n_users, &c, &e) < 0) {
+                if (manager_create_container_full(m, sc->name, sc->users, sc->n_users, sc->reserve_peer_windows, &c,
+                                                  &e) < 0) {
                         log_error("Cannot restore container '%s': %s", sc->name, e.message);
                         continue;
                 }

@@ -151,11 +151,26 @@ bad:
         return fail(ret_error, path, "expected a hex string like \"%s\" (at most 0x%" PRIx32 ")", example, max);
 }
 
+static void strv_free(char **l) {
+        for (char **i = l; i && *i; i++)
+                free(*i);
+        free(l);
+}
+
+static void profile_device_done(ProfileDevice *d) {
+        free(d->config);
+        d->config = NULL;
+        strv_free(d->resources);
+        d->resources = NULL;
+}
+
 static void profile_group_done(ProfileGroup *g) {
         for (char **l = g->reserved_lines; l && *l; l++)
                 free(*l);
         free(g->reserved_lines);
         region_list_clear(&g->regions);
+        for (size_t i = 0; i < g->n_devices; i++)
+                profile_device_done(&g->devices[i]);
         free(g->devices);
 }
 
@@ -188,8 +203,141 @@ static const char *find_address(const Profile *p, const char *address, size_t *r
         return NULL;
 }
 
+static int hexdigit(char c) {
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+                return c - 'A' + 10;
+        return -1;
+}
+
+/*
+ * lspci -xxx / -xxxx lines: "OFF: b0 b1 ...", OFF hex below 0x1000, up to
+ * 16 bytes of two hex digits each. Anything unset reads as zero, as a
+ * function's unimplemented registers do.
+ */
+static int parse_config(json_object *v, const char *path, ProfileDevice *d, char **ret_error) {
+        _cleanup_free_ uint8_t *buf = NULL;
+        size_t n, size = 256;
+
+        if (!json_object_is_type(v, json_type_array) || json_object_array_length(v) == 0)
+                return fail(ret_error, path, "expected an array of lspci -xxx lines like \"00: 86 80 21 15 ...\"");
+        buf = calloc(1, 4096);
+        if (!buf)
+                return -ENOMEM;
+        n = json_object_array_length(v);
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_free_ char *sub = path_join(path, "[%zu]", i);
+                json_object *l = json_object_array_get_idx(v, i);
+                const char *s;
+                unsigned off = 0, k = 0;
+                int digits = 0;
+
+                if (!sub)
+                        return -ENOMEM;
+                if (!json_object_is_type(l, json_type_string))
+                        goto bad;
+                s = json_object_get_string(l);
+                for (; hexdigit(*s) >= 0 && digits < 4; s++, digits++)
+                        off = off * 16 + (unsigned) hexdigit(*s);
+                if (digits == 0 || *s != ':' || off >= 4096)
+                        goto bad;
+                s++;
+                while (*s) {
+                        if (*s != ' ' || hexdigit(s[1]) < 0 || hexdigit(s[2]) < 0 || (s[3] && s[3] != ' '))
+                                goto bad;
+                        if (k == 16 || off + k >= 4096)
+                                goto bad;
+                        buf[off + k++] = (uint8_t) (hexdigit(s[1]) * 16 + hexdigit(s[2]));
+                        s += 3;
+                }
+                if (k == 0)
+                        goto bad;
+                if (off + k > 256)
+                        size = 4096;
+                continue;
+        bad:
+                return fail(ret_error, sub, "expected an lspci -xxx line like \"00: 86 80 21 15\" (offset below 0x1000, "
+                            "at most 16 bytes)");
+        }
+        d->config = TAKE_PTR(buf);
+        d->config_size = size;
+        return 0;
+}
+
+/* sysfs resource lines: "0x%016llx 0x%016llx 0x%016llx" (start, end, flags), at most 17. */
+static int parse_resources(json_object *v, const char *path, ProfileDevice *d, char **ret_error) {
+        size_t n;
+
+        if (!json_object_is_type(v, json_type_array) || json_object_array_length(v) == 0 ||
+            json_object_array_length(v) > 17)
+                return fail(ret_error, path, "expected an array of 1 to 17 resource lines");
+        n = json_object_array_length(v);
+        d->resources = calloc(n + 1, sizeof(char *));
+        if (!d->resources)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_free_ char *sub = path_join(path, "[%zu]", i);
+                json_object *l = json_object_array_get_idx(v, i);
+                unsigned long long a, b, f;
+                char end;
+
+                if (!sub)
+                        return -ENOMEM;
+                if (!json_object_is_type(l, json_type_string) ||
+                    sscanf(json_object_get_string(l), "0x%llx 0x%llx 0x%llx%c", &a, &b, &f, &end) != 3 ||
+                    (a > b && !(a == 0 && b == 0)))
+                        return fail(ret_error, sub,
+                                    "expected a resource line like \"0x00000000fe000000 0x00000000fe0fffff "
+                                    "0x0000000000040200\"");
+                d->resources[i] = strdup(json_object_get_string(l));
+                if (!d->resources[i])
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+static int parse_device_extra(json_object *o, const char *path, ProfileDevice *d, char **ret_error) {
+        json_object *v;
+        int r;
+
+        if (json_object_object_get_ex(o, "parent", &v)) {
+                _cleanup_free_ char *sub = path_join(path, "parent");
+
+                if (!sub)
+                        return -ENOMEM;
+                if (!json_object_is_type(v, json_type_string) || !pci_address_valid(json_object_get_string(v)))
+                        return fail(ret_error, sub, "expected the PCI address of the upstream bridge like \"0000:00:1c.0\"");
+                if (strcmp(json_object_get_string(v), d->address) == 0)
+                        return fail(ret_error, sub, "a device cannot be its own parent");
+                strcpy(d->parent, json_object_get_string(v));
+        }
+        if (json_object_object_get_ex(o, "config", &v)) {
+                _cleanup_free_ char *sub = path_join(path, "config");
+
+                if (!sub)
+                        return -ENOMEM;
+                r = parse_config(v, sub, d, ret_error);
+                if (r < 0)
+                        return r;
+        }
+        if (json_object_object_get_ex(o, "resources", &v)) {
+                _cleanup_free_ char *sub = path_join(path, "resources");
+
+                if (!sub)
+                        return -ENOMEM;
+                r = parse_resources(v, sub, d, ret_error);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 static int parse_device(json_object *o, const char *path, const Profile *p, ProfileDevice *d, char **ret_error) {
-        static const char *const keys[] = { "address", "vendor", "device", "class", "driver", NULL };
+        static const char *const keys[] = { "address", "vendor", "device", "class", "driver", "parent", "config",
+                                            "resources", NULL };
         static const char *const required[] = { "address", "vendor", "device", "class" };
         json_object *v;
         uint32_t x;
@@ -278,6 +426,43 @@ static int parse_device(json_object *o, const char *path, const Profile *p, Prof
         } else
                 d->driver[0] = '\0';
 
+        /* Uncounted until it parsed: what it allocated goes with it on failure. */
+        r = parse_device_extra(o, path, d, ret_error);
+        if (r < 0)
+                profile_device_done(d);
+        return r;
+}
+
+const ProfileDevice *profile_find_device(const Profile *p, const char *address) {
+        size_t gi, di;
+
+        if (!find_address(p, address, &gi, &di))
+                return NULL;
+        return &p->groups[gi].devices[di];
+}
+
+/* Every parent is a device of the profile, and following parents ends on a root bus. */
+static int check_parents(const Profile *p, char **ret_error) {
+        for (size_t i = 0; i < p->n_groups; i++)
+                for (size_t j = 0; j < p->groups[i].n_devices; j++) {
+                        const ProfileDevice *d = &p->groups[i].devices[j];
+                        _cleanup_free_ char *sub = NULL;
+                        size_t steps = 0;
+
+                        for (const ProfileDevice *x = d; x->parent[0]; steps++) {
+                                const char *want = x->parent;
+
+                                x = profile_find_device(p, want);
+                                if (x && steps <= 64)
+                                        continue;
+                                sub = path_join("groups", "[%zu].devices[%zu].parent", i, j);
+                                if (!sub)
+                                        return -ENOMEM;
+                                if (x)
+                                        return fail(ret_error, sub, "\"%s\": its chain of parents loops", d->parent);
+                                return fail(ret_error, sub, "\"%s\" is no device of the profile", want);
+                        }
+                }
         return 0;
 }
 
@@ -614,6 +799,10 @@ static int parse_root(json_object *root, Profile *p, char **ret_error) {
                 if (r < 0)
                         return r;
         }
+
+        r = check_parents(p, ret_error);
+        if (r < 0)
+                return r;
 
         /* After the groups: whether it is an x86 profile shows in their regions. */
         if (json_object_object_get_ex(root, "msi_controllers", &v)) {

@@ -21,6 +21,10 @@ typedef struct ProfileDevice {
         uint16_t device;
         uint32_t class;    /* 24-bit class code, 0x020000 */
         char driver[32];   /* "" when no driver is bound */
+        char parent[16];   /* the upstream bridge (another device of the profile), "" on a root bus */
+        uint8_t *config;   /* its configuration space, from lspci -xxx lines; NULL: none */
+        size_t config_size; /* 256 or 4096 */
+        char **resources;  /* the lines of sysfs's resource file, NULL-terminated; NULL: none */
 } ProfileDevice;
 
 typedef struct ProfileGroup {
@@ -79,3 +83,4 @@ int profile_load(const char *what, const char *profiles_dir, Profile **ret, char
 Profile *profile_free(Profile *p);
 
 const ProfileGroup *profile_find_group(const Profile *p, unsigned id);
+const ProfileDevice *profile_find_device(const Profile *p, const char *address);

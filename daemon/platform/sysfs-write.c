@@ -275,16 +275,100 @@ static int write_irqs(const Profile *p, const char *root) {
         return 0;
 }
 
-static int write_device(const ProfileGroup *g, const ProfileDevice *d, const char *root) {
-        _cleanup_free_ char *dir = NULL, *bus = NULL, *target = NULL, *link_dir = NULL;
+/*
+ * Where @d lives below devices/: "pciDDDD:BB/BRIDGE/.../ADDR", below the
+ * bridges its parents name (checked by the profile to end on a root bus),
+ * and "../" once per level, for the links back up to the root.
+ */
+static int device_rel_dir(const Profile *p, const ProfileDevice *d, char **ret, char **ret_up) {
+        _cleanup_free_ char *rel = NULL, *up = NULL;
+        const ProfileDevice *top = d;
+
+        rel = strdup(d->address);
+        if (!rel)
+                return -ENOMEM;
+        while (top->parent[0]) {
+                const ProfileDevice *x = profile_find_device(p, top->parent);
+                char *n;
+
+                if (!x)
+                        return -EINVAL;
+                if (asprintf(&n, "%s/%s", x->address, rel) < 0)
+                        return -ENOMEM;
+                free(rel);
+                rel = n;
+                top = x;
+        }
+        {
+                char *n;
+
+                if (asprintf(&n, "pci%.7s/%s", top->address, rel) < 0)
+                        return -ENOMEM;
+                free(rel);
+                rel = n;
+        }
+        /* devices/ plus one level per component. */
+        up = strdup("../");
+        if (!up)
+                return -ENOMEM;
+        for (const char *c = rel; *c; c++)
+                if (*c == '/' || c == rel) {
+                        char *n;
+
+                        if (asprintf(&n, "%s../", up) < 0)
+                                return -ENOMEM;
+                        free(up);
+                        up = n;
+                }
+        *ret = TAKE_PTR(rel);
+        *ret_up = TAKE_PTR(up);
+        return 0;
+}
+
+/* The recorded configuration space, as the kernel's config attribute reads for root. */
+static int write_config(const ProfileDevice *d, const char *dir) {
+        _cleanup_free_ char *path = NULL, *text = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        size_t len = 0;
+        FILE *f;
         int r;
 
-        /* Devices live below devices/pciDDDD:BB and every other view links
-         * there, as on a real system; the reader only goes through links. */
-        bus = strndup(d->address, 7);
-        if (!bus)
+        if (d->config) {
+                if (asprintf(&path, "%s/config", dir) < 0)
+                        return -ENOMEM;
+                fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0644);
+                if (fd < 0)
+                        return -errno;
+                if (write(fd, d->config, d->config_size) != (ssize_t) d->config_size)
+                        return -EIO;
+        }
+        if (!d->resources)
+                return 0;
+        f = open_memstream(&text, &len);
+        if (!f)
                 return -ENOMEM;
-        r = make_dir(&dir, "%s/devices/pci%s/%s", root, bus, d->address);
+        for (char **l = d->resources; *l; l++)
+                fprintf(f, "%s\n", *l);
+        if (fclose(f) != 0)
+                return -ENOMEM;
+        r = write_attr(dir, "resource", "%s", text);
+        return r;
+}
+
+static int write_device(const Profile *p, const ProfileGroup *g, const ProfileDevice *d, const char *root) {
+        _cleanup_free_ char *dir = NULL, *rel = NULL, *up = NULL, *target = NULL, *link_dir = NULL;
+        int r;
+
+        /* Devices live below devices/pciDDDD:BB, nested below their bridges,
+         * and every other view links there, as on a real system; the reader
+         * only goes through links. */
+        r = device_rel_dir(p, d, &rel, &up);
+        if (r < 0)
+                return r;
+        r = make_dir(&dir, "%s/devices/%s", root, rel);
+        if (r < 0)
+                return r;
+        r = write_config(d, dir);
         if (r < 0)
                 return r;
 
@@ -301,11 +385,15 @@ static int write_device(const ProfileGroup *g, const ProfileDevice *d, const cha
         r = write_attr(dir, "driver_override", "(null)\n");
         if (r < 0)
                 return r;
-        r = make_link(dir, "subsystem", "../../../bus/pci");
+        if (asprintf(&target, "%sbus/pci", up) < 0)
+                return -ENOMEM;
+        r = make_link(dir, "subsystem", target);
+        free(target);
+        target = NULL;
         if (r < 0)
                 return r;
 
-        if (asprintf(&target, "../../../kernel/iommu_groups/%u", g->id) < 0)
+        if (asprintf(&target, "%skernel/iommu_groups/%u", up, g->id) < 0)
                 return -ENOMEM;
         r = make_link(dir, "iommu_group", target);
         if (r < 0)
@@ -313,7 +401,7 @@ static int write_device(const ProfileGroup *g, const ProfileDevice *d, const cha
         free(target);
         target = NULL;
 
-        if (asprintf(&target, "../../../devices/pci%s/%s", bus, d->address) < 0)
+        if (asprintf(&target, "../../../devices/%s", rel) < 0)
                 return -ENOMEM;
         r = make_dir(&link_dir, "%s/bus/pci/devices", root);
         if (r < 0)
@@ -326,7 +414,7 @@ static int write_device(const ProfileGroup *g, const ProfileDevice *d, const cha
         free(link_dir);
         link_dir = NULL;
 
-        if (asprintf(&target, "../../../../devices/pci%s/%s", bus, d->address) < 0)
+        if (asprintf(&target, "../../../../devices/%s", rel) < 0)
                 return -ENOMEM;
         r = make_dir(&link_dir, "%s/kernel/iommu_groups/%u/devices", root, g->id);
         if (r < 0)
@@ -348,12 +436,12 @@ static int write_device(const ProfileGroup *g, const ProfileDevice *d, const cha
                 return r;
         free(target);
         target = NULL;
-        if (asprintf(&target, "../../../bus/pci/drivers/%s", d->driver) < 0)
+        if (asprintf(&target, "%sbus/pci/drivers/%s", up, d->driver) < 0)
                 return -ENOMEM;
         return make_link(dir, "driver", target);
 }
 
-static int write_group(const ProfileGroup *g, const char *root) {
+static int write_group(const Profile *p, const ProfileGroup *g, const char *root) {
         _cleanup_free_ char *dir = NULL, *text = NULL;
         size_t len = 0;
         FILE *f;
@@ -379,7 +467,7 @@ static int write_group(const ProfileGroup *g, const char *root) {
                 return r;
 
         for (size_t i = 0; i < g->n_devices; i++) {
-                r = write_device(g, &g->devices[i], root);
+                r = write_device(p, g, &g->devices[i], root);
                 if (r < 0)
                         return r;
         }
@@ -411,7 +499,7 @@ int sysfs_write_profile(const Profile *p, const char *dir) {
                 return r;
 
         for (size_t i = 0; i < p->n_groups; i++) {
-                r = write_group(&p->groups[i], dir);
+                r = write_group(p, &p->groups[i], dir);
                 if (r < 0)
                         return r;
         }

@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # What iovad reports about the platform beyond reserved regions, through
 # busctl and iovactl: the software MSI window's use (MsiWindowPages,
-# CheckMsiWindow, the warning before an attach that would overfill it).
+# CheckMsiWindow, the warning before an attach that would overfill it)
+# and PCI peer-to-peer risk (Device.PeerToPeer*, GetGroupPeerToPeer, the
+# reserve_peer_windows option and its p2p holes).
 source "$(dirname "$0")/bus-env.sh"
 
 X=$IOVAD_BUILD/client/iovactl
@@ -68,4 +70,66 @@ JSON
 	bus_env_stop
 	rm -f "$profile"
 fi
+# Peer-to-peer on recorded configuration spaces: a switch without ACS.
+bus_env_start x86-switch
+dev=/org/iovad1/device/$(busctl call org.iovad1 /org/iovad1 org.iovad1.Manager ListDevices |
+	grep -o '"/org/iovad1/device/[^"]*"' | sed 's,.*/,,; s,",,g' | grep '_3a03_3a00_2e0$' | head -1)
+got=$(busctl get-property org.iovad1 "$dev" org.iovad1.Device PeerToPeer)
+[ "$got" = 's "peers"' ] || fail "PeerToPeer of 03:00.0: $got"
+got=$(busctl get-property org.iovad1 "$dev" org.iovad1.Device PeerWindows)
+[ "$got" = 'a(tts) 2 4261543936 4261675007 "0000:03:00.1 BAR 0" 4262461440 4263510015 "0000:02:03.0 memory window"' ] \
+	|| fail "PeerWindows of 03:00.0: $got"
+got=$(busctl get-property org.iovad1 "$dev" org.iovad1.Device PeerToPeerPath)
+grep -qF '"0000:02:01.0" "switch downstream port" "no ACS capability"' <<<"$got" || fail "PeerToPeerPath: $got"
+[ "$("$X" --json=short device 05:00.0 | json 'd["peer_to_peer"]')" = isolated ] || fail "05:00.0 is behind a root port with ACS"
+"$X" device 03:00.1 | grep -q "0000:02:03.0 memory window" || fail "device: $("$X" device 03:00.1)"
+got=$(busctl call org.iovad1 /org/iovad1 org.iovad1.Manager GetGroupPeerToPeer u 13)
+grep -q '^sa(sss)a(tts) "peers" 4 .* 1 4261412864 4262461439 "0000:02:01.0 memory window"$' <<<"$got" \
+	|| fail "GetGroupPeerToPeer 13: $got"
+p2p=$("$X" --json=short peer-to-peer 13)
+[ "$(json '[(w["start"], w["end"], w["window"]) for w in d["windows"]]' <<<"$p2p")" = \
+	'[[4261412864, 4262461439, "0000:02:01.0 memory window"]]' ] || fail "peer-to-peer 13: $p2p"
+"$X" peer-to-peer 15 | grep -q "Peer-to-peer: isolated" || fail "peer-to-peer 15: $("$X" peer-to-peer 15)"
+got=$(busctl call org.iovad1 /org/iovad1 org.iovad1.Manager GetGroupPeerToPeer u 77 2>&1) || true
+grep -q "no IOMMU group 77" <<<"$got" || fail "GetGroupPeerToPeer 77: $got"
+
+# Without the option, a lease may sit on a peer's window; with it, that window is a hole.
+"$X" create plain || fail "create plain"
+"$X" attach plain 13 || fail "attach plain 13"
+"$X" lease plain 4K --iova=0xfe000000 >/dev/null || fail "plain: a lease on the peer window was refused"
+[ "$("$X" --json=short show plain | json 'd["reserve_peer_windows"]')" = false ] || fail "plain reserves"
+"$X" destroy plain || fail "destroy plain"
+"$X" create guarded --reserve-peer-windows || fail "create --reserve-peer-windows"
+got=$(busctl get-property org.iovad1 /org/iovad1/container/guarded org.iovad1.Container ReservePeerWindows)
+[ "$got" = "b true" ] || fail "ReservePeerWindows: $got"
+"$X" bind 05:00.0 || fail "bind 05:00.0"
+"$X" attach guarded 15 || fail "attach guarded 15"
+[ "$("$X" --json=short show guarded | json '[r for r in d["reserved_regions"] if r["origin"] == "p2p"]')" = '[]' ] \
+	|| fail "the isolated group brought p2p holes"
+"$X" lease guarded 4K --iova=0xfe000000 --persistent >/dev/null || fail "guarded: lease before the switch's group"
+# Attaching group 13 would make 0xfe000000 a hole under that lease: refused, and CheckAttach says so.
+got=$("$X" --json=short check-attach guarded 13 || true)
+[ "$(json '[(c["start"], c["end"], c["type"]) for c in d["conflicts"]]' <<<"$got")" = \
+	'[[4261412864, 4262461439, "reserved"]]' ] || fail "check-attach guarded 13: $got"
+got=$("$X" attach guarded 13 2>&1) && fail "attach guarded 13 was not refused"
+grep -q ReservedConflict <<<"$got" || fail "attach guarded 13: $got"
+lease=$("$X" --json=short leases guarded | json 'd[0]["lease"]')
+"$X" release "$lease" || fail "release"
+"$X" attach guarded 13 || fail "attach guarded 13 after the release"
+regions=$("$X" --json=short show guarded)
+[ "$(json '[(r["start"], r["end"], r["type"]) for r in d["reserved_regions"] if r["origin"] == "p2p"]' <<<"$regions")" = \
+	'[[4261412864, 4262461439, "reserved"]]' ] || fail "guarded: p2p holes: $regions"
+"$X" show guarded | grep -q "Peer windows: reserved (origin p2p)" || fail "show guarded"
+got=$("$X" lease guarded 4K --iova=0xfe000000 2>&1) && fail "a lease in the p2p hole was granted: $got"
+grep -q ReservedConflict <<<"$got" || fail "lease in the p2p hole: $got"
+# The option survives a restart, and with it the hole.
+iovad_stop
+iovad_start
+got=$(busctl get-property org.iovad1 /org/iovad1/container/guarded org.iovad1.Container ReservePeerWindows)
+[ "$got" = "b true" ] || fail "ReservePeerWindows after restart: $got"
+[ "$("$X" --json=short show guarded | json '[r["origin"] for r in d["reserved_regions"]].count("p2p")')" = 1 ] \
+	|| fail "p2p hole after restart"
+got=$(busctl call org.iovad1 /org/iovad1 org.iovad1.Manager CreateContainer 'sa{sv}' bad 1 reserve_peer_windows s yes 2>&1) || true
+grep -q "must be of type 'b'" <<<"$got" || fail "reserve_peer_windows of the wrong type: $got"
+bus_env_stop
 echo "platform report: ok"

@@ -12,7 +12,7 @@
 #define PROFILES_DIR SOURCE_ROOT "/daemon/profiles"
 
 static const char *const shipped[] = {
-        "x86-vtd", "x86-amdvi", "arm-smmuv3", "virtio-iommu", "x86-nointremap", "x86-smalldma",
+        "x86-vtd", "x86-amdvi", "arm-smmuv3", "virtio-iommu", "x86-nointremap", "x86-smalldma", "x86-switch",
 };
 
 /* A valid profile with a @HOLE@ where each malformed case puts its text. */

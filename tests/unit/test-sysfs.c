@@ -30,6 +30,7 @@ static const struct {
         { "virtio-iommu",   ISOLATION_UNSAFE },
         { "x86-nointremap", ISOLATION_NONE },
         { "x86-smalldma",   ISOLATION_REMAPPED },
+        { "x86-switch",     ISOLATION_REMAPPED },
 };
 
 /* Helpers that build trees the way the kernel lays out sysfs. */
