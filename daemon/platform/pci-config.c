@@ -39,6 +39,33 @@ static bool file_readable(const char *root, const char *address, const char *nam
         return access(path, R_OK) == 0;
 }
 
+/*
+ * Whether libpci can read the resource file: its sysfs method calls the
+ * fatal error handler on a line it cannot parse, so the file is read here
+ * first the way libpci reads it (fgets() of 256 bytes, 18 lines, three
+ * hex numbers each). A malformed one leaves the BARs unsized.
+ */
+static bool resource_file_ok(const char *root, const char *address) {
+        _cleanup_free_ char *path = NULL;
+        _cleanup_fclose_ FILE *f = NULL;
+        char buf[256];
+
+        if (asprintf(&path, "%s/bus/pci/devices/%s/resource", root, address) < 0)
+                return false;
+        f = fopen(path, "re");
+        if (!f)
+                return false;
+        for (int i = 0; i < 7 + 6 + 4 + 1; i++) {
+                unsigned long long start, end, flags;
+
+                if (!fgets(buf, sizeof(buf), f))
+                        break;
+                if (sscanf(buf, "%llx %llx %llx", &start, &end, &flags) != 3)
+                        return false;
+        }
+        return true;
+}
+
 static void add_window(PciConfig *c, uint64_t start, uint64_t end, const char *what) {
         if (c->n_windows == PCI_WINDOWS_MAX || start > end)
                 return;
@@ -105,8 +132,8 @@ static void read_one(struct pci_access *pacc, const char *root, SysfsDevice *d) 
         pd = pci_get_dev(pacc, domain, bus, dev, func);
         if (!pd)
                 return;
-        /* libpci fails hard on a missing resource file: ask for sizes only where there is one. */
-        sized = file_readable(root, d->address, "resource");
+        /* libpci fails hard on a missing or malformed resource file: ask for sizes only where it can read one. */
+        sized = resource_file_ok(root, d->address);
         pci_fill_info(pd, PCI_FILL_CAPS | PCI_FILL_EXT_CAPS | (sized ? PCI_FILL_BASES | PCI_FILL_SIZES : 0));
 
         /* A vendor id of all ones: the read failed (a function that went, a short file). */
@@ -116,7 +143,9 @@ static void read_one(struct pci_access *pacc, const char *root, SysfsDevice *d) 
         }
         d->config.readable = true;
         hdr = pci_read_byte(pd, PCI_HEADER_TYPE);
-        d->config.multifunction = (hdr & 0x80) != 0;
+        /* As the kernel counts it (pci_scan_slot()): function 0 says so in
+         * its header type, and every function after it is one. */
+        d->config.multifunction = (hdr & 0x80) != 0 || func > 0;
         d->config.bridge = (hdr & 0x7f) == PCI_HEADER_TYPE_BRIDGE;
 
         cap = pci_find_cap(pd, PCI_CAP_ID_EXP, PCI_CAP_NORMAL);

@@ -257,6 +257,66 @@ START_TEST(test_unreadable_and_conventional) {
 }
 END_TEST
 
+START_TEST(test_function_after_the_first) {
+        /* QEMU sets the multifunction bit on function 0 only; the kernel
+         * counts every later function as multifunction all the same
+         * (pci_scan_slot()), so 01:00.1 needs ACS and 01:00.0 does not. */
+        char json[4096], *dir;
+        SysfsPlatform *p;
+        P2pReport r = {};
+
+        snprintf(json, sizeof(json), PROFILE(ROOT_PORT("%s"),
+                 "{ \"address\": \"0000:01:00.0\", \"vendor\": \"0x8086\", \"device\": \"0x10d3\", \"class\": \"0x020000\","
+                 "  \"parent\": \"0000:00:1c.0\", \"config\": [ \"00: 86 80 d3 10 06 04 10 00 00 00 00 02 10 00 00 00\","
+                 "  \"10: 00 00 08 fe\", \"34: e0\", \"e0: 10 00 01 00\" ],"
+                 "  \"resources\": [ \"0x00000000fe080000 0x00000000fe09ffff 0x0000000000040200\" ] },"
+                 "{ \"address\": \"0000:01:00.1\", \"vendor\": \"0x8086\", \"device\": \"0x10d3\", \"class\": \"0x020000\","
+                 "  \"parent\": \"0000:00:1c.0\", \"config\": [ \"00: 86 80 d3 10 06 04 10 00 00 00 00 02 10 00 00 00\","
+                 "  \"10: 00 00 0c fe\", \"34: e0\", \"e0: 10 00 01 00\" ],"
+                 "  \"resources\": [ \"0x00000000fe0c0000 0x00000000fe0dffff 0x0000000000040200\" ] }"),
+                 ", \"100: 0d 00 01 00 1f 00 1d 00\"");
+        p = platform_of(json, &dir);
+        ck_assert(!sysfs_find_device(p, "0000:01:00.0")->config.multifunction);
+        ck_assert(sysfs_find_device(p, "0000:01:00.1")->config.multifunction);
+        ck_assert_int_eq(p2p_device(p, "0000:01:00.0", &r), 0);
+        ck_assert_int_eq(r.verdict, P2P_ISOLATED);
+        p2p_report_done(&r);
+        ck_assert_int_eq(p2p_device(p, "0000:01:00.1", &r), 0);
+        ck_assert_int_eq(r.verdict, P2P_PEERS);
+        ck_assert_str_eq(r.hops[0].missing, "no ACS capability");
+        ck_assert_uint_eq(r.n_windows, 1);
+        ck_assert(has_window(&r, 0xfe080000, 0xfe09ffff, "0000:01:00.0 BAR 0"));
+        p2p_report_done(&r);
+        done(p, dir);
+}
+END_TEST
+
+START_TEST(test_malformed_resource_file) {
+        /* A resource line libpci cannot parse would make it abort iovad:
+         * the BARs go unsized instead, and the rest still reads. */
+        char json[4096], *dir, path[PATH_MAX];
+        SysfsPlatform *p;
+        Profile *pr = NULL;
+        FILE *f;
+
+        snprintf(json, sizeof(json), PROFILE(ROOT_PORT("%s"), EP_ON_1(EP_CONFIG)), "");
+        ck_assert_int_eq(profile_parse(json, &pr, NULL), 0);
+        ck_assert_int_ge(asprintf(&dir, "%s/test-p2p.XXXXXX", getenv("TMPDIR") ?: "/tmp"), 0);
+        ck_assert_ptr_nonnull(mkdtemp(dir));
+        ck_assert_int_eq(sysfs_write_profile(pr, dir), 0);
+        profile_free(pr);
+        snprintf(path, sizeof(path), "%s/bus/pci/devices/0000:01:00.0/resource", dir);
+        f = fopen(path, "we");
+        ck_assert_ptr_nonnull(f);
+        fputs("0x00000000fe000000 0x00000000fe01ffff 0x0000000000040200\nnot a resource line\n", f);
+        ck_assert_int_eq(fclose(f), 0);
+        ck_assert_int_eq(sysfs_read_platform(dir, &p, NULL), 0);
+        ck_assert(sysfs_find_device(p, "0000:01:00.0")->config.readable);
+        ck_assert_uint_eq(sysfs_find_device(p, "0000:01:00.0")->config.n_windows, 0);
+        done(p, dir);
+}
+END_TEST
+
 START_TEST(test_shipped_without_config) {
         /* Profiles without recorded config spaces: nothing can be told. */
         char *dir;
@@ -283,6 +343,8 @@ int main(void) {
         tcase_add_test(tc, test_switch_without_acs);
         tcase_add_test(tc, test_acs_flags);
         tcase_add_test(tc, test_unreadable_and_conventional);
+        tcase_add_test(tc, test_function_after_the_first);
+        tcase_add_test(tc, test_malformed_resource_file);
         tcase_add_test(tc, test_shipped_without_config);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
