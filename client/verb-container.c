@@ -195,8 +195,13 @@ static void warn_msi_window(const char *name, uint32_t group, const MsiWindowInf
                         group, name, w->needed, w->capacity);
 }
 
+static void msi_window_info_clear(MsiWindowInfo *w) {
+        free(w->source);
+        w->source = NULL;
+}
+
 int verb_attach(Iovactl *c, int argc, char **argv) {
-        MsiWindowInfo w = {};
+        _cleanup_(msi_window_info_clear) MsiWindowInfo w = {};
         uint32_t group;
         int r;
 
@@ -206,7 +211,6 @@ int verb_attach(Iovactl *c, int argc, char **argv) {
         /* A warning before the attach, which goes ahead: the kernel accepts it. */
         if (check_msi_window(c, argv[1], group, &w) > 0)
                 warn_msi_window(argv[1], group, &w);
-        free(w.source);
         return container_call(c, argv[1], "AttachGroup", NULL, "u", group);
 }
 
@@ -405,9 +409,8 @@ int verb_check_attach(Iovactl *c, int argc, char **argv) {
                 return log_parse_error(r);
 
         size_t n = table_rows(t);
-        MsiWindowInfo w = {};
+        _cleanup_(msi_window_info_clear) MsiWindowInfo w = {};
         bool have_msi = check_msi_window(c, argv[1], group, &w) > 0;
-        _cleanup_free_ char *msi_source = w.source;
         if (!c->json && have_msi)
                 warn_msi_window(argv[1], group, &w);
         if (c->json) {

@@ -93,6 +93,9 @@ const char *isolation_to_string(Isolation i);
  * PCI addresses (platform devices, VMD's five-digit domains) are skipped.
  * Interrupt isolation follows the rule in docs/profiles.md: chip names in
  * kernel/irq/N/chip_name, then vfio_iommu_type1's allow_unsafe_interrupts.
+ * Each device's place in the hierarchy comes from its real directory
+ * below devices/, its configuration space from its config file through
+ * libpci (pci-config.h), the MSI doorbells from the firmware (msi.h).
  * -EINVAL with *@ret_error set when a reserved_regions file is malformed
  * (the message names the file and line: "FILE:LINE: ...") or a device's
  * vendor, device or class file is missing or malformed (named likewise).
