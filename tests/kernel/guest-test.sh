@@ -414,7 +414,9 @@ HOPS
 					e=${w#*:} e=${e%%:*}
 					[ $((start)) -ge "${w%%:*}" ] && [ $((end)) -le "$e" ] && inside=$w
 				done
-				check "$a (group ${ga##*/}) reaches $s (group ${gs##*/}): its BAR $start-$end lies in a peer window (${inside:+${inside%:*}}${inside:-none})" \
+				shown=${inside%:*}
+				[ -n "$inside" ] || shown=none
+				check "$a (group ${ga##*/}) reaches $s (group ${gs##*/}): its BAR $start-$end lies in a peer window ($shown)" \
 					test -n "$inside"
 				break
 			done < "/sys/bus/pci/devices/$s/resource"
