@@ -177,6 +177,7 @@ static int state_collect(Manager *m, State *s) {
                         .n_users = c->n_users,
                         .groups = c->groups,
                         .n_groups = c->n_groups,
+                        .reserve_peer_windows = c->reserve_peer_windows,
                 };
                 for (Lease *l = c->leases; l; l = l->c_next) {
                         if (!l->persistent)
@@ -216,6 +217,11 @@ void manager_save_state(Manager *m) {
 
 int manager_create_container(Manager *m, const char *name, const uid_t *users, size_t n_users, Container **ret,
                              IovadError *e) {
+        return manager_create_container_full(m, name, users, n_users, false, ret, e);
+}
+
+int manager_create_container_full(Manager *m, const char *name, const uid_t *users, size_t n_users,
+                                  bool reserve_peer_windows, Container **ret, IovadError *e) {
         Container **a, *c;
         int r;
 
@@ -228,6 +234,8 @@ int manager_create_container(Manager *m, const char *name, const uid_t *users, s
         r = container_new(m->backend, &m->config, name, users, n_users, &c, e);
         if (r < 0)
                 return r;
+        /* Before any group: its windows are holes from its first attach on. */
+        c->reserve_peer_windows = reserve_peer_windows;
         m->containers[m->n_containers++] = c;
         manager_save_state(m);
         *ret = c;
@@ -602,10 +610,40 @@ int manager_attach_group(Manager *m, Container *c, unsigned group, IovadError *e
         r = check_group_free(m, c, group, e);
         if (r < 0)
                 return r;
+        {
+                MsiWindowUse u;
+
+                container_msi_window(c, m->platform, g, &u);
+                if (u.needed > u.capacity)
+                        log_warning("Attaching group %u to '%s': its devices may need %" PRIu32 " MSI doorbell pages "
+                                    "in the software MSI window 0x%" PRIx64 "-0x%" PRIx64 ", which holds %" PRIu32
+                                    "; the kernel maps the rest above it, over IOVAs leases may use",
+                                    group, c->name, u.needed, u.window.start, u.window.end, u.capacity);
+        }
         r = container_attach(c, m->platform, g, e);
         if (r < 0)
                 return r;
         manager_save_state(m);
+        return 0;
+}
+
+int manager_group_p2p(Manager *m, unsigned group, P2pReport *ret, IovadError *e) {
+        const SysfsGroup *g = find_group(m, group, e);
+
+        if (!g)
+                return -ENODEV;
+        if (p2p_group(m->platform, g, ret) < 0)
+                return iovad_error(e, IOVAD_E_NO_MEMORY, "Out of memory");
+        return 0;
+}
+
+int manager_check_msi_window(Manager *m, Container *c, unsigned group, MsiWindowUse *ret, IovadError *e) {
+        const SysfsGroup *g = find_group(m, group, e);
+
+        if (!g)
+                return -ENODEV;
+        /* An attached group counts once. */
+        container_msi_window(c, m->platform, container_has_group(c, group) ? NULL : g, ret);
         return 0;
 }
 
@@ -860,7 +898,8 @@ void manager_restore(Manager *m, const char *bus_id, FdStore *fds) {
                 IovadError e = {};
                 Container *c;
 
-                if (manager_create_container(m, sc->name, sc->users, sc->n_users, &c, &e) < 0) {
+                if (manager_create_container_full(m, sc->name, sc->users, sc->n_users, sc->reserve_peer_windows, &c,
+                                                  &e) < 0) {
                         log_error("Cannot restore container '%s': %s", sc->name, e.message);
                         continue;
                 }

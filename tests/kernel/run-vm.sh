@@ -14,7 +14,10 @@
 #   -H SHARE   host directory shared read-write (e.g. the build directory)
 #   -c SCRIPT  script to run in the guest (a path the guest can see)
 #   -m IOMMU   the machine and its IOMMU:
-#              intel   x86_64 q35 + intel-iommu,intremap=on (VT-d; default)
+#              intel   x86_64 q35 + intel-iommu,intremap=on (VT-d; default),
+#                      and a PCIe switch behind a root port at 00:08.0:
+#                      a two-function e1000e below one downstream port,
+#                      an e1000e below the other (peer-to-peer checks)
 #              amd     x86_64 q35 + amd-iommu,intremap=on (AMD-Vi)
 #              virtio  x86_64 q35 + virtio-iommu-pci (no interrupt
 #                      remapping), and an e1000e at 00:07.0
@@ -97,6 +100,18 @@ esac
 qemu+=(-device edu,addr=4 -device edu,addr=5 -device virtio-rng-pci,addr=6)
 case $iommu in
 virtio | smmuv3 | arm64-virtio) nic=1 ;;
+intel)	# A real topology for the peer-to-peer report: QEMU's generic root
+	# port, a TI XIO3130 switch (upstream and two downstream ports), a
+	# multifunction e1000e (whose functions have no ACS) below the first
+	# port and a single-function one below the second. No driver in the
+	# guest takes them: only their configuration spaces matter.
+	qemu+=(-device pcie-root-port,id=p2p_rp,bus=pcie.0,addr=8,chassis=1
+	       -device x3130-upstream,id=p2p_up,bus=p2p_rp
+	       -device xio3130-downstream,id=p2p_ds1,bus=p2p_up,addr=0,chassis=2
+	       -device xio3130-downstream,id=p2p_ds2,bus=p2p_up,addr=1,chassis=3
+	       -device e1000e,bus=p2p_ds1,addr=0.0,multifunction=on
+	       -device e1000e,bus=p2p_ds1,addr=0.1
+	       -device e1000e,bus=p2p_ds2,addr=0.0) ;;
 esac
 [ -z "$nic" ] || qemu+=(-device e1000e,addr=7)
 if [ -n "$hostroot" ]; then

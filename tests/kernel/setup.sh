@@ -14,6 +14,8 @@
 #   systemd           busctl, used by the guest script
 #   util-linux        setpriv, flock
 #   binutils          readelf (the guest programs' libraries)
+#   pciutils          lspci, whose ACS lines the intel guest holds iovad's
+#                     peer-to-peer report against
 #
 # and with "arm64", for the arm64 tests:
 #
@@ -38,7 +40,7 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
 pkgs=(qemu-system-x86 busybox-static kmod xz-utils zstd cpio gzip
-      dbus-daemon systemd util-linux binutils)
+      dbus-daemon systemd util-linux binutils pciutils)
 case ${1:-} in
 '') ;;
 arm64) pkgs+=(qemu-system-arm gcc-aarch64-linux-gnu device-tree-compiler) ;;
