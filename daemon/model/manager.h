@@ -24,6 +24,7 @@
 #include "persist/fd-store.h"
 #include "persist/lease-journal.h"
 #include "persist/state.h"
+#include "platform/p2p.h"
 #include "platform/sysfs.h"
 
 typedef struct Manager Manager;
@@ -120,6 +121,9 @@ Container *manager_container_of_group(Manager *m, unsigned group);
 /* EXISTS, and the errors of container_new(). */
 int manager_create_container(Manager *m, const char *name, const uid_t *users, size_t n_users, Container **ret,
                              IovadError *e);
+/* The same, with the option of reserving the groups' peer-to-peer windows (Container.reserve_peer_windows). */
+int manager_create_container_full(Manager *m, const char *name, const uid_t *users, size_t n_users,
+                                  bool reserve_peer_windows, Container **ret, IovadError *e);
 /* Releases every lease of @c (their objects go), detaches its groups and frees it. */
 void manager_destroy_container(Manager *m, Container *c);
 
@@ -128,6 +132,14 @@ ssize_t manager_check_attach(Manager *m, Container *c, unsigned group, AttachCon
 /* Re-reads the platform (drivers change), then as manager_check_attach() and container_attach(). */
 int manager_attach_group(Manager *m, Container *c, unsigned group, IovadError *e);
 int manager_detach_group(Manager *m, Container *c, unsigned group, IovadError *e);
+/*
+ * The software MSI window's use in @c (container_msi_window()) with group
+ * @group attached as well; NO_SUCH_GROUP.
+ */
+int manager_check_msi_window(Manager *m, Container *c, unsigned group, MsiWindowUse *ret, IovadError *e);
+
+/* The peer-to-peer report of group @group (p2p_group()); NO_SUCH_GROUP, NO_MEMORY. */
+int manager_group_p2p(Manager *m, unsigned group, P2pReport *ret, IovadError *e);
 
 /**
  * manager_lease() - a new lease in @c for @owner: IOVA space, the memory
@@ -175,6 +187,13 @@ void manager_restore_done(Manager *m);
  * record and the reply), since no client knows of it.
  */
 void manager_leases_answered(Manager *m);
+/*
+ * The bus glue is about to send the reply that hands @l to its client:
+ * from now on a restore keeps @l even without the note above, since the
+ * client may have the reply (iovad dying after the reply and before the
+ * note must not lose it).
+ */
+void manager_lease_replying(Manager *m, const Lease *l);
 
 /* Writes the state file; logs on failure (state is best effort at runtime). */
 void manager_save_state(Manager *m);

@@ -497,7 +497,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                            "call");
                 if (!append_args(m, sig, &r))
                         continue;
-                FUZZ_CHECK(sd_bus_call_async(W.client, &slot, m, on_reply, &done, 5 * 1000 * 1000) >= 0, "send");
+                /* 20 s: a loaded machine is slow, and libFuzzer's own -timeout=25 still catches a call that hangs. */
+                FUZZ_CHECK(sd_bus_call_async(W.client, &slot, m, on_reply, &done, 20 * 1000 * 1000) >= 0, "send");
                 while (!done)
                         FUZZ_CHECK(sd_event_run(W.event, UINT64_MAX) >= 0, "event loop");
                 check_model();
