@@ -172,6 +172,13 @@ void manager_restore_done(Manager *m);
  */
 void manager_leases_answered(Manager *m);
 
+/*
+ * A clean stop: every container's and group's fd leaves systemd's fd
+ * store, so that once iovad is gone the kernel lets go of the groups and
+ * the DMA mappings (memfds stay: the next start maps them again).
+ */
+void manager_release_kernel_fds(Manager *m);
+
 /* Writes the state file; logs on failure (state is best effort at runtime). */
 void manager_save_state(Manager *m);
 /* Rewrites the lease journal from the live leases (after a restore, and when it has grown). */
