@@ -108,6 +108,9 @@ intel | amd | virtio)
 		[ -x "$f" ] || fail "$f is missing: build the project first"
 	done
 	install -m 755 "$here/guest-test.sh" "$run/guest-test.sh"
+	install -m 644 "$here/guest-restart.sh" "$run/guest-restart.sh"
+	supervisor=$(dirname "$client")/fdstore-supervisor
+	[ -x "$supervisor" ] || fail "$supervisor is missing: build the project first"
 	modules=()
 	# 6.1 lacks virtio-iommu; with it (a module on 6.12) come the e1000e
 	# driver for the device Bind takes away from it. virtio-pci is
@@ -166,6 +169,7 @@ IOVACTL=$iovactl
 RANGES=$ranges
 TEST_UID=$uid
 SETPRIV=$setpriv
+SUPERVISOR=${supervisor:-}
 EOF
 step "mkinitramfs.sh"
 
