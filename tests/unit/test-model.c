@@ -463,6 +463,16 @@ static void fake_store_drain(FakeStore *f) {
         }
 }
 
+static void fake_store_done(FakeStore *f) {
+        for (size_t i = 0; i < f->n; i++)
+                if (f->names[i]) {
+                        close(f->fds[i]);
+                        free(f->names[i]);
+                }
+        close(f->sock);
+        *f = (FakeStore) { .sock = -1 };
+}
+
 /* The fds a restarted iovad would be passed. */
 static FdStore *fake_store_pass(FakeStore *f) {
         int *fds = calloc(f->n + 1, sizeof(int));
@@ -579,6 +589,7 @@ START_TEST(test_restore) {
         fake_store_drain(&store);
         ck_assert_uint_eq(store.removed, 1);
         manager_free(m);
+        fake_store_done(&store);
         world_done(&w);
 }
 END_TEST
@@ -749,6 +760,7 @@ START_TEST(test_adopt) {
         }
         close(dev);
         manager_free(m);
+        fake_store_done(&store);
         world_done(&w);
 }
 END_TEST
@@ -764,6 +776,8 @@ int main(void) {
         tcase_add_test(tc, test_isolation);
         suite_add_tcase(s, tc);
         tc = tcase_create("clients");
+        /* Several managers, each writing its simulated sysfs tree: slow under ASan. */
+        tcase_set_timeout(tc, 60);
         tcase_add_test(tc, test_client_gone);
         tcase_add_test(tc, test_restore);
         tcase_add_test(tc, test_adopt);
