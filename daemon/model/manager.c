@@ -911,15 +911,12 @@ static int adopt_container(Manager *m, const StateContainer *sc, int fd, FdStore
         _cleanup_free_ int *group_fds = NULL;
         BackendContainer *kernel = NULL;
         IovadError e = {};
-        Container **a, *c;
+        Container *c;
         size_t k;
         int r;
 
         group_fds = calloc(sc->n_groups > 0 ? sc->n_groups : 1, sizeof(int));
-        a = reallocarray(m->containers, m->n_containers + 1, sizeof(Container *));
-        if (a)
-                m->containers = a;
-        if (!group_fds || !a) {
+        if (!group_fds) {
                 safe_close(fd);
                 drop_stored(sc, 0);
                 log_error("Out of memory: not adopting container '%s'", sc->name);
@@ -957,7 +954,6 @@ static int adopt_container(Manager *m, const StateContainer *sc, int fd, FdStore
                 drop_stored(sc, sc->n_groups);
                 return r;
         }
-        m->containers[m->n_containers++] = c;
         *ret = c;
         return 0;
 }
@@ -1025,6 +1021,7 @@ static void adoption_done(Manager *m, Container *c) {
 }
 
 void manager_restore(Manager *m, const char *bus_id, FdStore *fds) {
+        _cleanup_free_ Container **adopted = NULL;
         _cleanup_free_ char *msg = NULL;
         State s = {};
         size_t n_persistent = 0, n_connection = 0;
@@ -1038,14 +1035,37 @@ void manager_restore(Manager *m, const char *bus_id, FdStore *fds) {
                 if (r < 0 && r != -ENOENT)
                         log_error("Ignoring %s/state.json: %s", m->state_dir, msg ? msg : strerror(-r));
         }
+        /*
+         * Adoption first, for every container: what is left of containers
+         * and groups in the store after it is stale, and goes before any
+         * group is attached anew (a stale group fd would keep the group
+         * busy, and removing its name later would drop the new fd too).
+         */
+        adopted = calloc(s.n_containers > 0 ? s.n_containers : 1, sizeof(Container *));
+        for (size_t i = 0; adopted && i < s.n_containers; i++) {
+                int fd = fd_store_take_container(fds, s.containers[i].name);
+
+                if (fd >= 0)
+                        (void) adopt_container(m, &s.containers[i], fd, fds, &adopted[i]);
+        }
+        if (fd_store_drop(fds, FD_STORE_CONTAINER) + fd_store_drop(fds, FD_STORE_GROUP) > 0)
+                log_info("Dropped the stored fds of containers and groups that were not adopted");
         for (size_t i = 0; i < s.n_containers; i++) {
                 StateContainer *sc = &s.containers[i];
                 IovadError e = {};
                 Container *c;
-                int fd = manager_find_container(m, sc->name) ? -1 : fd_store_take_container(fds, sc->name);
 
-                if (fd >= 0 && adopt_container(m, sc, fd, fds, &c) >= 0)
+                if (adopted && adopted[i]) {
+                        Container **a = reallocarray(m->containers, m->n_containers + 1, sizeof(Container *));
+                        if (!a) {
+                                log_error("Out of memory: container '%s' is given up", sc->name);
+                                container_free(adopted[i]);
+                                continue;
+                        }
+                        m->containers = a;
+                        m->containers[m->n_containers++] = adopted[i];
                         continue;
+                }
                 if (manager_create_container(m, sc->name, sc->users, sc->n_users, &c, &e) < 0) {
                         log_error("Cannot restore container '%s': %s", sc->name, e.message);
                         continue;

@@ -176,6 +176,35 @@ int fd_store_take_group(FdStore *s, unsigned group) {
         return take(s, name);
 }
 
+static int push(const char *name, int fd) {
+        char msg[FD_STORE_NAME_MAX + 32];
+
+        snprintf(msg, sizeof(msg), "FDSTORE=1\nFDNAME=%s", name);
+        return sd_pid_notify_with_fds(0, false, msg, &fd, 1);
+}
+
+static void remove_name(const char *name) {
+        (void) sd_notifyf(false, "FDSTOREREMOVE=1\nFDNAME=%s", name);
+}
+
+size_t fd_store_drop(FdStore *s, FdStoreKind kind) {
+        size_t n = 0;
+
+        for (size_t i = 0; s && i < s->n; i++) {
+                FdStoreKind k;
+
+                if (!s->names[i] || fd_store_name_parse(s->names[i], &k, NULL, NULL) < 0 || k != kind)
+                        continue;
+                safe_close(s->fds[i]);
+                s->fds[i] = -1;
+                remove_name(s->names[i]);
+                free(s->names[i]);
+                s->names[i] = NULL;
+                n++;
+        }
+        return n;
+}
+
 FdStore *fd_store_free(FdStore *s) {
         if (!s)
                 return NULL;
@@ -190,17 +219,6 @@ FdStore *fd_store_free(FdStore *s) {
         free(s->fds);
         free(s);
         return NULL;
-}
-
-static int push(const char *name, int fd) {
-        char msg[FD_STORE_NAME_MAX + 32];
-
-        snprintf(msg, sizeof(msg), "FDSTORE=1\nFDNAME=%s", name);
-        return sd_pid_notify_with_fds(0, false, msg, &fd, 1);
-}
-
-static void remove_name(const char *name) {
-        (void) sd_notifyf(false, "FDSTOREREMOVE=1\nFDNAME=%s", name);
 }
 
 int fd_store_push_lease(uint64_t id, int fd) {

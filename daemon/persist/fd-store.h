@@ -49,6 +49,12 @@ int fd_store_new(int *fds, char **names, size_t n, FdStore **ret);
 /* Closes what nobody took, and asks the service manager to drop it too. */
 FdStore *fd_store_free(FdStore *s);
 
+/*
+ * Closes every untaken fd of @kind and asks the service manager to drop
+ * it too; returns how many there were.
+ */
+size_t fd_store_drop(FdStore *s, FdStoreKind kind);
+
 /* How many fds nobody has taken yet. */
 size_t fd_store_untaken(const FdStore *s);
 

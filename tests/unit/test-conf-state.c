@@ -391,8 +391,17 @@ START_TEST(test_fd_store_take) {
         ck_assert_int_ge(fd, 0);
         close(fd);
         ck_assert_uint_eq(fd_store_untaken(s), 2);
-        /* Without a service manager freeing just closes what is left. */
+        /* Without a service manager dropping and freeing just close what is left. */
         unsetenv("NOTIFY_SOCKET");
+        ck_assert_uint_eq(fd_store_drop(s, FD_STORE_GROUP), 1); /* group-5 */
+        ck_assert_uint_eq(fd_store_drop(s, FD_STORE_GROUP), 0);
+        ck_assert_uint_eq(fd_store_drop(s, FD_STORE_LEASE), 0);
+        ck_assert_int_eq(fd_store_take_group(s, 5), -ENOENT);
+        ck_assert_uint_eq(fd_store_untaken(s), 1);              /* container-other */
+        fd = fd_store_take_container(s, "other");
+        ck_assert_int_ge(fd, 0);
+        close(fd);
+        ck_assert_uint_eq(fd_store_untaken(s), 0);
         fd_store_free(s);
 }
 END_TEST

@@ -612,22 +612,24 @@ static int fake_store_find(const FakeStore *f, const char *name) {
  * restored lease holds is unmapped, so the kernel ends up with exactly the
  * restored leases' mappings. The device fd keeps its group throughout.
  */
-START_TEST(test_adopt) {
+/*
+ * A first manager that makes leases in container "vm" (group 5) and a
+ * client's device fd, then dies as a crash does: nothing freed, unmapped
+ * or detached. Leases 1-3 are mapped (0x2000 each, "lease N" in their
+ * memory), 4 IOVA-only, 5 mapped but never answered; @iova[N] is lease N's.
+ * Returns the device fd, taken out of the store (it is the client's).
+ */
+static int crash_with_leases(World *w, FakeStore *store, uint64_t iova[static 6]) {
         LeaseOptions o = LEASE_OPTIONS_INIT;
         IovadError e = {};
-        FakeStore store;
-        uint64_t iova[6] = {}, unmapped;
         int pipefd[2], status, dev = -1;
-        World w;
         pid_t pid;
 
-        world_init(&w);
-        fake_store_init(&store, &w);
         ck_assert_int_eq(pipe2(pipefd, O_CLOEXEC), 0);
         pid = fork();
         ck_assert_int_ge(pid, 0);
         if (pid == 0) {
-                Manager *m = manager_on(&w, "x86-vtd", NULL);
+                Manager *m = manager_on(w, "x86-vtd", NULL);
                 FdStore *none;
                 Client *a;
                 Lease *l;
@@ -658,25 +660,38 @@ START_TEST(test_adopt) {
                 fd = m->backend->ops->open_device(c->kernel, 5, DEVICE5);
                 ck_assert_int_ge(fd, 0);
                 ck_assert_int_gt(sd_pid_notify_with_fds(0, false, "FDSTORE=1\nFDNAME=device", &fd, 1), 0);
-                ck_assert_int_eq(write(pipefd[1], iova, sizeof(iova)), (ssize_t) sizeof(iova));
+                ck_assert_int_eq(write(pipefd[1], iova, 6 * sizeof(uint64_t)), (ssize_t) (6 * sizeof(uint64_t)));
                 _exit(0); /* a crash: nothing is freed, unmapped or detached */
         }
         close(pipefd[1]);
         ck_assert_int_eq(waitpid(pid, &status, 0), pid);
         ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the first manager failed");
-        ck_assert_int_eq(read(pipefd[0], iova, sizeof(iova)), (ssize_t) sizeof(iova));
+        ck_assert_int_eq(read(pipefd[0], iova, 6 * sizeof(uint64_t)), (ssize_t) (6 * sizeof(uint64_t)));
         close(pipefd[0]);
-        fake_store_drain(&store);
-        ck_assert_int_ge(fake_store_find(&store, "container-vm"), 0);
-        ck_assert_int_ge(fake_store_find(&store, "group-5"), 0);
-        ck_assert_int_ge(fake_store_find(&store, "lease-5"), 0);
-        /* The device fd is the client's, not the store's. */
-        for (size_t i = 0; i < store.n; i++)
-                if (store.names[i] && strcmp(store.names[i], "device") == 0) {
-                        dev = store.fds[i];
-                        free(store.names[i]);
-                        store.names[i] = NULL;
+        fake_store_drain(store);
+        ck_assert_int_ge(fake_store_find(store, "container-vm"), 0);
+        ck_assert_int_ge(fake_store_find(store, "group-5"), 0);
+        ck_assert_int_ge(fake_store_find(store, "lease-5"), 0);
+        for (size_t i = 0; i < store->n; i++)
+                if (store->names[i] && strcmp(store->names[i], "device") == 0) {
+                        dev = store->fds[i];
+                        free(store->names[i]);
+                        store->names[i] = NULL;
                 }
+        ck_assert_int_ge(dev, 0);
+        return dev;
+}
+
+START_TEST(test_adopt) {
+        IovadError e = {};
+        FakeStore store;
+        uint64_t iova[6] = {}, unmapped;
+        int dev;
+        World w;
+
+        world_init(&w);
+        fake_store_init(&store, &w);
+        dev = crash_with_leases(&w, &store, iova);
 
         /* While the kernel keeps the group in the dead iovad's container, no new container gets it. */
         {
@@ -765,6 +780,57 @@ START_TEST(test_adopt) {
 }
 END_TEST
 
+/*
+ * A stored container fd that is not what its name says: the adoption is
+ * refused, the stale fds leave the store, and the container is made anew
+ * (its group busy until the service manager has let go of its copy, and
+ * the client of its device fd).
+ */
+START_TEST(test_adopt_refused) {
+        IovadError e = {};
+        FakeStore store;
+        uint64_t iova[6] = {};
+        int dev;
+        World w;
+
+        world_init(&w);
+        fake_store_init(&store, &w);
+        dev = crash_with_leases(&w, &store, iova);
+        for (size_t i = 0; i < store.n; i++)
+                if (store.names[i] && strcmp(store.names[i], "container-vm") == 0) {
+                        close(store.fds[i]);
+                        store.fds[i] = memfd_create("not-a-container", MFD_CLOEXEC);
+                        ck_assert_int_ge(store.fds[i], 0);
+                }
+
+        Manager *m = manager_on(&w, "x86-vtd", NULL);
+        FdStore *fds = fake_store_pass(&store);
+        manager_restore(m, BUS_ID, fds);
+        fd_store_free(fds);
+        Container *c = manager_find_container(m, "vm");
+        ck_assert_ptr_nonnull(c);
+        ck_assert(!c->adopting);
+        ck_assert_uint_eq(c->n_groups, 0);
+        /* The stale container and group fds left the store (lease 5's memory too: no lease took it). */
+        fake_store_drain(&store);
+        ck_assert_int_eq(fake_store_find(&store, "container-vm"), -1);
+        ck_assert_int_eq(fake_store_find(&store, "group-5"), -1);
+        ck_assert_int_eq(fake_store_find(&store, "lease-5"), -1);
+        /* The client's device fd holds the group still, as the kernel would. */
+        ck_assert_int_ne(manager_attach_group(m, c, 5, &e), 0);
+        ck_assert_int_eq(e.code, IOVAD_E_BUSY);
+        close(dev);
+        e = (IovadError) {};
+        ck_assert_msg(manager_attach_group(m, c, 5, &e) == 0, "%s", e.message);
+        fake_store_drain(&store);
+        ck_assert_int_ge(fake_store_find(&store, "container-vm"), 0);
+        ck_assert_int_ge(fake_store_find(&store, "group-5"), 0);
+        manager_free(m);
+        fake_store_done(&store);
+        world_done(&w);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("model");
         TCase *tc = tcase_create("containers");
@@ -781,6 +847,7 @@ int main(void) {
         tcase_add_test(tc, test_client_gone);
         tcase_add_test(tc, test_restore);
         tcase_add_test(tc, test_adopt);
+        tcase_add_test(tc, test_adopt_refused);
         suite_add_tcase(s, tc);
 
         SRunner *sr = srunner_create(s);
