@@ -241,14 +241,15 @@ static int lock_byte(int fd, short type, off_t at) {
         return 0;
 }
 
-static int open_groups_file(SimBackend *s) {
-        int fd = open(s->groups_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+/* Read-only is enough for a read lock: a device fd, which goes to a client, can take no write lock. */
+static int open_groups_file(SimBackend *s, bool writable) {
+        int fd = open(s->groups_path, (writable ? O_RDWR : O_RDONLY) | O_CREAT | O_CLOEXEC, 0600);
         return fd < 0 ? -errno : fd;
 }
 
 /* "open /dev/vfio/N": -EBUSY while another open file has the group, or a device fd of it is open. */
 static int group_open(SimBackend *s, unsigned group) {
-        _cleanup_close_ int fd = open_groups_file(s);
+        _cleanup_close_ int fd = open_groups_file(s, true);
         int r;
 
         if (fd < 0)
@@ -536,7 +537,7 @@ static int sim_open_device(BackendContainer *c, unsigned group, const char *addr
         if (!in_group)
                 return -ENOENT;
         /* An open file of its own, so that it lives on wherever the client takes it. */
-        fd = open_groups_file(c->sim);
+        fd = open_groups_file(c->sim, false);
         if (fd < 0)
                 return fd;
         r = lock_byte(fd, F_RDLCK, SIM_DEVICE_LOCKS + group);
@@ -567,7 +568,7 @@ static int check_group_fd(SimBackend *s, int fd, unsigned group) {
             st.st_ino != file.st_ino)
                 return -EBADF;
         /* Held by some open file, and by this one: another's lock would refuse ours. */
-        probe = open_groups_file(s);
+        probe = open_groups_file(s, true);
         if (probe < 0)
                 return probe;
         if (!lock_held(probe, group))
