@@ -258,8 +258,34 @@ static int make_lease(Server *s, sd_bus_message *msg, Container *c, uint64_t siz
         return 1;
 }
 
+/*
+ * The reply that hands @l to its caller (with @fd, the memory, for
+ * AllocateMapped). The lease journal first notes that it is being
+ * answered, so that a crash after the reply went out cannot drop a lease
+ * its client has (manager_lease_replying()).
+ */
+static int reply_lease(Server *s, sd_bus_message *msg, Lease *l, int fd) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_free_ char *path = iovad_lease_path(l->id);
+        int r;
+
+        if (!path)
+                return -ENOMEM;
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r < 0)
+                return r;
+        if (fd >= 0)
+                r = sd_bus_message_append(reply, "oth", path, l->iova, fd);
+        else
+                r = sd_bus_message_append(reply, "ot", path, l->iova);
+        if (r < 0)
+                return r;
+        manager_lease_replying(s->manager, l);
+        return sd_bus_send(NULL, reply, NULL);
+}
+
 static int method_lease(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        _cleanup_free_ char *path = NULL;
+        Server *s = server_of_bus(sd_bus_message_get_bus(msg));
         Container *c = userdata;
         LeaseOptions o;
         uint64_t size;
@@ -272,17 +298,14 @@ static int method_lease(sd_bus_message *msg, void *userdata, sd_bus_error *error
         r = bus_read_lease_options(msg, LEASE_OPTIONS_LEASE, &o, error);
         if (r < 0)
                 return r;
-        r = make_lease(server_of_bus(sd_bus_message_get_bus(msg)), msg, c, size, &o, -1, 0, &l, error);
+        r = make_lease(s, msg, c, size, &o, -1, 0, &l, error);
         if (r <= 0)
                 return r == 0 ? 1 : r;
-        path = iovad_lease_path(l->id);
-        if (!path)
-                return -ENOMEM;
-        return sd_bus_reply_method_return(msg, "ot", path, l->iova);
+        return reply_lease(s, msg, l, -1);
 }
 
 static int method_map_memory(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        _cleanup_free_ char *path = NULL;
+        Server *s = server_of_bus(sd_bus_message_get_bus(msg));
         Container *c = userdata;
         uint64_t offset, size;
         LeaseOptions o;
@@ -304,17 +327,13 @@ static int method_map_memory(sd_bus_message *msg, void *userdata, sd_bus_error *
                                                                                                    : IOVAD_E_BAD_MEMORY,
                                                               "Cannot duplicate the memfd: %m"));
         }
-        r = make_lease(server_of_bus(sd_bus_message_get_bus(msg)), msg, c, size, &o, copy, offset, &l, error);
+        r = make_lease(s, msg, c, size, &o, copy, offset, &l, error);
         if (r <= 0)
                 return r == 0 ? 1 : r;
-        path = iovad_lease_path(l->id);
-        if (!path)
-                return -ENOMEM;
-        return sd_bus_reply_method_return(msg, "ot", path, l->iova);
+        return reply_lease(s, msg, l, -1);
 }
 
 static int method_allocate_mapped(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        _cleanup_free_ char *path = NULL;
         Server *s = server_of_bus(sd_bus_message_get_bus(msg));
         _cleanup_close_ int fd = -1;
         Container *c = userdata;
@@ -350,10 +369,7 @@ static int method_allocate_mapped(sd_bus_message *msg, void *userdata, sd_bus_er
         r = make_lease(s, msg, c, size, &o, copy, 0, &l, error);
         if (r <= 0)
                 return r == 0 ? 1 : r;
-        path = iovad_lease_path(l->id);
-        if (!path)
-                return -ENOMEM;
-        return sd_bus_reply_method_return(msg, "oth", path, l->iova, fd);
+        return reply_lease(s, msg, l, fd);
 }
 
 static int method_list_leases(sd_bus_message *msg, void *userdata, sd_bus_error *error) {

@@ -365,6 +365,16 @@ void manager_leases_answered(Manager *m) {
         m->journaled = 0;
 }
 
+void manager_lease_replying(Manager *m, const Lease *l) {
+        int r;
+
+        if (!m->journal || !l->client || l->persistent)
+                return;
+        r = lease_journal_replying(m->journal, l->id);
+        if (r < 0)
+                log_error("Cannot note the reply of lease %" PRIu64 " in the lease journal: %s", l->id, strerror(-r));
+}
+
 int manager_compact_journal(Manager *m) {
         _cleanup_free_ LeaseRecord *all = NULL;
         size_t n = 0;
@@ -881,6 +891,10 @@ static size_t restore_connection_leases(Manager *m, FdStore *fds, uint64_t *max_
                                  recs[i].id, recs[i].client);
                         continue;
                 }
+                if (recs[i].in_doubt)
+                        log_info("Lease %" PRIu64 " of %s was being answered when iovad stopped: kept, as its "
+                                 "client may have the answer",
+                                 recs[i].id, recs[i].client);
                 r = manager_get_client(m, recs[i].client, recs[i].owner, &client);
                 if (r < 0) {
                         log_error("Lease %" PRIu64 " of %s: %s", recs[i].id, recs[i].client, strerror(-r));

@@ -171,6 +171,13 @@ void manager_restore_done(Manager *m);
  * record and the reply), since no client knows of it.
  */
 void manager_leases_answered(Manager *m);
+/*
+ * The bus glue is about to send the reply that hands @l to its client:
+ * from now on a restore keeps @l even without the note above, since the
+ * client may have the reply (iovad dying after the reply and before the
+ * note must not lose it).
+ */
+void manager_lease_replying(Manager *m, const Lease *l);
 
 /*
  * A clean stop: every container's and group's fd leaves systemd's fd

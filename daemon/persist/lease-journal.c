@@ -19,6 +19,7 @@ struct LeaseJournal {
         int fd;                 /* O_APPEND */
         size_t records;         /* in the file, header not counted */
         uint64_t answered;      /* the last "=" written */
+        uint64_t replying;      /* the last "?" written */
 };
 
 static char *journal_path(const char *dir, const char *name) {
@@ -98,13 +99,28 @@ int lease_journal_answered(LeaseJournal *j, uint64_t id) {
         return 0;
 }
 
+int lease_journal_replying(LeaseJournal *j, uint64_t id) {
+        char line[32];
+        int n, r;
+
+        if (id <= j->answered || id <= j->replying)
+                return 0;
+        n = snprintf(line, sizeof(line), "? %" PRIx64 "\n", id);
+        r = write_all(j->fd, line, (size_t) n);
+        if (r < 0)
+                return r;
+        j->records++;
+        j->replying = id;
+        return 0;
+}
+
 bool lease_journal_wants_compaction(const LeaseJournal *j, size_t live) {
         return j->records > 4 * live + 4096;
 }
 
 /* Writes header and @leases to a temporary file and renames it over the journal. */
 static int rewrite(const char *dir, const char *bus_id, const LeaseRecord *leases, size_t n, uint64_t answered,
-                   int *ret_fd) {
+                   uint64_t replying, int *ret_fd) {
         _cleanup_free_ char *path = journal_path(dir, "leases.journal"), *tmp = journal_path(dir, ".leases.journal.XXXXXX");
         _cleanup_fclose_ FILE *f = NULL;
         int fd, r = 0;
@@ -130,6 +146,8 @@ static int rewrite(const char *dir, const char *bus_id, const LeaseRecord *lease
         }
         if (answered > 0)
                 fprintf(f, "= %" PRIx64 "\n", answered);
+        if (replying > answered)
+                fprintf(f, "? %" PRIx64 "\n", replying);
         if (r >= 0 && (fflush(f) != 0 || ferror(f)))
                 r = errno ? -errno : -EIO;
         if (r >= 0 && fchmod(fileno(f), 0600) < 0)
@@ -167,7 +185,7 @@ int lease_journal_new(const char *dir, const char *bus_id, const LeaseRecord *le
         /* What a new journal starts with was answered: it comes from a restore or a compaction. */
         for (size_t i = 0; i < n; i++)
                 j->answered = MAX(j->answered, leases[i].id);
-        r = rewrite(dir, bus_id, leases, n, j->answered, &j->fd);
+        r = rewrite(dir, bus_id, leases, n, j->answered, 0, &j->fd);
         if (r < 0) {
                 lease_journal_free(j);
                 return r;
@@ -180,7 +198,7 @@ int lease_journal_new(const char *dir, const char *bus_id, const LeaseRecord *le
 int lease_journal_compact(LeaseJournal *j, const LeaseRecord *leases, size_t n) {
         int fd, r;
 
-        r = rewrite(j->dir, j->bus_id, leases, n, j->answered, &fd);
+        r = rewrite(j->dir, j->bus_id, leases, n, j->answered, j->replying, &fd);
         if (r < 0)
                 return r;
         safe_close(j->fd);
@@ -268,7 +286,7 @@ int lease_journal_load(const char *dir, const char *bus_id, LeaseRecord **ret, s
         _cleanup_free_ uint64_t *removed = NULL;
         _cleanup_fclose_ FILE *f = NULL;
         size_t n = 0, cap = 0, n_removed = 0, cap_removed = 0, size = 0, lineno = 0;
-        uint64_t max_id = 0, answered = UINT64_MAX;
+        uint64_t max_id = 0, answered = UINT64_MAX, replying = 0;
         char version[16], id[257];
         ssize_t len;
 
@@ -318,6 +336,11 @@ int lease_journal_load(const char *dir, const char *bus_id, LeaseRecord **ret, s
                         if (!parse_hex(line + 2, &v))
                                 return parse_error(ret_error, -EINVAL, "%s:%zu: malformed record", path, lineno);
                         answered = MAX(answered, v);
+                } else if (line[0] == '?' && line[1] == ' ' && answered != UINT64_MAX) {
+                        uint64_t v;
+                        if (!parse_hex(line + 2, &v))
+                                return parse_error(ret_error, -EINVAL, "%s:%zu: malformed record", path, lineno);
+                        replying = MAX(replying, v);
                 } else
                         return parse_error(ret_error, -EINVAL, "%s:%zu: unknown record", path, lineno);
         }
@@ -328,7 +351,9 @@ int lease_journal_load(const char *dir, const char *bus_id, LeaseRecord **ret, s
         size_t live = 0;
         for (size_t i = 0; i < n; i++)
                 if (!n_removed || !bsearch(&leases[i].id, removed, n_removed, sizeof(*removed), cmp_u64)) {
-                        leases[i].unanswered = leases[i].id > answered;
+                        /* Its reply may have gone out (and reached its client) or not: kept. */
+                        leases[i].in_doubt = leases[i].id > answered && leases[i].id <= replying;
+                        leases[i].unanswered = leases[i].id > answered && !leases[i].in_doubt;
                         leases[live++] = leases[i];
                 }
         *ret = live ? TAKE_PTR(leases) : NULL;

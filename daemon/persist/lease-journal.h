@@ -16,12 +16,18 @@
  *   + ID IOVA SIZE OWNER MAPPED WRITABLE OFFSET CLIENT CONTAINER
  *   - ID
  *   = ID
+ *   ? ID
  *
  * numbers in hex (IDs, OWNER in decimal), MAPPED/WRITABLE 0 or 1, CLIENT
  * the owner's unique bus name, CONTAINER its name. "= ID" says that the
  * replies of every lease up to ID have been written to the bus: a lease
  * after the last such line may be one whose client never learned of it
- * (iovad died between the record and the reply). BUS-ID is the bus's
+ * (iovad died between the record and the reply). "? ID" is written
+ * just before the reply of lease ID goes to the bus: a lease after the last
+ * "=" but not after the last "?" was being answered when iovad died, and
+ * its client may hold the answer, so it is not dropped (a lease the client
+ * has must never be lost; one it never learned of goes with its
+ * connection). BUS-ID is the bus's
  * GetId(): unique names are only unique on one bus instance, so a journal
  * of another bus is void. Records of a lease that was released are
  * removed by compaction, which rewrites the file (temporary file, rename)
@@ -47,7 +53,7 @@ typedef struct LeaseJournal LeaseJournal;
  * another bus than @bus_id; -EINVAL with *@ret_error for a malformed one
  * (a torn last line, which a crash in the middle of a write leaves, is
  * skipped, not an error). Leases past the last "=" line come back marked
- * unanswered; a version 1 journal has no such lines and all its leases
+ * unanswered, or in doubt when a "?" line covers them; a version 1 journal has no such lines and all its leases
  * count as answered.
  */
 int lease_journal_load(const char *dir, const char *bus_id, LeaseRecord **ret, size_t *ret_n, uint64_t *ret_max_id,
@@ -62,6 +68,8 @@ int lease_journal_add(LeaseJournal *j, const LeaseRecord *l);
 int lease_journal_remove(LeaseJournal *j, uint64_t id);
 /* Every lease up to @id has had its reply written to the bus. */
 int lease_journal_answered(LeaseJournal *j, uint64_t id);
+/* The reply of lease @id (and of every one before it) is about to be written to the bus. */
+int lease_journal_replying(LeaseJournal *j, uint64_t id);
 
 /* Whether the file has grown enough that lease_journal_compact() should run. */
 bool lease_journal_wants_compaction(const LeaseJournal *j, size_t live);

@@ -24,5 +24,6 @@ typedef struct LeaseRecord {
         uint64_t offset;                              /* into the memfd of a mapped lease */
         char client[LEASE_RECORD_CLIENT_MAX];         /* ":1.42", "" when persistent */
         char container[LEASE_RECORD_CONTAINER_MAX];
-        bool unanswered;                              /* journal only: the call that made it may never have been answered */
+        bool unanswered;                              /* journal only: the call that made it was never answered */
+        bool in_doubt;                                /* journal only: iovad died while answering it */
 } LeaseRecord;

@@ -17,7 +17,11 @@
  *    Release calls/s of the leases just made, against Ping calls/s;
  *  - iovad's memory per live lease: its smaps_rollup before and after
  *    100,000 leases made on one connection that stays open (leases die
- *    with their client), and VmHWM.
+ *    with their client), and VmHWM;
+ *  - a restore at scale: 1,000 connected clients with 100 leases each,
+ *    iovad SIGKILLed and started again; the time from its start to
+ *    READY=1 (its notify socket is the benchmark's), to every lease
+ *    listed, and its memory per restored lease against a fresh iovad's.
  *
  * Beside each figure it prints the CPU time the client, dbus-daemon and
  * the server spent per call (/proc/PID/schedstat), and how busy the rest
@@ -44,7 +48,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <systemd/sd-bus.h>
@@ -72,6 +79,7 @@
 #define TARGET_LEASE_P50_RATIO 1.2
 #define TARGET_ASYNC_RATIO 0.8
 #define TARGET_BYTES_PER_LEASE 256.0
+#define TARGET_RESTORE_READY_MS 1000.0
 #define REF_SYNC_PING "~10,800/s, p50 90 µs"
 #define REF_ASYNC_PING "~88,000/s"
 
@@ -82,10 +90,11 @@ typedef struct Params {
         size_t warmup;
         unsigned async_runs; /* the async figures are the median over these */
         size_t live;         /* leases for the memory figure */
+        size_t restore_clients, restore_per_client;
 } Params;
 
-static const Params params_full = { "full", 20000, 10, 1000, 3, 100000 };
-static const Params params_quick = { "quick", 2000, 4, 200, 1, 10000 };
+static const Params params_full = { "full", 20000, 10, 1000, 3, 100000, 1000, 100 };
+static const Params params_quick = { "quick", 2000, 4, 200, 1, 10000, 100, 100 };
 
 typedef struct Bench {
         const Params *p;
@@ -95,6 +104,7 @@ typedef struct Bench {
         char dir[PATH_MAX];       /* "" until made */
         char address[PATH_MAX + 32];
         char iovad_log[PATH_MAX + 32];
+        char notify[PATH_MAX + 32];   /* the notify socket a restarted iovad reports to; "" for none */
         pid_t bus_pid, ping_pid, daemon_pid;
         sd_bus *bus;              /* the benchmark's main connection */
         char *container;          /* the container's object path */
@@ -326,6 +336,8 @@ static void start_bus(Bench *b) {
                  "  <type>system</type>\n"
                  "  <listen>unix:path=%s/bus.sock</listen>\n"
                  "  <auth>EXTERNAL</auth>\n"
+                 "  <limit name=\"max_completed_connections\">16384</limit>\n"
+                 "  <limit name=\"max_connections_per_user\">16384</limit>\n"
                  "  <policy context=\"default\">\n"
                  "    <allow user=\"*\"/>\n"
                  "    <allow own=\"*\"/>\n"
@@ -466,7 +478,8 @@ static void start_daemon(Bench *b) {
                 (void) setpgid(0, 0);
                 if (setenv("IOVAD_PROFILES_DIR", b->profiles, 1) < 0)
                         _exit(127);
-                unsetenv("NOTIFY_SOCKET");
+                if (b->notify[0] ? setenv("NOTIFY_SOCKET", b->notify, 1) < 0 : unsetenv("NOTIFY_SOCKET") < 0)
+                        _exit(127);
                 unsetenv("JOURNAL_STREAM");
                 unsetenv("WATCHDOG_USEC");
                 execvp(argv[0], argv);
@@ -1003,6 +1016,141 @@ static MemResult measure_memory(Bench *b) {
         return res;
 }
 
+/* ---- restore at scale ---- */
+
+typedef struct RestoreResult {
+        size_t clients, leases;
+        double make_per_sec;   /* making them, 64 in flight on each connection in turn */
+        double ready_ms;       /* from the restarted iovad's fork to its READY=1 */
+        double listed_ms;      /* ... to ListLeases answering with every lease */
+        MemInfo fresh, live, restored;
+        double live_bytes, restored_bytes;  /* Anonymous per lease, over the fresh iovad's */
+} RestoreResult;
+
+static int notify_socket(Bench *b) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd;
+
+        snprintf(b->notify, sizeof(b->notify), "%s/notify.sock", b->dir);
+        if (strlen(b->notify) >= sizeof(sa.sun_path))
+                fail("%s: path too long for a socket", b->notify);
+        memcpy(sa.sun_path, b->notify, strlen(b->notify) + 1);
+        fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                fail("notify socket %s: %m", b->notify);
+        return fd;
+}
+
+/* Reads the notify socket until READY=1; the time it came, in ns. */
+static uint64_t wait_ready(Bench *b, int fd) {
+        uint64_t deadline = now_ns() + STARTUP_TIMEOUT_NS;
+
+        for (;;) {
+                char buf[4096];
+                struct timeval tv = { .tv_usec = 100 * 1000 };
+                ssize_t n;
+
+                check_interrupted();
+                check_daemon_alive(b);
+                if (now_ns() > deadline) {
+                        _cleanup_(freep) char *tail = file_tail(b->iovad_log, 4000);
+                        fail("no READY=1 from iovad within %" PRIu64 " s; its log ends:\n%s",
+                             STARTUP_TIMEOUT_NS / NSEC_PER_SEC, tail);
+                }
+                (void) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+                n = recv(fd, buf, sizeof(buf) - 1, 0);
+                if (n < 0)
+                        continue;
+                buf[n] = 0;
+                for (char *save = NULL, *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+                        if (strcmp(l, "READY=1") == 0)
+                                return now_ns();
+        }
+}
+
+static void kill_daemon(Bench *b) {
+        int status;
+
+        (void) kill(b->daemon_pid, SIGKILL);
+        (void) waitpid(b->daemon_pid, &status, 0);
+        b->daemon_pid = 0;
+}
+
+static RestoreResult measure_restore(Bench *b) {
+        const Params *p = b->p;
+        RestoreResult res = { .clients = p->restore_clients, .leases = p->restore_clients * p->restore_per_client };
+        sd_bus **clients = calloc(res.clients, sizeof(sd_bus *));
+        char run[PATH_MAX + 32], cmd[2 * PATH_MAX];
+        struct rlimit rl;
+        uint64_t t0, t1;
+        size_t counted;
+        int fd;
+
+        if (!clients)
+                fail("out of memory");
+        /* One fd per client connection. */
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+                fail("getrlimit: %m");
+        if (rl.rlim_cur < res.clients + 256) {
+                rl.rlim_cur = rl.rlim_max = res.clients + 1024;
+                if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                        fail("cannot raise RLIMIT_NOFILE to %zu for %zu clients: %m", res.clients + 1024,
+                             res.clients);
+        }
+
+        /* A fresh iovad: the container from the state file, no leases (the runtime directory goes). */
+        fd = notify_socket(b);
+        kill_daemon(b);
+        snprintf(run, sizeof(run), "%s/run", b->dir);
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", run);
+        if (system(cmd) != 0)
+                fail("cannot remove %s", run);
+        start_daemon(b);
+        (void) wait_ready(b, fd);
+        if (count_leases(b) != 0)
+                fail("a fresh iovad lists leases");
+        res.fresh = read_mem(b->daemon_pid);
+
+        t0 = now_ns();
+        for (size_t i = 0; i < res.clients; i++) {
+                clients[i] = connect_bus();
+                (void) run_async(b, clients[i], CALL_LEASE, p->restore_per_client, NULL, NULL);
+        }
+        t1 = now_ns();
+        res.make_per_sec = (double) res.leases * 1e9 / (double) (t1 - t0);
+        res.live = read_mem(b->daemon_pid);
+        counted = count_leases(b);
+        if (counted != res.leases)
+                fail("iovad lists %zu leases, %zu expected", counted, res.leases);
+
+        /* The crash: every client stays connected. */
+        kill_daemon(b);
+        t0 = now_ns();
+        start_daemon(b);
+        res.ready_ms = (double) (wait_ready(b, fd) - t0) / 1e6;
+        for (;;) {
+                counted = count_leases(b);
+                if (counted == res.leases)
+                        break;
+                if (counted > res.leases || now_ns() - t0 > STALL_TIMEOUT_NS)
+                        fail("the restarted iovad lists %zu leases, %zu expected", counted, res.leases);
+                (void) usleep(1000);
+        }
+        res.listed_ms = (double) (now_ns() - t0) / 1e6;
+        res.restored = read_mem(b->daemon_pid);
+        res.live_bytes = ((double) res.live.anonymous_kb - (double) res.fresh.anonymous_kb) * 1024.0 /
+                         (double) res.leases;
+        res.restored_bytes = ((double) res.restored.anonymous_kb - (double) res.fresh.anonymous_kb) * 1024.0 /
+                             (double) res.leases;
+
+        for (size_t i = 0; i < res.clients; i++)
+                clients[i] = sd_bus_flush_close_unref(clients[i]);
+        free(clients);
+        close(fd);
+        b->notify[0] = 0;
+        return res;
+}
+
 /* ---- report ---- */
 
 /* 12345.6 -> "12,346" */
@@ -1093,6 +1241,25 @@ static void print_cpu(const SyncResult *s, const AsyncResult *a, const MemResult
                        others);
 }
 
+static void print_restore(const RestoreResult *r) {
+        char x[32], y[32], z[32];
+
+        printf("\nRestore at scale: %s connection leases of %s connected clients (made at %s leases/s), iovad\n"
+               "SIGKILLed and started again, every client still connected.\n\n",
+               group(x, (double) r->leases), group(y, (double) r->clients), group(z, r->make_per_sec));
+        printf("| measurement | figure | target | verdict |\n");
+        printf("|---|---:|---|---|\n");
+        printf("| start to READY=1 | %.0f ms | ≤ %.0f ms | %s |\n", r->ready_ms, TARGET_RESTORE_READY_MS,
+               verdict(r->ready_ms <= TARGET_RESTORE_READY_MS));
+        printf("| start to ListLeases listing all | %.0f ms | | |\n", r->listed_ms);
+        printf("| memory per restored lease (Anonymous) | %.0f B | ≤ %.0f B | %s |\n", r->restored_bytes,
+               TARGET_BYTES_PER_LEASE, verdict(r->restored_bytes <= TARGET_BYTES_PER_LEASE));
+        printf("| memory per lease before the kill (Anonymous) | %.0f B | | |\n", r->live_bytes);
+        printf("iovad Anonymous: fresh %s kB, with the leases %s kB, restored %s kB.\n",
+               group(x, (double) r->fresh.anonymous_kb), group(y, (double) r->live.anonymous_kb),
+               group(z, (double) r->restored.anonymous_kb));
+}
+
 static void print_report(const Bench *b, const SyncResult *s, const AsyncResult *a, const MemResult *m) {
         char x[32], y[32], r0[32], r1[32], a0[32], a1[32], hwm[32];
         double p50_ratio = s->lease.p50_us / s->ping.p50_us;
@@ -1136,7 +1303,8 @@ static void print_report(const Bench *b, const SyncResult *s, const AsyncResult 
 static void help(void) {
         printf("Usage: bus-bench [--quick] [BUILD_DIR]\n"
                "Times iovad's Lease and Release over a private dbus-daemon against a bare sd-bus ping\n"
-               "service, and measures iovad's memory per live lease. Runs as root.\n\n"
+               "service, measures iovad's memory per live lease and a restore of many clients' leases\n"
+               "after a crash. Runs as root.\n\n"
                "  --quick     %zu calls instead of %zu, %zu live leases instead of %zu, one async run\n"
                "  BUILD_DIR   where daemon/iovad is (default $IOVAD_BUILD, else the build directory\n"
                "              this program is in); profiles from $IOVAD_PROFILES_DIR, else\n"
@@ -1158,6 +1326,7 @@ int main(int argc, char **argv) {
         SyncResult s;
         AsyncResult a;
         MemResult m;
+        RestoreResult rr;
         int c;
 
         while ((c = getopt_long(argc, argv, "qh", options, NULL)) >= 0)
@@ -1206,7 +1375,9 @@ int main(int argc, char **argv) {
         m = measure_memory(&b);
         s = measure_sync(&b);
         a = measure_async(&b);
+        rr = measure_restore(&b);
         print_report(&b, &s, &a, &m);
+        print_restore(&rr);
         print_load("at end");
 
         cleanup();

@@ -233,7 +233,7 @@ static void write_bus_config(BusEnv *e, const char *path) {
 }
 
 static void start_bus(BusEnv *e) {
-        char conf[700], log[700], fdarg[32];
+        char conf[700], log[700], fdarg[32], sock[700];
         int p[2];
         pid_t parent = getpid(), pid;
         FILE *f;
@@ -242,7 +242,10 @@ static void start_bus(BusEnv *e) {
 
         xsprintf(conf, "%s/bus.conf", e->dir);
         xsprintf(log, "%s/bus.log", e->dir);
+        xsprintf(sock, "%s/bus.sock", e->dir);
         write_bus_config(e, conf);
+        /* A bus that was killed leaves its socket behind. */
+        (void) unlink(sock);
 
         ck_assert_int_eq(pipe(p), 0);
         pid = fork();
@@ -252,7 +255,7 @@ static void start_bus(BusEnv *e) {
 
                 die_with_parent(parent);
                 close(p[0]);
-                fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+                fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
                 if (fd < 0 || dup2(fd, STDERR_FILENO) < 0 || dup2(fd, STDOUT_FILENO) < 0)
                         _exit(127);
                 xsprintf(fdarg, "--print-address=%d", p[1]);
@@ -310,19 +313,21 @@ static int name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *e
 
 /* In the daemon's child process: NOTIFY_SOCKET, and the stored fds as systemd passes them (fd 3 on). */
 static void pass_stored_fds(BusEnv *e) {
-        char sock[700], n[16], pid[16], names[64 * 65] = "";
-        int moved[ELEMENTSOF(e->store)];
+        char sock[700], n[16], pid[16];
+        static int moved[ELEMENTSOF(e->store)];
+        static char names[ELEMENTSOF(e->store) * (sizeof(e->store[0].name) + 1)];
 
         xsprintf(sock, "%s/notify.sock", e->dir);
         setenv("NOTIFY_SOCKET", sock, 1);
         if (e->n_store == 0)
                 return;
-        /* Out of the way first: the targets 3.. may be taken by other fds. */
+        /* Out of the way first, above every target: the targets 3.. may be taken by other fds. */
         for (size_t i = 0; i < e->n_store; i++) {
-                moved[i] = fcntl(e->store[i].fd, F_DUPFD_CLOEXEC, 100);
+                moved[i] = fcntl(e->store[i].fd, F_DUPFD_CLOEXEC, 3 + (int) e->n_store);
                 if (moved[i] < 0)
                         _exit(127);
         }
+        names[0] = '\0';
         for (size_t i = 0; i < e->n_store; i++) {
                 if (dup2(moved[i], 3 + (int) i) < 0) /* without O_CLOEXEC */
                         _exit(127);
@@ -435,6 +440,18 @@ void env_daemon_kill(BusEnv *e) {
         (void) daemon_end(e, SIGKILL);
 }
 
+void env_bus_kill(BusEnv *e) {
+        ck_assert_int_gt(e->bus_pid, 0);
+        ck_assert_int_eq(kill(e->bus_pid, SIGKILL), 0);
+        (void) wait_child(e->bus_pid);
+        e->bus_pid = 0;
+}
+
+void env_bus_start(BusEnv *e) {
+        ck_assert_int_eq(e->bus_pid, 0);
+        start_bus(e);
+}
+
 void env_daemon_start(BusEnv *e) {
         char iovad[700], simulate[300], state[700], runtime[700], config[700], profiles[700];
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
@@ -471,16 +488,17 @@ void env_daemon_start(BusEnv *e) {
                 fd = open(e->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
                 if (fd < 0 || dup2(fd, STDERR_FILENO) < 0 || dup2(fd, STDOUT_FILENO) < 0)
                         _exit(127);
+                setenv("IOVAD_PROFILES_DIR", profiles, 1);
+                unsetenv("JOURNAL_STREAM");
+                unsetenv("NOTIFY_SOCKET");
+                /* Before the limit: the stored fds are moved above their targets on the way. */
+                if (e->fdstore)
+                        pass_stored_fds(e);
                 if (e->nofile > 0) {
                         struct rlimit rl = { e->nofile, e->nofile };
                         if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
                                 _exit(126);
                 }
-                setenv("IOVAD_PROFILES_DIR", profiles, 1);
-                unsetenv("JOURNAL_STREAM");
-                unsetenv("NOTIFY_SOCKET");
-                if (e->fdstore)
-                        pass_stored_fds(e);
                 /* Without polkit unless the test brings its stand-in (fake-polkit.c). */
                 const char *polkit = e->polkit ? "--log-level=debug" : "--no-polkit";
                 if (e->config[0])
@@ -518,8 +536,14 @@ void env_daemon_start(BusEnv *e) {
                         ck_abort_msg("iovad did not own %s within %llu s:\n%s", IOVAD_BUS_NAME,
                                      NAME_TIMEOUT_USEC / 1000000ULL, tail);
                 }
-                /* Short slices, to notice an early exit. */
-                ck_assert_int_ge(sd_bus_wait(bus, 100 * 1000), 0);
+                /*
+                 * Short slices, to notice an early exit; shorter with the fd
+                 * store, whose socket holds few datagrams: iovad waits in
+                 * sd_notify() (as it would for systemd) until they are read.
+                 */
+                if (e->fdstore)
+                        (void) env_fdstore_collect(e);
+                ck_assert_int_ge(sd_bus_wait(bus, e->fdstore ? 5 * 1000 : 100 * 1000), 0);
         }
 }
 

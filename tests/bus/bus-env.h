@@ -72,7 +72,7 @@ typedef struct BusEnv {
         struct {
                 char name[96];  /* FDNAME: up to "container-" and 64 characters */
                 int fd;
-        } store[64];
+        } store[2048];
         size_t n_store;
 } BusEnv;
 
@@ -101,6 +101,15 @@ void env_daemon_stop(BusEnv *e);
 
 /* SIGKILL, as a crash: no log check. */
 void env_daemon_kill(BusEnv *e);
+
+/*
+ * The bus alone: env_bus_kill() SIGKILLs the dbus-daemon and reaps it;
+ * env_bus_start() starts a new one on the same socket path (a new bus, with
+ * a new id and guid) and points DBUS_SYSTEM_BUS_ADDRESS at it. iovad is
+ * left alone: it notices for itself.
+ */
+void env_bus_kill(BusEnv *e);
+void env_bus_start(BusEnv *e);
 
 /*
  * A stand-in for systemd's file descriptor store, for the daemon's next

@@ -269,6 +269,48 @@ START_TEST(test_bus_loss) {
 }
 END_TEST
 
+/*
+ * A lease whose reply reached its client is never dropped by a restore.
+ * iovad notes "= ID" in the lease journal once the reply has gone into the
+ * bus socket, so a crash after the reply and before that line leaves the
+ * journal without it: what the journal looks like then is made here by
+ * killing iovad after the answer and taking its "=" lines out.
+ */
+START_TEST(test_crash_after_reply_keeps_lease) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(freep) char *c = NULL, *a = NULL, *journal = NULL;
+        char path[700];
+        uint64_t iova;
+        FILE *f;
+        BusEnv e;
+
+        env_start(&e, NULL, NULL);
+        bus = env_connect();
+        c = create_container(bus, "c", NULL, 0);
+        attach(bus, c, 5);
+        a = lease(bus, c, 2 * PAGE, &iova); /* answered: the client has it */
+        /* One more round trip: iovad has certainly written its "=" line by the time it answers. */
+        sd_bus_message_unref(manager_ok(bus, "ListContainers", NULL));
+        env_daemon_kill(&e);
+
+        xsprintf(path, "%s/leases.journal", e.runtime_dir);
+        journal = read_text(path);
+        ck_assert_msg(strstr(journal, "\n= "), "no \"=\" line to take out:\n%s", journal);
+        f = fopen(path, "we");
+        ck_assert_ptr_nonnull(f);
+        for (char *save = NULL, *line = strtok_r(journal, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+                if (strncmp(line, "= ", 2) != 0)
+                        fprintf(f, "%s\n", line);
+        ck_assert_int_eq(fclose(f), 0);
+
+        env_daemon_start(&e);
+        ck_assert_uint_eq(prop_t(bus, a, IOVAD_LEASE_IFACE, "Iova"), iova);
+        container_fail(bus, IOVAD_ERROR_RESERVED_CONFLICT, c, "Lease", "ta{sv}", PAGE, 1, "iova", "t", iova);
+        release(bus, a);
+        env_stop(&e);
+}
+END_TEST
+
 /* Ids are never handed out twice: not after a stop without the runtime directory, not after a crash. */
 START_TEST(test_ids_never_reused) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
@@ -353,6 +395,7 @@ int main(void) {
         tcase_add_test(tc, test_memfd_quota);
         tcase_add_test(tc, test_fd_budget);
         tcase_add_test(tc, test_bus_loss);
+        tcase_add_test(tc, test_crash_after_reply_keeps_lease);
         tcase_add_test(tc, test_ids_never_reused);
         tcase_add_test(tc, test_kernel_top_page_hole);
         suite_add_tcase(s, tc);

@@ -26,7 +26,7 @@ while [ $# -gt 0 ]; do
 	*) targets+=("$1"); shift ;;
 	esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(region vfio-caps profile conf state lease-journal sysfs)
+[ ${#targets[@]} -gt 0 ] || targets=(region vfio-caps profile conf state lease-journal sysfs bus)
 
 bash "$src/tests/fuzz/setup.sh"
 [ -d "$build" ] || CC=clang meson setup "$build" -Dfuzz=true -Dkernel-tests=false

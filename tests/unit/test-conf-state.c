@@ -217,15 +217,34 @@ START_TEST(test_journal_replay) {
                               got[i].unanswered);
         free(got);
 
+        /* Lease 60's reply was on its way: up to it in doubt (kept), after it unanswered. */
+        ck_assert_int_eq(lease_journal_replying(j, 60), 0);
+        ck_assert_int_eq(lease_journal_replying(j, 30), 0); /* covered by "=" already: nothing written */
+        ck_assert_int_eq(lease_journal_load(dir, "0123abcd", &got, &n, &max_id, NULL), 0);
+        for (size_t i = 0; i < n; i++) {
+                ck_assert_msg(got[i].in_doubt == (got[i].id > 50 && got[i].id <= 60), "lease %" PRIu64 " in doubt %d",
+                              got[i].id, got[i].in_doubt);
+                ck_assert_msg(got[i].unanswered == (got[i].id > 60), "lease %" PRIu64 " unanswered %d", got[i].id,
+                              got[i].unanswered);
+        }
+        free(got);
+
         /* Compaction keeps what is given, and the file stays appendable. */
-        LeaseRecord keep[2] = { jlease(40, ":1.8"), jlease(41, ":1.8") };
-        ck_assert(lease_journal_wants_compaction(j, 0) == false); /* 133 records are no reason */
-        ck_assert_int_eq(lease_journal_compact(j, keep, 2), 0);
+        LeaseRecord keep[3] = { jlease(40, ":1.8"), jlease(41, ":1.8"), jlease(56, ":1.8") };
+        ck_assert(lease_journal_wants_compaction(j, 0) == false); /* 135 records are no reason */
+        ck_assert_int_eq(lease_journal_compact(j, keep, 3), 0);
+        ck_assert_int_eq(lease_journal_load(dir, "0123abcd", &got, &n, &max_id, NULL), 0);
+        ck_assert_uint_eq(n, 3);
+        /* What was answered, and what was being answered, stays so. */
+        ck_assert(!got[0].unanswered && !got[1].unanswered && !got[0].in_doubt);
+        ck_assert(got[2].in_doubt && !got[2].unanswered);
+        free(got);
+        ck_assert_int_eq(lease_journal_remove(j, 56), 0);
         ck_assert_int_eq(lease_journal_remove(j, 40), 0);
         ck_assert_int_eq(lease_journal_load(dir, "0123abcd", &got, &n, &max_id, NULL), 0);
         ck_assert_uint_eq(n, 1);
         ck_assert_uint_eq(got[0].id, 41);
-        ck_assert_uint_eq(max_id, 41);
+        ck_assert_uint_eq(max_id, 56);
         free(got);
 
         /* Names that would break the line format are refused. */

@@ -48,16 +48,29 @@ static void world_done(World *w) {
         ck_assert_int_eq(system(cmd), 0);
 }
 
-/* A manager on profile @name with @config (NULL: defaults). */
-static Manager *manager_on(const World *w, const char *name, const Config *config) {
+static Profile *profile_named(const char *name) {
         _cleanup_free_ char *msg = NULL;
         Profile *p = NULL;
+
+        ck_assert_msg(profile_load(name, PROFILES, &p, &msg) == 0, "%s: %s", name, msg);
+        return p;
+}
+
+/*
+ * A manager on profile @p with @config (NULL: defaults), after removing
+ * the paths @hide (relative to the simulated sysfs root) from the tree.
+ */
+static Manager *manager_on_profile(const World *w, Profile *p, const Config *config, const char *const *hide) {
         Backend *b = NULL;
         Manager *m = NULL;
         Config c;
 
-        ck_assert_int_eq(profile_load(name, PROFILES, &p, &msg), 0);
         ck_assert_int_eq(backend_sim_new(p, w->runtime, &b), 0);
+        for (const char *const *h = hide; h && *h; h++) {
+                char cmd[512];
+                snprintf(cmd, sizeof(cmd), "rm -r '%s/%s'", b->sysfs_root, *h);
+                ck_assert_int_eq(system(cmd), 0);
+        }
         if (config)
                 c = *config;
         else
@@ -65,6 +78,11 @@ static Manager *manager_on(const World *w, const char *name, const Config *confi
         ck_assert_int_eq(manager_new(b, &c, w->state, w->runtime, &m), 0);
         ck_assert_int_eq(manager_refresh_platform(m, NULL), 0);
         return m;
+}
+
+/* A manager on profile @name with @config (NULL: defaults). */
+static Manager *manager_on(const World *w, const char *name, const Config *config) {
+        return manager_on_profile(w, profile_named(name), config, NULL);
 }
 
 static Container *container_with(Manager *m, const char *name, uid_t user, unsigned group) {
@@ -404,6 +422,43 @@ START_TEST(test_isolation) {
         }
         ck_assert_int_eq(manager_refresh_platform(m, &e), 0);
         ck_assert_int_eq(m->platform->isolation, ISOLATION_ISOLATED_MSI);
+        manager_free(m);
+
+        /*
+         * Where sysfs tells nothing (no interrupt chips, no device tree),
+         * the kernel decides: CheckAttach asks it with a container of its
+         * own. An ITS the tree does not show isolates all the same...
+         */
+        static const char *const no_evidence[] = { "kernel/irq", "firmware/devicetree", NULL };
+        m = manager_on_profile(&w, profile_named("arm-smmuv3"), NULL, no_evidence);
+        ck_assert_int_eq(m->platform->isolation, ISOLATION_UNKNOWN);
+        c = container_with(m, "vm", 1000, 0);
+        ck_assert_msg(manager_check_attach(m, c, 4, NULL, &e) == 0, "%s", e.message);
+        ck_assert_uint_eq(c->n_groups, 0);
+        ck_assert_msg(manager_attach_group(m, c, 4, &e) == 0, "%s", e.message);
+        manager_free(m);
+
+        /* ... and a GICv2m frame it does not show isolates nothing: the kernel refuses, so does CheckAttach. */
+        Profile *v2m = profile_named("arm-smmuv3");
+        v2m->interrupt_remapping = false;
+        m = manager_on_profile(&w, v2m, NULL, no_evidence);
+        ck_assert_int_eq(m->platform->isolation, ISOLATION_UNKNOWN);
+        c = container_with(m, "vm", 1000, 0);
+        e = (IovadError) {};
+        ck_assert_int_eq(manager_check_attach(m, c, 4, NULL, &e), -EPERM);
+        ck_assert_int_eq(e.code, IOVAD_E_INTERRUPT_ISOLATION);
+        ck_assert_msg(strstr(e.message, "the kernel refuses it"), "%s", e.message);
+        /* The probe left nothing behind: the group is still free for a container of the kernel's liking. */
+        ck_assert_uint_eq(c->n_groups, 0);
+        ck_assert_ptr_null(manager_container_of_group(m, 4));
+        ck_assert_int_eq(manager_attach_group(m, c, 4, &e), -EPERM);
+        manager_free(m);
+
+        /* With the evidence in place the same platform says so without asking. */
+        v2m = profile_named("arm-smmuv3");
+        v2m->interrupt_remapping = false;
+        m = manager_on_profile(&w, v2m, NULL, NULL);
+        ck_assert_int_eq(m->platform->isolation, ISOLATION_NONE);
         manager_free(m);
         world_done(&w);
 }
