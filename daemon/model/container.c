@@ -219,12 +219,12 @@ Container *container_free(Container *c) {
                 return NULL;
         while (c->leases) {
                 Lease *l = c->leases;
-                if (l->mapped && !l->stuck)
+                if (l->mapped && !l->stuck && !c->kept)
                         (void) lease_unmap(c, l, NULL);
                 lease_destroy(c, l);
         }
         if (c->kernel) {
-                for (size_t i = c->n_groups; i > 0; i--)
+                for (size_t i = c->n_groups; i > 0 && !c->kept; i--)
                         (void) c->backend->ops->detach_group(c->kernel, c->groups[i - 1]);
                 c->backend->ops->container_free(c->kernel);
         }

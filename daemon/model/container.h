@@ -82,6 +82,11 @@ struct Container {
          */
         bool adopting;
         unsigned adopted[3];
+        /*
+         * Left to the next iovad: container_free() then unmaps and detaches
+         * nothing, and only closes its fds (systemd's fd store has copies).
+         */
+        bool kept;
 
         Lease *leases;
         size_t n_leases;

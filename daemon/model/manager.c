@@ -686,6 +686,11 @@ void manager_release_kernel_fds(Manager *m) {
                 kernel_fds_removed(m->containers[i]);
 }
 
+void manager_keep_kernel(Manager *m) {
+        for (size_t i = 0; i < m->n_containers; i++)
+                m->containers[i]->kept = true;
+}
+
 /* ---- clients ---- */
 
 Client *manager_find_client(Manager *m, const char *name) {

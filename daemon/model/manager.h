@@ -185,6 +185,12 @@ void manager_lease_replying(Manager *m, const Lease *l);
  * the DMA mappings (memfds stay: the next start maps them again).
  */
 void manager_release_kernel_fds(Manager *m);
+/*
+ * An exit for the service manager to start iovad again (the bus went
+ * away): every container is left in the kernel as it is, mappings and
+ * groups, for the next iovad to adopt from the fd store.
+ */
+void manager_keep_kernel(Manager *m);
 
 /* Writes the state file; logs on failure (state is best effort at runtime). */
 void manager_save_state(Manager *m);
