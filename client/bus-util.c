@@ -255,6 +255,107 @@ int bus_get_all(Iovactl *c, const char *path, const char *iface, const BusProper
         return 0;
 }
 
+void p2p_path_array_clear(P2pPathArray *a) {
+        for (size_t i = 0; i < a->n; i++) {
+                free(a->items[i].address);
+                free(a->items[i].role);
+                free(a->items[i].missing);
+        }
+        free(a->items);
+        *a = (P2pPathArray) {};
+}
+
+int bus_read_p2p_path(sd_bus_message *m, void *dest) {
+        P2pPathArray *a = dest, l = {};
+        const char *address, *role, *missing;
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'a', "(sss)");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_read(m, "(sss)", &address, &role, &missing)) > 0) {
+                P2pHopInfo *n = reallocarray(l.items, l.n + 1, sizeof(P2pHopInfo));
+
+                if (!n) {
+                        p2p_path_array_clear(&l);
+                        return -ENOMEM;
+                }
+                l.items = n;
+                l.items[l.n++] = (P2pHopInfo) { strdup(address), strdup(role), strdup(missing) };
+                if (!l.items[l.n - 1].address || !l.items[l.n - 1].role || !l.items[l.n - 1].missing) {
+                        p2p_path_array_clear(&l);
+                        return -ENOMEM;
+                }
+        }
+        if (r >= 0)
+                r = sd_bus_message_exit_container(m);
+        if (r < 0) {
+                p2p_path_array_clear(&l);
+                return r;
+        }
+        p2p_path_array_clear(a);
+        *a = l;
+        return 0;
+}
+
+void p2p_window_array_clear(P2pWindowArray *a) {
+        for (size_t i = 0; i < a->n; i++)
+                free(a->items[i].what);
+        free(a->items);
+        *a = (P2pWindowArray) {};
+}
+
+int bus_read_p2p_windows(sd_bus_message *m, void *dest) {
+        P2pWindowArray *a = dest, l = {};
+        uint64_t start, end;
+        const char *what;
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'a', "(tts)");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_read(m, "(tts)", &start, &end, &what)) > 0) {
+                P2pWindowInfo *n = reallocarray(l.items, l.n + 1, sizeof(P2pWindowInfo));
+
+                if (!n) {
+                        p2p_window_array_clear(&l);
+                        return -ENOMEM;
+                }
+                l.items = n;
+                l.items[l.n++] = (P2pWindowInfo) { start, end, strdup(what) };
+                if (!l.items[l.n - 1].what) {
+                        p2p_window_array_clear(&l);
+                        return -ENOMEM;
+                }
+        }
+        if (r >= 0)
+                r = sd_bus_message_exit_container(m);
+        if (r < 0) {
+                p2p_window_array_clear(&l);
+                return r;
+        }
+        p2p_window_array_clear(a);
+        *a = l;
+        return 0;
+}
+
+int bus_read_msi_window(sd_bus_message *m, void *dest) {
+        MsiWindowInfo *w = dest;
+        const char *source;
+        char *copy;
+        int r;
+
+        r = sd_bus_message_read(m, "(uus)", &w->needed, &w->capacity, &source);
+        if (r < 0)
+                return r;
+        copy = strdup(source);
+        if (!copy)
+                return -ENOMEM;
+        free(w->source);
+        w->source = copy;
+        return 0;
+}
+
 int bus_read_string(sd_bus_message *m, void *dest) {
         char **s = dest, type, *copy;
         const char *v;

@@ -158,6 +158,19 @@ const char *format_range_size(char buf[static FORMAT_SIZE_MAX], uint64_t start, 
         return buf;
 }
 
+char *format_msi_window(uint32_t needed, uint32_t capacity, const char *source) {
+        char *s;
+        int r;
+
+        if (capacity == 0)
+                return strdup("none");
+        r = asprintf(&s, "%" PRIu32 " of %" PRIu32 " doorbell page%s (%s)%s", needed, capacity,
+                     capacity == 1 ? "" : "s", source && source[0] ? source : "unknown",
+                     needed > capacity ? ": TOO SMALL, the kernel maps the rest above the window, over usable IOVAs"
+                                       : "");
+        return r < 0 ? NULL : s;
+}
+
 char *format_page_sizes(uint64_t bitmap) {
         char *buf = NULL;
         size_t size = 0;
@@ -170,11 +183,21 @@ char *format_page_sizes(uint64_t bitmap) {
         if (bitmap == 0)
                 fputs("none", f);
         for (unsigned bit = 0; bit < 64; bit++) {
-                char s[FORMAT_SIZE_MAX];
+                char s[FORMAT_SIZE_MAX], t[FORMAT_SIZE_MAX];
+                unsigned last = bit;
 
                 if (!(bitmap & (UINT64_C(1) << bit)))
                         continue;
-                fprintf(f, "%s%s", first ? "" : ", ", format_size(s, UINT64_C(1) << bit));
+                while (last < 63 && (bitmap & (UINT64_C(1) << (last + 1))))
+                        last++;
+                /* A run of three or more (virtio-iommu and AMD-Vi map every
+                 * power of two) reads as its ends, not as fifty sizes. */
+                if (last - bit >= 2) {
+                        fprintf(f, "%severy power of two from %s to %s", first ? "" : ", ",
+                                format_size(s, UINT64_C(1) << bit), format_size(t, UINT64_C(1) << last));
+                        bit = last;
+                } else
+                        fprintf(f, "%s%s", first ? "" : ", ", format_size(s, UINT64_C(1) << bit));
                 first = false;
         }
         if (fclose(f) != 0) {

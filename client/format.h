@@ -50,6 +50,13 @@ const char *format_range_size(char buf[static FORMAT_SIZE_MAX], uint64_t start, 
  */
 bool range_size(uint64_t start, uint64_t end, uint64_t *ret);
 
+/*
+ * The software MSI window's use as iovactl shows it: "1 of 256 doorbell
+ * pages (device tree)", "none" without a window (@capacity 0), and a
+ * warning when more pages are needed than the window holds. NULL on OOM.
+ */
+char *format_msi_window(uint32_t needed, uint32_t capacity, const char *source);
+
 /* "4 KiB, 2 MiB, 1 GiB" for a page size bitmap; "none" for 0. NULL on OOM. */
 char *format_page_sizes(uint64_t bitmap);
 

@@ -32,8 +32,9 @@ static const Verb verbs[] = {
         { "bind", 1, 1, verb_bind, 0 },
         { "unbind", 1, 1, verb_unbind, 0 },
         { "group-regions", 1, 1, verb_group_regions, 0 },
+        { "peer-to-peer", 1, 1, verb_group_p2p, 0 },
         { "containers", 0, 0, verb_containers, 0 },
-        { "create", 1, 1, verb_create, OPT_USER },
+        { "create", 1, 1, verb_create, OPT_USER | OPT_RESERVE_PEER_WINDOWS },
         { "destroy", 1, 1, verb_destroy, 0 },
         { "show", 1, 1, verb_show, 0 },
         { "attach", 2, 2, verb_attach, 0 },
@@ -59,6 +60,7 @@ static const struct {
         { OPT_READONLY, "--readonly" },
         { OPT_HUGEPAGES, "--hugepages" },
         { OPT_HOLD, "--hold" },
+        { OPT_RESERVE_PEER_WINDOWS, "--reserve-peer-windows" },
 };
 
 static void help(void) {
@@ -75,10 +77,13 @@ static void help(void) {
                "  bind ADDRESS             Hand a device to vfio-pci\n"
                "  unbind ADDRESS           Give a device back to the driver it had\n"
                "  group-regions GROUP      Show the reserved regions of an IOMMU group\n"
+               "  peer-to-peer GROUP       Show whether a group's DMA can reach other devices\n"
+               "                           without the IOMMU, and the windows it would alias\n"
                "\n"
                "Containers:\n"
                "  containers               List containers\n"
-               "  create NAME              Create a container [--user UID|NAME ...]\n"
+               "  create NAME              Create a container [--user UID|NAME ...\n"
+               "                           --reserve-peer-windows]\n"
                "  destroy NAME             Destroy a container\n"
                "  show NAME                Show a container: groups, aperture, page sizes,\n"
                "                           DMA mappings left, users, reserved regions and\n"
@@ -107,6 +112,9 @@ static void help(void) {
                "     --no-ask-password     Do not let polkit ask for a password\n"
                "     --user=UID|NAME       create: a user allowed to use the container;\n"
                "                           repeat for more (default: you)\n"
+               "     --reserve-peer-windows\n"
+               "                           create: keep the MMIO windows the groups' DMA\n"
+               "                           could reach without the IOMMU free of leases\n"
                "     --align=SIZE          Alignment of the IOVA (a power of two)\n"
                "     --limit=ADDRESS       Highest IOVA the lease may reach, inclusive\n"
                "                           (0xffffffff for a device with 32-bit DMA)\n"
@@ -169,6 +177,7 @@ static int parse_argv(Iovactl *c, int argc, char *argv[]) {
                 ARG_READONLY,
                 ARG_HUGEPAGES,
                 ARG_HOLD,
+                ARG_RESERVE_PEER_WINDOWS,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -184,6 +193,7 @@ static int parse_argv(Iovactl *c, int argc, char *argv[]) {
                 { "readonly", no_argument, NULL, ARG_READONLY },
                 { "hugepages", no_argument, NULL, ARG_HUGEPAGES },
                 { "hold", no_argument, NULL, ARG_HOLD },
+                { "reserve-peer-windows", no_argument, NULL, ARG_RESERVE_PEER_WINDOWS },
                 {}
         };
         int opt, r;
@@ -256,6 +266,10 @@ static int parse_argv(Iovactl *c, int argc, char *argv[]) {
                 case ARG_HOLD:
                         c->hold = true;
                         c->options |= OPT_HOLD;
+                        break;
+                case ARG_RESERVE_PEER_WINDOWS:
+                        c->reserve_peer_windows = true;
+                        c->options |= OPT_RESERVE_PEER_WINDOWS;
                         break;
                 case ':':
                         return usage_error(c, "Option '%s' needs an argument. Try 'iovactl --help'.", argv[optind - 1]);

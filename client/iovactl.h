@@ -34,6 +34,7 @@ typedef enum VerbOption {
         OPT_READONLY = 1 << 5,
         OPT_HUGEPAGES = 1 << 6,
         OPT_HOLD = 1 << 7,
+        OPT_RESERVE_PEER_WINDOWS = 1 << 8,
 } VerbOption;
 
 typedef struct Iovactl {
@@ -48,7 +49,7 @@ typedef struct Iovactl {
         uint32_t *users;
         size_t n_users;
         uint64_t align, limit, iova;
-        bool persistent, readonly, hugepages, hold;
+        bool persistent, readonly, hugepages, hold, reserve_peer_windows;
 
         int exit_code; /* set by helpers when a failure needs a specific status */
 } Iovactl;
@@ -110,6 +111,35 @@ int bus_read_u64(sd_bus_message *m, void *dest);     /* uint64_t * */
 int bus_read_bool(sd_bus_message *m, void *dest);    /* bool * */
 int bus_read_range(sd_bus_message *m, void *dest);   /* IovaRange *, from (tt) */
 
+/* MsiWindowPages and CheckMsiWindow: (uus). */
+typedef struct MsiWindowInfo {
+        uint32_t needed;
+        uint32_t capacity;
+        char *source;
+} MsiWindowInfo;
+int bus_read_msi_window(sd_bus_message *m, void *dest); /* MsiWindowInfo * */
+
+/* A peer-to-peer path, a(sss), and windows, a(tts) (Device.PeerToPeerPath, PeerWindows). */
+typedef struct P2pHopInfo {
+        char *address, *role, *missing;
+} P2pHopInfo;
+typedef struct P2pPathArray {
+        P2pHopInfo *items;
+        size_t n;
+} P2pPathArray;
+int bus_read_p2p_path(sd_bus_message *m, void *dest); /* P2pPathArray * */
+void p2p_path_array_clear(P2pPathArray *a);
+typedef struct P2pWindowInfo {
+        uint64_t start, end;
+        char *what;
+} P2pWindowInfo;
+typedef struct P2pWindowArray {
+        P2pWindowInfo *items;
+        size_t n;
+} P2pWindowArray;
+int bus_read_p2p_windows(sd_bus_message *m, void *dest); /* P2pWindowArray * */
+void p2p_window_array_clear(P2pWindowArray *a);
+
 typedef struct U32Array {
         uint32_t *items;
         size_t n;
@@ -159,6 +189,7 @@ int verb_open(Iovactl *c, int argc, char **argv);
 int verb_bind(Iovactl *c, int argc, char **argv);
 int verb_unbind(Iovactl *c, int argc, char **argv);
 int verb_group_regions(Iovactl *c, int argc, char **argv);
+int verb_group_p2p(Iovactl *c, int argc, char **argv);
 int verb_containers(Iovactl *c, int argc, char **argv);
 int verb_create(Iovactl *c, int argc, char **argv);
 int verb_destroy(Iovactl *c, int argc, char **argv);

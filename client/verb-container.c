@@ -23,6 +23,8 @@ typedef struct ContainerInfo {
         RangeArray usable;
         uint64_t page_sizes;
         uint32_t dma_available;
+        MsiWindowInfo msi;
+        bool reserve_peer_windows;
 } ContainerInfo;
 
 static void container_info_clear(ContainerInfo *i) {
@@ -31,6 +33,7 @@ static void container_info_clear(ContainerInfo *i) {
         free(i->users.items);
         region_array_clear(&i->regions);
         free(i->usable.items);
+        free(i->msi.source);
 }
 
 static const BusProperty container_map[] = {
@@ -42,6 +45,8 @@ static const BusProperty container_map[] = {
         { "PageSizes", "t", bus_read_u64, offsetof(ContainerInfo, page_sizes) },
         { "DmaMappingsAvailable", "u", bus_read_u32, offsetof(ContainerInfo, dma_available) },
         { "Users", "au", bus_read_u32_array, offsetof(ContainerInfo, users) },
+        { "MsiWindowPages", "(uus)", bus_read_msi_window, offsetof(ContainerInfo, msi) },
+        { "ReservePeerWindows", "b", bus_read_bool, offsetof(ContainerInfo, reserve_peer_windows) },
         {}
 };
 
@@ -100,6 +105,8 @@ int verb_create(Iovactl *c, int argc, char **argv) {
         r = sd_bus_message_append(m, "s", argv[1]);
         if (r >= 0)
                 r = sd_bus_message_open_container(m, 'a', "{sv}");
+        if (r >= 0 && c->reserve_peer_windows)
+                r = sd_bus_message_append(m, "{sv}", "reserve_peer_windows", "b", 1);
         if (r >= 0 && c->n_users > 0) {
                 r = sd_bus_message_open_container(m, 'e', "sv");
                 if (r >= 0)
@@ -162,13 +169,48 @@ int verb_destroy(Iovactl *c, int argc, char **argv) {
         return container_call(c, argv[1], "Destroy", NULL, NULL);
 }
 
+/*
+ * CheckMsiWindow, quietly: the attach says what is wrong with the group
+ * itself. Returns 1 with *@ret filled, 0 when the daemon could not tell.
+ */
+static int check_msi_window(Iovactl *c, const char *name, uint32_t group, MsiWindowInfo *ret) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_free_ char *path = NULL;
+
+        if (container_path(c, name, &path) < 0)
+                return 0;
+        if (sd_bus_call_method(c->bus, IOVAD_BUS_NAME, path, IOVAD_CONTAINER_IFACE, "CheckMsiWindow", &error, &reply,
+                               "u", group) < 0)
+                return 0;
+        return bus_read_msi_window(reply, ret) < 0 ? 0 : 1;
+}
+
+static void warn_msi_window(const char *name, uint32_t group, const MsiWindowInfo *w) {
+        if (w->needed > w->capacity)
+                fprintf(stderr,
+                        "iovactl: warning: with group %" PRIu32 " the devices of %s may need %" PRIu32
+                        " MSI doorbell pages, but its software MSI window holds %" PRIu32
+                        ": the kernel maps the rest above the window, where leases may be\n",
+                        group, name, w->needed, w->capacity);
+}
+
+static void msi_window_info_clear(MsiWindowInfo *w) {
+        free(w->source);
+        w->source = NULL;
+}
+
 int verb_attach(Iovactl *c, int argc, char **argv) {
+        _cleanup_(msi_window_info_clear) MsiWindowInfo w = {};
         uint32_t group;
         int r;
 
         r = parse_group(c, argv[2], &group);
         if (r < 0)
                 return r;
+        /* A warning before the attach, which goes ahead: the kernel accepts it. */
+        if (check_msi_window(c, argv[1], group, &w) > 0)
+                warn_msi_window(argv[1], group, &w);
         return container_call(c, argv[1], "AttachGroup", NULL, "u", group);
 }
 
@@ -240,6 +282,18 @@ static Table *ranges_table(const RangeArray *ranges) {
         return t;
 }
 
+static json_object *msi_window_json(const MsiWindowInfo *w) {
+        json_object *o = json_object_new_object();
+
+        if (o && (json_add(o, "needed_pages", json_object_new_uint64(w->needed)) < 0 ||
+                  json_add(o, "window_pages", json_object_new_uint64(w->capacity)) < 0 ||
+                  json_add(o, "source", json_object_new_string(w->source ?: "")) < 0)) {
+                json_object_put(o);
+                return NULL;
+        }
+        return o;
+}
+
 static json_object *container_json(const char *path, const ContainerInfo *i, Table *regions, Table *usable) {
         json_object *o = json_object_new_object();
 
@@ -252,6 +306,8 @@ static json_object *container_json(const char *path, const ContainerInfo *i, Tab
             json_add(o, "page_sizes", json_object_new_uint64(i->page_sizes)) < 0 ||
             json_add(o, "dma_mappings_available", json_object_new_uint64(i->dma_available)) < 0 ||
             json_add(o, "users", json_u32_array(i->users.items, i->users.n)) < 0 ||
+            json_add(o, "msi_window", msi_window_json(&i->msi)) < 0 ||
+            json_add(o, "reserve_peer_windows", json_object_new_boolean(i->reserve_peer_windows)) < 0 ||
             json_add(o, "reserved_regions", table_to_json(regions)) < 0 ||
             json_add(o, "usable_ranges", table_to_json(usable)) < 0) {
                 json_object_put(o);
@@ -262,7 +318,7 @@ static json_object *container_json(const char *path, const ContainerInfo *i, Tab
 
 int verb_show(Iovactl *c, int argc, char **argv) {
         _cleanup_(container_info_clear) ContainerInfo info = {};
-        _cleanup_free_ char *path = NULL, *pages = NULL, *users = NULL;
+        _cleanup_free_ char *path = NULL, *pages = NULL, *users = NULL, *msi = NULL;
         _cleanup_table_ Table *regions = NULL, *usable = NULL;
         char size[FORMAT_SIZE_MAX];
         int r;
@@ -274,7 +330,8 @@ int verb_show(Iovactl *c, int argc, char **argv) {
         usable = ranges_table(&info.usable);
         pages = format_page_sizes(info.page_sizes);
         users = format_users(info.users.items, info.users.n);
-        if (!regions || !usable || !pages || !users)
+        msi = format_msi_window(info.msi.needed, info.msi.capacity, info.msi.source);
+        if (!regions || !usable || !pages || !users || !msi)
                 return log_errno(-ENOMEM, "Out of memory");
 
         if (c->json)
@@ -297,6 +354,8 @@ int verb_show(Iovactl *c, int argc, char **argv) {
                             info.aperture.end, format_range_size(size, info.aperture.start, info.aperture.end));
         print_field(17, "Page sizes", "%s (0x%" PRIx64 ")", pages, info.page_sizes);
         print_field(17, "DMA mappings left", "%" PRIu32, info.dma_available);
+        print_field(17, "MSI window", "%s", msi);
+        print_field(17, "Peer windows", "%s", info.reserve_peer_windows ? "reserved (origin p2p)" : "not reserved");
         print_field(17, "Users", "%s", users);
 
         /* Section titles stay with --no-legend: without them the tables could not be told apart. */
@@ -350,11 +409,16 @@ int verb_check_attach(Iovactl *c, int argc, char **argv) {
                 return log_parse_error(r);
 
         size_t n = table_rows(t);
+        _cleanup_(msi_window_info_clear) MsiWindowInfo w = {};
+        bool have_msi = check_msi_window(c, argv[1], group, &w) > 0;
+        if (!c->json && have_msi)
+                warn_msi_window(argv[1], group, &w);
         if (c->json) {
                 json_object *o = json_object_new_object();
                 if (o && (json_add(o, "container", json_object_new_string(argv[1])) < 0 ||
                           json_add(o, "group", json_object_new_uint64(group)) < 0 ||
                           json_add(o, "can_attach", json_object_new_boolean(n == 0)) < 0 ||
+                          (have_msi && json_add(o, "msi_window", msi_window_json(&w)) < 0) ||
                           json_add(o, "conflicts", table_to_json(t)) < 0)) {
                         json_object_put(o);
                         o = NULL;

@@ -113,9 +113,11 @@ static int device_call(Iovactl *c, const char *address, const char *member, sd_b
 }
 
 typedef struct DeviceInfo {
-        char *address, *description, *driver, *container, *isolation;
+        char *address, *description, *driver, *container, *isolation, *p2p;
         uint16_t vendor, device;
         uint32_t class, group;
+        P2pPathArray path;
+        P2pWindowArray windows;
 } DeviceInfo;
 
 static void device_info_clear(DeviceInfo *d) {
@@ -124,6 +126,93 @@ static void device_info_clear(DeviceInfo *d) {
         free(d->driver);
         free(d->container);
         free(d->isolation);
+        free(d->p2p);
+        p2p_path_array_clear(&d->path);
+        p2p_window_array_clear(&d->windows);
+}
+
+static Table *p2p_path_table(const P2pPathArray *a) {
+        static const TableColumn columns[] = {
+                { "ADDRESS", "address", CELL_STRING, 0 },
+                { "ROLE", "role", CELL_STRING, 0 },
+                { "MISSING", "missing", CELL_STRING, 0 },
+        };
+        Table *t = table_new(columns, ELEMENTSOF(columns));
+
+        for (size_t i = 0; t && i < a->n; i++)
+                if (table_add_string(t, a->items[i].address) < 0 || table_add_string(t, a->items[i].role) < 0 ||
+                    table_add_string(t, a->items[i].missing[0] ? a->items[i].missing : "-") < 0)
+                        return table_free(t);
+        return t;
+}
+
+static Table *p2p_windows_table(const P2pWindowArray *a) {
+        static const TableColumn columns[] = {
+                { "START", "start", CELL_ADDRESS, 0 },
+                { "END", "end", CELL_ADDRESS, 0 },
+                { "SIZE", "size", CELL_SIZE, 0 },
+                { "WINDOW", "window", CELL_STRING, 0 },
+        };
+        Table *t = table_new(columns, ELEMENTSOF(columns));
+
+        for (size_t i = 0; t && i < a->n; i++)
+                if (table_add_uint(t, a->items[i].start) < 0 || table_add_uint(t, a->items[i].end) < 0 ||
+                    table_add_size_range(t, a->items[i].start, a->items[i].end) < 0 ||
+                    table_add_string(t, a->items[i].what) < 0)
+                        return table_free(t);
+        return t;
+}
+
+static int print_p2p(Iovactl *c, Table *path, Table *windows) {
+        printf("\nPath to the root port:\n");
+        if (table_print(path, stdout, c->legend) < 0)
+                return log_errno(-EIO, "Failed to print table");
+        printf("\nWindows DMA would reach without the IOMMU:%s\n", table_rows(windows) ? "" : " none");
+        if (table_rows(windows) && table_print(windows, stdout, c->legend) < 0)
+                return log_errno(-EIO, "Failed to print table");
+        return 0;
+}
+
+int verb_group_p2p(Iovactl *c, int argc, char **argv) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(p2p_path_array_clear) P2pPathArray path = {};
+        _cleanup_(p2p_window_array_clear) P2pWindowArray windows = {};
+        _cleanup_table_ Table *pt = NULL, *wt = NULL;
+        const char *verdict;
+        uint32_t group;
+        int r;
+
+        r = parse_group(c, argv[1], &group);
+        if (r < 0)
+                return r;
+        r = bus_call(c, IOVAD_MANAGER_PATH, IOVAD_MANAGER_IFACE, "GetGroupPeerToPeer", &reply, "u", group);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(reply, "s", &verdict);
+        if (r >= 0)
+                r = bus_read_p2p_path(reply, &path);
+        if (r >= 0)
+                r = bus_read_p2p_windows(reply, &windows);
+        if (r < 0)
+                return log_parse_error(r);
+        pt = p2p_path_table(&path);
+        wt = p2p_windows_table(&windows);
+        if (!pt || !wt)
+                return log_errno(-ENOMEM, "Out of memory");
+        if (c->json) {
+                json_object *o = json_object_new_object();
+                if (o && (json_add(o, "group", json_object_new_uint64(group)) < 0 ||
+                          json_add(o, "peer_to_peer", json_object_new_string(verdict)) < 0 ||
+                          json_add(o, "path", table_to_json(pt)) < 0 ||
+                          json_add(o, "windows", table_to_json(wt)) < 0)) {
+                        json_object_put(o);
+                        o = NULL;
+                }
+                return print_json(c, o);
+        }
+        print_field(12, "IOMMU group", "%" PRIu32, group);
+        print_field(12, "Peer-to-peer", "%s", verdict);
+        return print_p2p(c, pt, wt);
 }
 
 static json_object *json_string_or_null(const char *s) {
@@ -141,8 +230,12 @@ int verb_device(Iovactl *c, int argc, char **argv) {
                 { "IommuGroup", "u", bus_read_u32, offsetof(DeviceInfo, group) },
                 { "Container", "o", bus_read_string, offsetof(DeviceInfo, container) },
                 { "InterruptIsolation", "s", bus_read_string, offsetof(DeviceInfo, isolation) },
+                { "PeerToPeer", "s", bus_read_string, offsetof(DeviceInfo, p2p) },
+                { "PeerToPeerPath", "a(sss)", bus_read_p2p_path, offsetof(DeviceInfo, path) },
+                { "PeerWindows", "a(tts)", bus_read_p2p_windows, offsetof(DeviceInfo, windows) },
                 {}
         };
+        _cleanup_table_ Table *pt = NULL, *wt = NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(device_info_clear) DeviceInfo d = {};
         _cleanup_free_ char *path = NULL, *address = NULL, *container = NULL;
@@ -155,6 +248,10 @@ int verb_device(Iovactl *c, int argc, char **argv) {
         if (r < 0)
                 return log_object_error(c, &error, r, "GetAll", "device", address);
 
+        pt = p2p_path_table(&d.path);
+        wt = p2p_windows_table(&d.windows);
+        if (!pt || !wt)
+                return log_errno(-ENOMEM, "Out of memory");
         bool attached = d.container && strcmp(d.container, "/") != 0;
         if (attached && sd_bus_path_decode(d.container, IOVAD_CONTAINER_PREFIX, &container) <= 0)
                 container = NULL;
@@ -170,7 +267,10 @@ int verb_device(Iovactl *c, int argc, char **argv) {
                           json_add(o, "iommu_group", json_object_new_uint64(d.group)) < 0 ||
                           json_add(o, "container", attached ? json_object_new_string(d.container) : NULL) < 0 ||
                           json_add(o, "container_name", json_string_or_null(container)) < 0 ||
-                          json_add(o, "interrupt_isolation", json_string_or_null(d.isolation)) < 0)) {
+                          json_add(o, "interrupt_isolation", json_string_or_null(d.isolation)) < 0 ||
+                          json_add(o, "peer_to_peer", json_string_or_null(d.p2p)) < 0 ||
+                          json_add(o, "peer_to_peer_path", table_to_json(pt)) < 0 ||
+                          json_add(o, "peer_windows", table_to_json(wt)) < 0)) {
                         json_object_put(o);
                         o = NULL;
                 }
@@ -190,7 +290,8 @@ int verb_device(Iovactl *c, int argc, char **argv) {
         else
                 print_field(19, "Container", "%s", d.container);
         print_field(19, "Interrupt isolation", "%s", d.isolation ?: "-");
-        return 0;
+        print_field(19, "Peer-to-peer", "%s", d.p2p ?: "-");
+        return print_p2p(c, pt, wt);
 }
 
 int verb_open(Iovactl *c, int argc, char **argv) {

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # The whole test suite from a fresh clone: installs dependencies, builds with
-# warnings as errors, runs every tier (unit, bus, kernel), then builds again
+# warnings as errors, runs every tier (unit, bus, kernel, system), then builds again
 # with AddressSanitizer and UndefinedBehaviorSanitizer and runs the unit and
 # bus tiers once more, and last builds the fuzz targets with clang and runs
 # each over its seed corpus (tests/fuzz/README.md). Run as root from the
@@ -14,7 +14,7 @@ bash tests/setup-deps.sh
 echo "== build (werror) =="
 [ -d build-ci ] || meson setup build-ci -Dwerror=true
 ninja -C build-ci
-echo "== tests: unit, bus, kernel =="
+echo "== tests: unit, bus, kernel, system =="
 meson test -C build-ci --print-errorlogs --num-processes 2
 
 echo "== build (ASan + UBSan) =="

@@ -131,7 +131,7 @@ static int on_polkit_reply(sd_bus_message *reply, void *userdata, sd_bus_error *
         if (r >= 0)
                 r = sd_bus_enqueue_for_read(a->bus, q->request);
         if (r < 0) {
-                log_error("Cannot dispatch a call again after polkit answered: %s", strerror(-r));
+                log_error_f(LOG_FIELDS(.error = r), "Cannot dispatch a call again after polkit answered: %s", strerror(-r));
                 (void) sd_bus_reply_method_errorf(q->request, SD_BUS_ERROR_FAILED,
                                                   "Authorization answered, but the call could not go on: %s",
                                                   strerror(-r));
@@ -202,6 +202,14 @@ int auth_check(Auth *a, sd_bus_message *m, uid_t uid, const char *action, const 
                 return 0; /* dispatched again before polkit answered: keep waiting */
         if (q) {
                 bool ok = q->authorized;
+                if (ok)
+                        log_debug("polkit allows %s to uid %u (%s)", action, (unsigned) uid,
+                                  sd_bus_message_get_sender(m) ?: "no unique name");
+                else
+                        log_info_f(LOG_FIELDS(.error = EACCES), "polkit refuses %s to uid %u (%s)%s%s", action,
+                                   (unsigned) uid, sd_bus_message_get_sender(m) ?: "no unique name",
+                                   q->error_name ? ": polkit could not be asked: " : "",
+                                   q->error_name ? q->error_name : "");
                 if (!ok && q->error_name)
                         r = sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
                                               "uid %u may not do this: polkit could not be asked about %s (%s: %s)",

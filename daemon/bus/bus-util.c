@@ -143,3 +143,23 @@ int bus_object_missing(sd_bus *bus, const char *path, sd_bus_error *error, Iovad
         va_end(ap);
         return sd_bus_error_set(error, iovad_error_name(code), text);
 }
+
+int bus_append_p2p_path(sd_bus_message *m, const P2pReport *rep) {
+        int r = sd_bus_message_open_container(m, 'a', "(sss)");
+
+        for (size_t i = 0; r >= 0 && i < rep->n_hops; i++)
+                r = sd_bus_message_append(m, "(sss)", rep->hops[i].address, rep->hops[i].role, rep->hops[i].missing);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        return r;
+}
+
+int bus_append_p2p_windows(sd_bus_message *m, const P2pReport *rep) {
+        int r = sd_bus_message_open_container(m, 'a', "(tts)");
+
+        for (size_t i = 0; r >= 0 && i < rep->n_windows; i++)
+                r = sd_bus_message_append(m, "(tts)", rep->windows[i].start, rep->windows[i].end, rep->windows[i].what);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        return r;
+}

@@ -95,6 +95,31 @@ static int property_get_dma_avail(sd_bus *bus, const char *path, const char *int
         return sd_bus_message_append(reply, "u", c->n_groups > 0 ? c->dma_avail : 0);
 }
 
+static int append_msi_window(sd_bus_message *reply, const MsiWindowUse *u) {
+        /* Where the figure comes from; "unknown" when no MSI controller could be read (one page counted). */
+        const char *source = !u->has_window ? "" : u->source == MSI_SOURCE_NONE ? "unknown" : msi_source_to_string(u->source);
+
+        return sd_bus_message_append(reply, "(uus)", u->needed, u->capacity, source);
+}
+
+static int property_get_msi_window(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                   sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Server *s = server_of_bus(bus);
+        Container *c = userdata;
+        MsiWindowUse u;
+
+        container_msi_window(c, s->manager->platform, NULL, &u);
+        return append_msi_window(reply, &u);
+}
+
+static int property_get_reserve_peer_windows(sd_bus *bus, const char *path, const char *interface,
+                                             const char *property, sd_bus_message *reply, void *userdata,
+                                             sd_bus_error *error) {
+        Container *c = userdata;
+        /* sd-bus's "b" is an int; the field is a bool. */
+        return sd_bus_message_append(reply, "b", (int) c->reserve_peer_windows);
+}
+
 void bus_emit_container_changed(Server *s, Container *c, const char *property, ...) {
         _cleanup_free_ char *path = NULL;
         char *names[16];
@@ -114,7 +139,7 @@ void bus_emit_container_changed(Server *s, Container *c, const char *property, .
 
 static void emit_layout_changed(Server *s, Container *c) {
         bus_emit_container_changed(s, c, "Groups", "Aperture", "ReservedRegions", "UsableRanges", "PageSizes",
-                                   "DmaMappingsAvailable", NULL);
+                                   "DmaMappingsAvailable", "MsiWindowPages", NULL);
 }
 
 /* The names polkit is told for a call about a container and a group. */
@@ -137,10 +162,11 @@ static int method_attach_group(sd_bus_message *msg, void *userdata, sd_bus_error
                 return r == 0 ? 1 : r;
         r = manager_attach_group(s->manager, c, group, &e);
         if (r < 0) {
-                log_info("Attaching group %u to '%s' refused: %s", group, c->name, e.message);
+                log_info_f(LOG_FIELDS(.container = c->name, LOG_GROUP(group), .error = r),
+                           "Attaching group %u to '%s' refused: %s", group, c->name, e.message);
                 return bus_reply_error(error, &e, r);
         }
-        log_info("Attached group %u to '%s'", group, c->name);
+        log_info_f(LOG_FIELDS(.container = c->name, LOG_GROUP(group)), "Attached group %u to '%s'", group, c->name);
         emit_layout_changed(s, c);
         bus_emit_devices_changed(s, group);
         return sd_bus_reply_method_return(msg, NULL);
@@ -164,7 +190,7 @@ static int method_detach_group(sd_bus_message *msg, void *userdata, sd_bus_error
         r = manager_detach_group(s->manager, c, group, &e);
         if (r < 0)
                 return bus_reply_error(error, &e, r);
-        log_info("Detached group %u from '%s'", group, c->name);
+        log_info_f(LOG_FIELDS(.container = c->name, LOG_GROUP(group)), "Detached group %u from '%s'", group, c->name);
         emit_layout_changed(s, c);
         bus_emit_devices_changed(s, group);
         return sd_bus_reply_method_return(msg, NULL);
@@ -216,6 +242,42 @@ static int method_check_attach(sd_bus_message *msg, void *userdata, sd_bus_error
         return sd_bus_send(NULL, reply, NULL);
 }
 
+static int method_check_msi_window(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Server *s = server_of_bus(sd_bus_message_get_bus(msg));
+        Container *c = userdata;
+        MsiWindowUse u;
+        IovadError e = {};
+        char groupbuf[16];
+        uint32_t group;
+        int r;
+
+        r = sd_bus_message_read(msg, "u", &group);
+        if (r < 0)
+                return r;
+        /* Who may ask CheckAttach may ask this. */
+        r = server_authorize_container_use(s, c, msg, NULL, error);
+        if (r == -EACCES) {
+                sd_bus_error_free(error);
+                snprintf(groupbuf, sizeof(groupbuf), "%u", group);
+                r = server_authorize(s, msg, IOVAD_ACTION_MANAGE_CONTAINERS, CONTAINER_DETAILS(c, groupbuf), error);
+                if (r == 0)
+                        return 1;
+        }
+        if (r < 0)
+                return r;
+        r = manager_check_msi_window(s->manager, c, group, &u, &e);
+        if (r < 0)
+                return bus_reply_error(error, &e, r);
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r < 0)
+                return r;
+        r = append_msi_window(reply, &u);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
 /*
  * Common tail of Lease, MapMemory and AllocateMapped. Returns 1 with the
  * lease in *@ret, 0 when the call waits for polkit (the handler returns 1),
@@ -253,6 +315,10 @@ static int make_lease(Server *s, sd_bus_message *msg, Container *c, uint64_t siz
         r = manager_lease(s->manager, c, uid, client, size, o, TAKE_FD(fd), offset, ret, &e);
         if (r < 0)
                 return bus_reply_error(error, &e, r);
+        log_info_f(LOG_FIELDS(.container = c->name, .lease = (*ret)->id),
+                   "Lease %" PRIu64 " in '%s' for uid %u%s%s: 0x%" PRIx64 " bytes at IOVA 0x%" PRIx64 "%s",
+                   (*ret)->id, c->name, (unsigned) uid, client ? " of " : "", client ? client->name : ", persistent",
+                   (*ret)->size, (*ret)->iova, (*ret)->mapped ? ", mapped" : "");
         if ((*ret)->mapped)
                 bus_emit_container_changed(s, c, "DmaMappingsAvailable", NULL);
         return 1;
@@ -425,7 +491,7 @@ static int method_destroy(sd_bus_message *msg, void *userdata, sd_bus_error *err
         /* InterfacesRemoved lists the object's interfaces: announce it while it still exists. */
         (void) sd_bus_emit_object_removed(sd_bus_message_get_bus(msg), path);
         manager_destroy_container(s->manager, c);
-        log_info("Destroyed container '%s'", name);
+        log_info_f(LOG_FIELDS(.container = name), "Destroyed container '%s'", name);
         for (size_t i = 0; i < n_groups; i++)
                 bus_emit_devices_changed(s, groups[i]);
         return sd_bus_reply_method_return(msg, NULL);
@@ -441,12 +507,16 @@ const sd_bus_vtable container_vtable[] = {
         SD_BUS_PROPERTY("PageSizes", "t", NULL, offsetof(Container, page_sizes), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("DmaMappingsAvailable", "u", property_get_dma_avail, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Users", "au", property_get_users, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("MsiWindowPages", "(uus)", property_get_msi_window, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("ReservePeerWindows", "b", property_get_reserve_peer_windows, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_METHOD_WITH_ARGS("AttachGroup", SD_BUS_ARGS("u", group), SD_BUS_NO_RESULT, method_attach_group,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("DetachGroup", SD_BUS_ARGS("u", group), SD_BUS_NO_RESULT, method_detach_group,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("CheckAttach", SD_BUS_ARGS("u", group), SD_BUS_RESULT("a(ttso)", conflicts),
                                 method_check_attach, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("CheckMsiWindow", SD_BUS_ARGS("u", group), SD_BUS_RESULT("(uus)", use),
+                                method_check_msi_window, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Lease", SD_BUS_ARGS("t", size, "a{sv}", options), SD_BUS_RESULT("o", lease, "t", iova),
                                 method_lease, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("MapMemory", SD_BUS_ARGS("h", memfd, "t", offset, "t", size, "a{sv}", options),

@@ -103,6 +103,23 @@ static int property_get_isolation(sd_bus *bus, const char *path, const char *int
         return sd_bus_message_append(reply, "s", isolation_to_string(server_of_bus(bus)->manager->platform->isolation));
 }
 
+/* PeerToPeer, PeerToPeerPath, PeerWindows: one report, computed from the configuration spaces read with the platform. */
+static int property_get_p2p(sd_bus *bus, const char *path, const char *interface, const char *property,
+                            sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        _cleanup_(p2p_report_done) P2pReport rep = {};
+        const SysfsDevice *d = userdata;
+        int r;
+
+        r = p2p_device(server_of_bus(bus)->manager->platform, d->address, &rep);
+        if (r < 0)
+                return r;
+        if (strcmp(property, "PeerToPeer") == 0)
+                return sd_bus_message_append(reply, "s", p2p_verdict_to_string(rep.verdict));
+        if (strcmp(property, "PeerToPeerPath") == 0)
+                return bus_append_p2p_path(reply, &rep);
+        return bus_append_p2p_windows(reply, &rep);
+}
+
 static int method_open(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Server *s = server_of_bus(sd_bus_message_get_bus(msg));
         const SysfsDevice *d = userdata;
@@ -133,7 +150,7 @@ static int method_open(sd_bus_message *msg, void *userdata, sd_bus_error *error)
         if (r < 0)
                 return bus_reply_error(error, &e, r);
         fd = r;
-        log_info("Opened device %s for %s", d->address, sd_bus_message_get_sender(msg));
+        log_info_f(LOG_FIELDS(.device = d->address), "Opened device %s for %s", d->address, sd_bus_message_get_sender(msg));
         return sd_bus_reply_method_return(msg, "h", fd);
 }
 
@@ -190,6 +207,9 @@ const sd_bus_vtable device_vtable[] = {
         SD_BUS_PROPERTY("IommuGroup", "u", property_get_group, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Container", "o", property_get_container, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("InterruptIsolation", "s", property_get_isolation, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("PeerToPeer", "s", property_get_p2p, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("PeerToPeerPath", "a(sss)", property_get_p2p, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("PeerWindows", "a(tts)", property_get_p2p, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_METHOD_WITH_ARGS("Open", SD_BUS_NO_ARGS, SD_BUS_RESULT("h", fd), method_open,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Bind", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_bind, SD_BUS_VTABLE_UNPRIVILEGED),

@@ -118,6 +118,7 @@ static int method_release(sd_bus_message *msg, void *userdata, sd_bus_error *err
         Lease *l = userdata;
         Container *c = l->container;
         bool mapped = l->mapped;
+        uint64_t id = l->id;
         IovadError e = {};
         int r;
 
@@ -125,6 +126,7 @@ static int method_release(sd_bus_message *msg, void *userdata, sd_bus_error *err
         r = manager_release_lease(s->manager, l, &e);
         if (r < 0)
                 return bus_reply_error(error, &e, r);
+        log_info_f(LOG_FIELDS(.container = c->name, .lease = id), "Released lease %" PRIu64 " in '%s'", id, c->name);
         if (mapped)
                 bus_emit_container_changed(s, c, "DmaMappingsAvailable", NULL);
         return sd_bus_reply_method_return(msg, NULL);

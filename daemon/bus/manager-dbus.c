@@ -90,6 +90,32 @@ static int method_get_group_reserved_regions(sd_bus_message *msg, void *userdata
         return sd_bus_send(NULL, reply, NULL);
 }
 
+static int method_get_group_p2p(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(p2p_report_done) P2pReport rep = {};
+        Server *s = userdata;
+        IovadError e = {};
+        uint32_t group;
+        int r;
+
+        r = sd_bus_message_read(msg, "u", &group);
+        if (r < 0)
+                return r;
+        r = manager_group_p2p(s->manager, group, &rep, &e);
+        if (r < 0)
+                return bus_reply_error(error, &e, r);
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "s", p2p_verdict_to_string(rep.verdict));
+        if (r >= 0)
+                r = bus_append_p2p_path(reply, &rep);
+        if (r >= 0)
+                r = bus_append_p2p_windows(reply, &rep);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
 static int method_list_containers(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         Server *s = userdata;
@@ -123,6 +149,7 @@ static int method_create_container(sd_bus_message *msg, void *userdata, sd_bus_e
         IovadError e = {};
         Container *c;
         uid_t caller;
+        int reserve_peer_windows = false;
         int r;
 
         r = sd_bus_message_read(msg, "s", &name);
@@ -141,6 +168,17 @@ static int method_create_container(sd_bus_message *msg, void *userdata, sd_bus_e
                 r = sd_bus_message_peek_type(msg, &type, &contents);
                 if (r < 0)
                         return r;
+                if (strcmp(key, "reserve_peer_windows") == 0) {
+                        if (!streq_ptr(contents, "b"))
+                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                         "Option 'reserve_peer_windows' must be of type 'b'");
+                        r = sd_bus_message_read(msg, "v", "b", &reserve_peer_windows);
+                        if (r >= 0)
+                                r = sd_bus_message_exit_container(msg);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
                 if (strcmp(key, "users") != 0)
                         return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Unknown option '%s'", key);
                 if (!streq_ptr(contents, "au"))
@@ -187,10 +225,11 @@ static int method_create_container(sd_bus_message *msg, void *userdata, sd_bus_e
                 n_users = 1;
         }
 
-        r = manager_create_container(m, name, users, n_users, &c, &e);
+        r = manager_create_container_full(m, name, users, n_users, reserve_peer_windows, &c, &e);
         if (r < 0)
                 return bus_reply_error(error, &e, r);
-        log_info("Created container '%s'", name);
+        log_info_f(LOG_FIELDS(.container = name), "Created container '%s'%s", name,
+                   reserve_peer_windows ? ", reserving peer-to-peer windows" : "");
         path = iovad_container_path(c->name);
         if (!path)
                 return -ENOMEM;
@@ -225,6 +264,9 @@ const sd_bus_vtable manager_vtable[] = {
                                 method_list_devices, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetGroupReservedRegions", SD_BUS_ARGS("u", group), SD_BUS_RESULT("a(tts)", regions),
                                 method_get_group_reserved_regions, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetGroupPeerToPeer", SD_BUS_ARGS("u", group),
+                                SD_BUS_RESULT("s", verdict, "a(sss)", path, "a(tts)", windows), method_get_group_p2p,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("ListContainers", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(so)", containers),
                                 method_list_containers, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("CreateContainer", SD_BUS_ARGS("s", name, "a{sv}", options),

@@ -235,13 +235,13 @@ static void release_departed_clients(Server *s) {
         for (Client *c = s->manager->clients; c; c = c->next) {
                 r = track_client(s, c);
                 if (r < 0)
-                        log_error("Cannot track %s: %s", c->name, strerror(-r));
+                        log_error_f(LOG_FIELDS(.error = r), "Cannot track %s: %s", c->name, strerror(-r));
         }
         if (!s->manager->clients)
                 return;
         r = sd_bus_list_names(s->bus, &names, NULL);
         if (r < 0) {
-                log_error("Cannot list the bus's names, keeping every restored lease: %s", strerror(-r));
+                log_error_f(LOG_FIELDS(.error = r), "Cannot list the bus's names, keeping every restored lease: %s", strerror(-r));
                 return;
         }
         for (Client *c = s->manager->clients, *next; c; c = next) {

@@ -80,6 +80,9 @@ typedef enum LeaseOptionSet {
 /* Reads an a{sv} of lease options; unknown keys and wrong types are InvalidArgs. */
 int bus_read_lease_options(sd_bus_message *m, LeaseOptionSet set, LeaseOptions *ret, sd_bus_error *error);
 int bus_append_ranges(sd_bus_message *reply, const RangeList *l);
+/* A peer-to-peer report's hops as a(sss) (address, role, what is missing) and windows as a(tts). */
+int bus_append_p2p_path(sd_bus_message *m, const P2pReport *rep);
+int bus_append_p2p_windows(sd_bus_message *m, const P2pReport *rep);
 
 /**
  * bus_object_missing() - answer for a well-formed path whose object is gone.

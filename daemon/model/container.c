@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "model/container.h"
+#include "platform/p2p.h"
 #include "util/log.h"
 
 bool container_name_valid(const char *name) {
@@ -77,8 +78,8 @@ int container_new(Backend *b, const Config *config, const char *name, const uid_
 }
 
 int container_adopt(Backend *b, const Config *config, const char *name, const uid_t *users, size_t n_users,
-                    BackendContainer *kernel, const unsigned *groups, size_t n_groups, const SysfsPlatform *p,
-                    Container **ret, IovadError *e) {
+                    bool reserve_peer_windows, BackendContainer *kernel, const unsigned *groups, size_t n_groups,
+                    const SysfsPlatform *p, Container **ret, IovadError *e) {
         Container *c;
         int r;
 
@@ -97,6 +98,7 @@ int container_adopt(Backend *b, const Config *config, const char *name, const ui
         }
         memcpy(c->groups, groups, n_groups * sizeof(unsigned));
         c->n_groups = n_groups;
+        c->reserve_peer_windows = reserve_peer_windows;
         r = container_refresh(c, p, e);
         if (r < 0) {
                 container_free(c);
@@ -314,8 +316,28 @@ static int check_isolation(const Container *c, const SysfsPlatform *p, const Sys
                            g->id);
 }
 
+int container_group_regions(const Container *c, const SysfsPlatform *p, const SysfsGroup *g, RegionList *ret) {
+        RegionList l = {};
+        P2pReport rep = {};
+        int r;
+
+        r = region_list_append_list(&l, &g->regions);
+        if (r >= 0 && c->reserve_peer_windows)
+                r = p2p_group(p, g, &rep);
+        for (size_t i = 0; r >= 0 && i < rep.n_windows; i++)
+                r = region_list_add(&l, rep.windows[i].start, rep.windows[i].end, REGION_RESERVED, "p2p");
+        p2p_report_done(&rep);
+        if (r < 0) {
+                region_list_clear(&l);
+                return -ENOMEM;
+        }
+        *ret = l;
+        return 0;
+}
+
 ssize_t container_check_attach(Container *c, const SysfsPlatform *p, const SysfsGroup *g, AttachConflict **ret,
                                IovadError *e) {
+        _cleanup_(region_list_clear) RegionList regions = {};
         _cleanup_free_ Range *live = NULL;
         _cleanup_free_ Lease **leases = NULL;
         _cleanup_free_ RegionConflict *rc = NULL;
@@ -332,7 +354,9 @@ ssize_t container_check_attach(Container *c, const SysfsPlatform *p, const Sysfs
         r = container_lease_ranges(c, &live, &leases, &n_live);
         if (r < 0)
                 return iovad_error(e, IOVAD_E_NO_MEMORY, "Out of memory");
-        n = region_find_conflicts(&g->regions, live, n_live, ret ? &rc : NULL);
+        if (container_group_regions(c, p, g, &regions) < 0)
+                return iovad_error(e, IOVAD_E_NO_MEMORY, "Out of memory");
+        n = region_find_conflicts(&regions, live, n_live, ret ? &rc : NULL);
         if (n < 0)
                 return iovad_error(e, IOVAD_E_NO_MEMORY, "Out of memory");
         if (ret) {
@@ -342,7 +366,7 @@ ssize_t container_check_attach(Container *c, const SysfsPlatform *p, const Sysfs
                         if (!out)
                                 return iovad_error(e, IOVAD_E_NO_MEMORY, "Out of memory");
                         for (ssize_t i = 0; i < n; i++) {
-                                const Region *reg = &g->regions.items[rc[i].region];
+                                const Region *reg = &regions.items[rc[i].region];
                                 out[i] = (AttachConflict) {
                                         .start = reg->start,
                                         .end = reg->end,
@@ -383,8 +407,14 @@ int container_refresh(Container *c, const SysfsPlatform *p, IovadError *e) {
         r = region_list_append_list(&regions, &c->config->reserved);
         for (size_t i = 0; r >= 0 && i < c->n_groups; i++) {
                 const SysfsGroup *g = sysfs_find_group(p, c->groups[i]);
-                if (g)
-                        r = region_list_append_list(&regions, &g->regions);
+                RegionList gr = {};
+
+                if (!g)
+                        continue;
+                r = container_group_regions(c, p, g, &gr);
+                if (r >= 0)
+                        r = region_list_append_list(&regions, &gr);
+                region_list_clear(&gr);
         }
         if (r < 0)
                 goto oom;
@@ -464,6 +494,80 @@ fail:
         iova_allocator_free(alloc);
         backend_info_done(&info);
         return r;
+}
+
+/*
+ * Whether @r is a software MSI window: an msi region that is not the x86
+ * interrupt window (which no IOMMU translates) and not a doorbell's own
+ * frame. QEMU's virtio-iommu reports the ITS's 64 KiB GITS_TRANSLATER
+ * frame as an msi region, a bypass where nothing is mapped; the SMMU
+ * drivers' window (MSI_IOVA_BASE, 1 MiB at 0x8000000) may hold a doorbell
+ * too, by numbers alone, as on QEMU's virt machine, yet is IOVA space.
+ */
+static bool is_sw_msi_window(const SysfsPlatform *p, const Region *r) {
+        if (r->type != REGION_MSI)
+                return false;
+        if (r->start <= X86_MSI_END && r->end >= X86_MSI_START)
+                return false;
+        for (size_t i = 0; i < p->n_doorbells; i++)
+                if (p->doorbells[i].address >= r->start && p->doorbells[i].address <= r->end &&
+                    r->end - r->start < 0x10000)
+                        return false;
+        return true;
+}
+
+static bool find_sw_msi_window(const SysfsPlatform *p, const SysfsGroup *g, Range *ret) {
+        for (size_t i = 0; g && i < g->regions.n; i++)
+                if (is_sw_msi_window(p, &g->regions.items[i])) {
+                        *ret = (Range) { g->regions.items[i].start, g->regions.items[i].end };
+                        return true;
+                }
+        return false;
+}
+
+void container_msi_window(const Container *c, const SysfsPlatform *p, const SysfsGroup *extra, MsiWindowUse *ret) {
+        MsiWindowUse u = { .source = p->doorbell_source };
+        long cpu_page = sysconf(_SC_PAGESIZE);
+        uint64_t last = 0;
+        bool devices = false;
+
+        /* The domain's first group brings the window (vfio_iommu_type1
+         * takes the cookie's base from the group that creates the domain). */
+        for (size_t i = 0; i <= c->n_groups; i++) {
+                const SysfsGroup *g = i < c->n_groups ? sysfs_find_group(p, c->groups[i]) : extra;
+
+                if (!g)
+                        continue;
+                if (!u.has_window)
+                        u.has_window = find_sw_msi_window(p, g, &u.window);
+                devices = devices || (g->devices && g->devices[0]);
+        }
+        if (!u.has_window) {
+                *ret = (MsiWindowUse) {};
+                return;
+        }
+
+        /* dma-iommu maps PAGE_SIZE per doorbell (cookie_msi_granule()), and
+         * no less than the IOMMU's smallest page. */
+        u.granule = cpu_page > 0 ? (uint64_t) cpu_page : 4096;
+        if (c->n_groups > 0 && c->page_sizes != 0)
+                u.granule = MAX(u.granule, c->page_sizes & -c->page_sizes);
+        u.capacity = (uint32_t) MIN((u.window.end - u.window.start) / u.granule + 1, (uint64_t) UINT32_MAX);
+
+        /* Every device may target every doorbell: iovad cannot see which
+         * controller a device's MSIs go to (msi-map, IORT), so this is the
+         * bound, which equals the need where one ITS serves the machine. */
+        if (devices && p->n_doorbells == 0)
+                u.needed = 1;
+        for (size_t i = 0; devices && i < p->n_doorbells; i++) {
+                uint64_t page = align_down_u64(p->doorbells[i].address, u.granule);
+
+                /* Sorted by address, so equal pages are neighbours. */
+                if (u.needed == 0 || page != last)
+                        u.needed++;
+                last = page;
+        }
+        *ret = u;
 }
 
 static int attach_errno_to_error(Container *c, unsigned group, int r, IovadError *e) {

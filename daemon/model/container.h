@@ -87,6 +87,7 @@ struct Container {
          * nothing, and only closes its fds (systemd's fd store has copies).
          */
         bool kept;
+        bool reserve_peer_windows; /* the groups' peer-to-peer windows are holes (origin "p2p"), from creation on */
 
         Lease *leases;
         size_t n_leases;
@@ -115,6 +116,28 @@ typedef struct AttachConflict {
         Lease *lease;
 } AttachConflict;
 
+/*
+ * How full the container's software MSI window would get (docs/profiles.md,
+ * "MSI window sizing"): behind an SMMU the kernel maps one page per
+ * distinct MSI doorbell page the domain's devices target into the window,
+ * upwards from its start and without a bound, so that past its end MSI
+ * pages land on IOVAs leases may use.
+ */
+typedef struct MsiWindowUse {
+        bool has_window;       /* false: no software MSI window (x86, or MSIs not translated) */
+        Range window;
+        uint64_t granule;      /* the page the kernel maps per doorbell */
+        uint32_t needed;       /* doorbell pages the devices may need */
+        uint32_t capacity;     /* pages the window holds */
+        MsiSource source;      /* where the doorbells came from; MSI_SOURCE_NONE: unknown, one page counted */
+} MsiWindowUse;
+
+/*
+ * The MSI window's use by the groups attached to @c, and @extra (may be
+ * NULL) as if it were attached too. Never fails.
+ */
+void container_msi_window(const Container *c, const SysfsPlatform *p, const SysfsGroup *extra, MsiWindowUse *ret);
+
 /* Largest alignment a lease may ask for. */
 #define LEASE_MAX_ALIGNMENT (1ULL << 30)
 
@@ -124,13 +147,14 @@ int container_new(Backend *b, const Config *config, const char *name, const uid_
 /**
  * container_adopt() - a container around @kernel, a container a previous
  * iovad made (backend container_adopt()), with @groups attached, its
- * picture of the IOVA space read from the kernel. Takes @kernel over (on
+ * picture of the IOVA space read from the kernel (with the groups' peer
+ * windows as holes when @reserve_peer_windows). Takes @kernel over (on
  * failure too). Marked adopting: the caller restores its leases, then
  * ends that. The errors of container_new() and container_refresh().
  */
 int container_adopt(Backend *b, const Config *config, const char *name, const uid_t *users, size_t n_users,
-                    BackendContainer *kernel, const unsigned *groups, size_t n_groups, const SysfsPlatform *p,
-                    Container **ret, IovadError *e);
+                    bool reserve_peer_windows, BackendContainer *kernel, const unsigned *groups, size_t n_groups,
+                    const SysfsPlatform *p, Container **ret, IovadError *e);
 /*
  * Unmaps and frees every lease left (their owners are the caller's
  * business), detaches every group, frees. The kernel drops whatever an
@@ -187,6 +211,13 @@ int container_memfd_new(Container *c, uint64_t size, bool hugepages, int *ret_fd
 
 /* Sorted, disjoint ranges of the container's leases, for conflict checks and layouts. */
 int container_lease_ranges(const Container *c, Range **ret, Lease ***ret_leases, size_t *ret_n);
+
+/*
+ * The regions @g brings into @c: its reserved regions and, when @c
+ * reserves peer windows, the MMIO windows its devices' DMA could reach
+ * without the IOMMU (p2p.h) as "reserved" with origin "p2p". -ENOMEM.
+ */
+int container_group_regions(const Container *c, const SysfsPlatform *p, const SysfsGroup *g, RegionList *ret);
 
 /* Recompute regions/usable/allocator and the backend info; keeps leases. */
 int container_refresh(Container *c, const SysfsPlatform *p, IovadError *e);

@@ -199,6 +199,7 @@ static int state_collect(Manager *m, State *s) {
                         .n_users = c->n_users,
                         .groups = c->groups,
                         .n_groups = c->n_groups,
+                        .reserve_peer_windows = c->reserve_peer_windows,
                 };
                 for (Lease *l = c->leases; l; l = l->c_next) {
                         if (!l->persistent)
@@ -233,11 +234,16 @@ void manager_save_state(Manager *m) {
         free(s.containers);
         free(s.leases);
         if (r < 0)
-                log_error("Saving state to %s failed: %s", m->state_dir, strerror(-r));
+                log_error_f(LOG_FIELDS(.error = r), "Saving state to %s failed: %s", m->state_dir, strerror(-r));
 }
 
 int manager_create_container(Manager *m, const char *name, const uid_t *users, size_t n_users, Container **ret,
                              IovadError *e) {
+        return manager_create_container_full(m, name, users, n_users, false, ret, e);
+}
+
+int manager_create_container_full(Manager *m, const char *name, const uid_t *users, size_t n_users,
+                                  bool reserve_peer_windows, Container **ret, IovadError *e) {
         Container **a, *c;
         int r;
 
@@ -253,6 +259,8 @@ int manager_create_container(Manager *m, const char *name, const uid_t *users, s
         r = container_new(m->backend, &m->config, name, users, n_users, &c, e);
         if (r < 0)
                 return r;
+        /* Before any group: its windows are holes from its first attach on. */
+        c->reserve_peer_windows = reserve_peer_windows;
         m->containers[m->n_containers++] = c;
         manager_save_state(m);
         *ret = c;
@@ -361,7 +369,7 @@ void manager_leases_answered(Manager *m) {
                 return;
         r = lease_journal_answered(m->journal, m->journaled);
         if (r < 0)
-                log_error("Cannot note answered leases in the lease journal: %s", strerror(-r));
+                log_error_f(LOG_FIELDS(.error = r), "Cannot note answered leases in the lease journal: %s", strerror(-r));
         m->journaled = 0;
 }
 
@@ -394,7 +402,7 @@ int manager_compact_journal(Manager *m) {
         else
                 r = lease_journal_new(m->runtime_dir, m->bus_id, all, n, &m->journal);
         if (r < 0)
-                log_error("Writing the lease journal in %s failed: %s", m->runtime_dir, strerror(-r));
+                log_error_f(LOG_FIELDS(.error = r), "Writing the lease journal in %s failed: %s", m->runtime_dir, strerror(-r));
         return r;
 }
 
@@ -414,8 +422,9 @@ static void lease_written(Manager *m, Lease *l) {
                 if (r >= 0)
                         m->journaled = MAX(m->journaled, l->id);
                 if (r < 0)
-                        log_error("Lease %" PRIu64 " is not in the lease journal, so a restart of iovad would lose it: %s",
-                                  l->id, strerror(-r));
+                        log_error_f(LOG_FIELDS(.container = l->container->name, .lease = l->id, .error = r),
+                                    "Lease %" PRIu64 " is not in the lease journal, so a restart of iovad would lose it: %s",
+                                    l->id, strerror(-r));
                 else if (lease_journal_wants_compaction(m->journal, m->n_leases))
                         (void) manager_compact_journal(m);
         }
@@ -423,10 +432,12 @@ static void lease_written(Manager *m, Lease *l) {
                 /* 0 without a service manager: the memory then lasts as long as iovad. */
                 r = fd_store_push_lease(l->id, l->memfd);
                 if (r < 0)
-                        log_warning("Cannot keep the memory of lease %" PRIu64 " in the fd store: %s", l->id,
-                                    strerror(-r));
+                        log_warning_f(LOG_FIELDS(.container = l->container->name, .lease = l->id, .error = r),
+                                      "Cannot keep the memory of lease %" PRIu64 " in the fd store: %s", l->id,
+                                      strerror(-r));
                 else if (r == 0 && l->persistent)
-                        log_warning("Persistent lease %" PRIu64 " maps memory that only lives as long as iovad: "
+                        log_warning_f(LOG_FIELDS(.container = l->container->name, .lease = l->id),
+                                      "Persistent lease %" PRIu64 " maps memory that only lives as long as iovad: "
                                     "no service manager keeps it in an fd store",
                                     l->id);
         }
@@ -443,8 +454,9 @@ static void lease_erased(Manager *m, bool persistent, bool mapped, uint64_t id, 
         else if (had_client && m->journal) {
                 r = lease_journal_remove(m->journal, id);
                 if (r < 0)
-                        log_error("Cannot note the release of lease %" PRIu64 " in the lease journal: %s", id,
-                                  strerror(-r));
+                        log_error_f(LOG_FIELDS(.lease = id, .error = r),
+                                    "Cannot note the release of lease %" PRIu64 " in the lease journal: %s", id,
+                                    strerror(-r));
         }
         if (mapped)
                 fd_store_remove_lease(id);
@@ -515,7 +527,8 @@ int manager_release_lease(Manager *m, Lease *l, IovadError *e) {
                 /* Still mapped: it keeps its id, its range and its memory, but no connection holds it any more. */
                 memfd_count(m, l, +1);
                 table_add(m, l);
-                log_error("Lease %" PRIu64 " stays: %s", id, e->message);
+                log_error_f(LOG_FIELDS(.container = l->container->name, .lease = id, .error = r), "Lease %" PRIu64 " stays: %s",
+                            id, e->message);
                 return r;
         }
         lease_erased(m, persistent, mapped, id, had_client);
@@ -660,11 +673,41 @@ int manager_attach_group(Manager *m, Container *c, unsigned group, IovadError *e
         r = check_kernel_fd_budget(m, "Attaching a group", e);
         if (r < 0)
                 return r;
+        {
+                MsiWindowUse u;
+
+                container_msi_window(c, m->platform, g, &u);
+                if (u.needed > u.capacity)
+                        log_warning("Attaching group %u to '%s': its devices may need %" PRIu32 " MSI doorbell pages "
+                                    "in the software MSI window 0x%" PRIx64 "-0x%" PRIx64 ", which holds %" PRIu32
+                                    "; the kernel maps the rest above it, over IOVAs leases may use",
+                                    group, c->name, u.needed, u.window.start, u.window.end, u.capacity);
+        }
         r = container_attach(c, m->platform, g, e);
         if (r < 0)
                 return r;
         kernel_fds_stored(m, c, group);
         manager_save_state(m);
+        return 0;
+}
+
+int manager_group_p2p(Manager *m, unsigned group, P2pReport *ret, IovadError *e) {
+        const SysfsGroup *g = find_group(m, group, e);
+
+        if (!g)
+                return -ENODEV;
+        if (p2p_group(m->platform, g, ret) < 0)
+                return iovad_error(e, IOVAD_E_NO_MEMORY, "Out of memory");
+        return 0;
+}
+
+int manager_check_msi_window(Manager *m, Container *c, unsigned group, MsiWindowUse *ret, IovadError *e) {
+        const SysfsGroup *g = find_group(m, group, e);
+
+        if (!g)
+                return -ENODEV;
+        /* An attached group counts once. */
+        container_msi_window(c, m->platform, container_has_group(c, group) ? NULL : g, ret);
         return 0;
 }
 
@@ -797,7 +840,7 @@ int manager_bind_device(Manager *m, const char *address, IovadError *e) {
                 rb = &m->rebind[m->n_rebind++];
         snprintf(rb->address, sizeof(rb->address), "%s", address);
         snprintf(rb->driver, sizeof(rb->driver), "%s", driver);
-        log_info("Bound %s to vfio-pci (was %s)", address, *driver ? driver : "unbound");
+        log_info_f(LOG_FIELDS(.device = address), "Bound %s to vfio-pci (was %s)", address, *driver ? driver : "unbound");
         manager_save_state(m);
         (void) manager_refresh_platform(m, NULL);
         return 1;
@@ -825,7 +868,8 @@ int manager_unbind_device(Manager *m, const char *address, IovadError *e) {
         r = m->backend->ops->unbind_vfio(m->backend, address, previous);
         if (r < 0)
                 return driver_errno_to_error(m, r, "Unbinding from vfio-pci of", address, e);
-        log_info("Gave %s back to %s", address, previous ? previous : "the kernel's choice of driver");
+        log_info_f(LOG_FIELDS(.device = address), "Gave %s back to %s", address,
+                   previous ? previous : "the kernel's choice of driver");
         if (rb) {
                 size_t i = (size_t) (rb - m->rebind);
                 memmove(m->rebind + i, m->rebind + i + 1, (m->n_rebind - i - 1) * sizeof(*m->rebind));
@@ -966,8 +1010,8 @@ static int adopt_container(Manager *m, const StateContainer *sc, int fd, FdStore
                 drop_stored(sc, sc->n_groups);
                 return r;
         }
-        r = container_adopt(m->backend, &m->config, sc->name, sc->users, sc->n_users, kernel, sc->groups,
-                            sc->n_groups, m->platform, &c, &e);
+        r = container_adopt(m->backend, &m->config, sc->name, sc->users, sc->n_users, sc->reserve_peer_windows,
+                            kernel, sc->groups, sc->n_groups, m->platform, &c, &e);
         if (r < 0) {
                 log_error("Cannot adopt container '%s': %s; making a new one", sc->name, e.message);
                 drop_stored(sc, sc->n_groups);
@@ -1085,7 +1129,8 @@ void manager_restore(Manager *m, const char *bus_id, FdStore *fds) {
                         m->containers[m->n_containers++] = adopted[i];
                         continue;
                 }
-                if (manager_create_container(m, sc->name, sc->users, sc->n_users, &c, &e) < 0) {
+                if (manager_create_container_full(m, sc->name, sc->users, sc->n_users, sc->reserve_peer_windows, &c,
+                                                  &e) < 0) {
                         log_error("Cannot restore container '%s': %s", sc->name, e.message);
                         continue;
                 }

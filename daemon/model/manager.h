@@ -24,6 +24,7 @@
 #include "persist/fd-store.h"
 #include "persist/lease-journal.h"
 #include "persist/state.h"
+#include "platform/p2p.h"
 #include "platform/sysfs.h"
 
 typedef struct Manager Manager;
@@ -116,6 +117,9 @@ Container *manager_container_of_group(Manager *m, unsigned group);
 /* EXISTS, and the errors of container_new(). */
 int manager_create_container(Manager *m, const char *name, const uid_t *users, size_t n_users, Container **ret,
                              IovadError *e);
+/* The same, with the option of reserving the groups' peer-to-peer windows (Container.reserve_peer_windows). */
+int manager_create_container_full(Manager *m, const char *name, const uid_t *users, size_t n_users,
+                                  bool reserve_peer_windows, Container **ret, IovadError *e);
 /* Releases every lease of @c (their objects go), detaches its groups and frees it. */
 void manager_destroy_container(Manager *m, Container *c);
 
@@ -124,6 +128,14 @@ ssize_t manager_check_attach(Manager *m, Container *c, unsigned group, AttachCon
 /* Re-reads the platform (drivers change), then as manager_check_attach() and container_attach(). */
 int manager_attach_group(Manager *m, Container *c, unsigned group, IovadError *e);
 int manager_detach_group(Manager *m, Container *c, unsigned group, IovadError *e);
+/*
+ * The software MSI window's use in @c (container_msi_window()) with group
+ * @group attached as well; NO_SUCH_GROUP.
+ */
+int manager_check_msi_window(Manager *m, Container *c, unsigned group, MsiWindowUse *ret, IovadError *e);
+
+/* The peer-to-peer report of group @group (p2p_group()); NO_SUCH_GROUP, NO_MEMORY. */
+int manager_group_p2p(Manager *m, unsigned group, P2pReport *ret, IovadError *e);
 
 /**
  * manager_lease() - a new lease in @c for @owner: IOVA space, the memory

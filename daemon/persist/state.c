@@ -47,6 +47,8 @@ char *state_format(const State *s) {
                         json_object_array_add(g, json_object_new_uint64(c->groups[k]));
                 json_object_object_add(o, "users", u);
                 json_object_object_add(o, "groups", g);
+                if (c->reserve_peer_windows)
+                        json_object_object_add(o, "reserve_peer_windows", json_object_new_boolean(true));
                 json_object_array_add(cs, o);
         }
         for (size_t i = 0; i < s->n_leases; i++) {
@@ -157,6 +159,17 @@ int state_parse(const char *json, State *ret, char **ret_error) {
                         free(c->groups);
                         state_done(&s);
                         return parse_error(ret_error, -EINVAL, "containers[%zu]: name, users or groups missing or malformed", i);
+                }
+                {
+                        json_object *b;
+
+                        if (json_object_object_get_ex(o, "reserve_peer_windows", &b) &&
+                            !get_bool(o, "reserve_peer_windows", &c->reserve_peer_windows)) {
+                                free(c->users);
+                                free(c->groups);
+                                state_done(&s);
+                                return parse_error(ret_error, -EINVAL, "containers[%zu]: reserve_peer_windows is not a boolean", i);
+                        }
                 }
                 c->name = strdup(name);
                 s.n_containers++;

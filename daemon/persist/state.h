@@ -26,6 +26,7 @@ typedef struct StateContainer {
         size_t n_users;
         unsigned *groups;
         size_t n_groups;
+        bool reserve_peer_windows;  /* written only when true: older files have no such key */
 } StateContainer;
 
 /* A device Bind handed to vfio-pci and the driver Unbind gives it back to. */

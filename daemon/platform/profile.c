@@ -151,11 +151,26 @@ bad:
         return fail(ret_error, path, "expected a hex string like \"%s\" (at most 0x%" PRIx32 ")", example, max);
 }
 
+static void strv_free(char **l) {
+        for (char **i = l; i && *i; i++)
+                free(*i);
+        free(l);
+}
+
+static void profile_device_done(ProfileDevice *d) {
+        free(d->config);
+        d->config = NULL;
+        strv_free(d->resources);
+        d->resources = NULL;
+}
+
 static void profile_group_done(ProfileGroup *g) {
         for (char **l = g->reserved_lines; l && *l; l++)
                 free(*l);
         free(g->reserved_lines);
         region_list_clear(&g->regions);
+        for (size_t i = 0; i < g->n_devices; i++)
+                profile_device_done(&g->devices[i]);
         free(g->devices);
 }
 
@@ -169,6 +184,7 @@ Profile *profile_free(Profile *p) {
         free(p->name);
         free(p->description);
         free(p->kernel_release);
+        free(p->msi_controllers);
         free(p);
         return NULL;
 }
@@ -187,8 +203,141 @@ static const char *find_address(const Profile *p, const char *address, size_t *r
         return NULL;
 }
 
+static int hexdigit(char c) {
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+                return c - 'A' + 10;
+        return -1;
+}
+
+/*
+ * lspci -xxx / -xxxx lines: "OFF: b0 b1 ...", OFF hex below 0x1000, up to
+ * 16 bytes of two hex digits each. Anything unset reads as zero, as a
+ * function's unimplemented registers do.
+ */
+static int parse_config(json_object *v, const char *path, ProfileDevice *d, char **ret_error) {
+        _cleanup_free_ uint8_t *buf = NULL;
+        size_t n, size = 256;
+
+        if (!json_object_is_type(v, json_type_array) || json_object_array_length(v) == 0)
+                return fail(ret_error, path, "expected an array of lspci -xxx lines like \"00: 86 80 21 15 ...\"");
+        buf = calloc(1, 4096);
+        if (!buf)
+                return -ENOMEM;
+        n = json_object_array_length(v);
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_free_ char *sub = path_join(path, "[%zu]", i);
+                json_object *l = json_object_array_get_idx(v, i);
+                const char *s;
+                unsigned off = 0, k = 0;
+                int digits = 0;
+
+                if (!sub)
+                        return -ENOMEM;
+                if (!json_object_is_type(l, json_type_string))
+                        goto bad;
+                s = json_object_get_string(l);
+                for (; hexdigit(*s) >= 0 && digits < 4; s++, digits++)
+                        off = off * 16 + (unsigned) hexdigit(*s);
+                if (digits == 0 || *s != ':' || off >= 4096)
+                        goto bad;
+                s++;
+                while (*s) {
+                        if (*s != ' ' || hexdigit(s[1]) < 0 || hexdigit(s[2]) < 0 || (s[3] && s[3] != ' '))
+                                goto bad;
+                        if (k == 16 || off + k >= 4096)
+                                goto bad;
+                        buf[off + k++] = (uint8_t) (hexdigit(s[1]) * 16 + hexdigit(s[2]));
+                        s += 3;
+                }
+                if (k == 0)
+                        goto bad;
+                if (off + k > 256)
+                        size = 4096;
+                continue;
+        bad:
+                return fail(ret_error, sub, "expected an lspci -xxx line like \"00: 86 80 21 15\" (offset below 0x1000, "
+                            "at most 16 bytes)");
+        }
+        d->config = TAKE_PTR(buf);
+        d->config_size = size;
+        return 0;
+}
+
+/* sysfs resource lines: "0x%016llx 0x%016llx 0x%016llx" (start, end, flags), at most 17. */
+static int parse_resources(json_object *v, const char *path, ProfileDevice *d, char **ret_error) {
+        size_t n;
+
+        if (!json_object_is_type(v, json_type_array) || json_object_array_length(v) == 0 ||
+            json_object_array_length(v) > 17)
+                return fail(ret_error, path, "expected an array of 1 to 17 resource lines");
+        n = json_object_array_length(v);
+        d->resources = calloc(n + 1, sizeof(char *));
+        if (!d->resources)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_free_ char *sub = path_join(path, "[%zu]", i);
+                json_object *l = json_object_array_get_idx(v, i);
+                unsigned long long a, b, f;
+                char end;
+
+                if (!sub)
+                        return -ENOMEM;
+                if (!json_object_is_type(l, json_type_string) ||
+                    sscanf(json_object_get_string(l), "0x%llx 0x%llx 0x%llx%c", &a, &b, &f, &end) != 3 ||
+                    (a > b && !(a == 0 && b == 0)))
+                        return fail(ret_error, sub,
+                                    "expected a resource line like \"0x00000000fe000000 0x00000000fe0fffff "
+                                    "0x0000000000040200\"");
+                d->resources[i] = strdup(json_object_get_string(l));
+                if (!d->resources[i])
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+static int parse_device_extra(json_object *o, const char *path, ProfileDevice *d, char **ret_error) {
+        json_object *v;
+        int r;
+
+        if (json_object_object_get_ex(o, "parent", &v)) {
+                _cleanup_free_ char *sub = path_join(path, "parent");
+
+                if (!sub)
+                        return -ENOMEM;
+                if (!json_object_is_type(v, json_type_string) || !pci_address_valid(json_object_get_string(v)))
+                        return fail(ret_error, sub, "expected the PCI address of the upstream bridge like \"0000:00:1c.0\"");
+                if (strcmp(json_object_get_string(v), d->address) == 0)
+                        return fail(ret_error, sub, "a device cannot be its own parent");
+                strcpy(d->parent, json_object_get_string(v));
+        }
+        if (json_object_object_get_ex(o, "config", &v)) {
+                _cleanup_free_ char *sub = path_join(path, "config");
+
+                if (!sub)
+                        return -ENOMEM;
+                r = parse_config(v, sub, d, ret_error);
+                if (r < 0)
+                        return r;
+        }
+        if (json_object_object_get_ex(o, "resources", &v)) {
+                _cleanup_free_ char *sub = path_join(path, "resources");
+
+                if (!sub)
+                        return -ENOMEM;
+                r = parse_resources(v, sub, d, ret_error);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 static int parse_device(json_object *o, const char *path, const Profile *p, ProfileDevice *d, char **ret_error) {
-        static const char *const keys[] = { "address", "vendor", "device", "class", "driver", NULL };
+        static const char *const keys[] = { "address", "vendor", "device", "class", "driver", "parent", "config",
+                                            "resources", NULL };
         static const char *const required[] = { "address", "vendor", "device", "class" };
         json_object *v;
         uint32_t x;
@@ -277,6 +426,43 @@ static int parse_device(json_object *o, const char *path, const Profile *p, Prof
         } else
                 d->driver[0] = '\0';
 
+        /* Uncounted until it parsed: what it allocated goes with it on failure. */
+        r = parse_device_extra(o, path, d, ret_error);
+        if (r < 0)
+                profile_device_done(d);
+        return r;
+}
+
+const ProfileDevice *profile_find_device(const Profile *p, const char *address) {
+        size_t gi, di;
+
+        if (!find_address(p, address, &gi, &di))
+                return NULL;
+        return &p->groups[gi].devices[di];
+}
+
+/* Every parent is a device of the profile, and following parents ends on a root bus. */
+static int check_parents(const Profile *p, char **ret_error) {
+        for (size_t i = 0; i < p->n_groups; i++)
+                for (size_t j = 0; j < p->groups[i].n_devices; j++) {
+                        const ProfileDevice *d = &p->groups[i].devices[j];
+                        _cleanup_free_ char *sub = NULL;
+                        size_t steps = 0;
+
+                        for (const ProfileDevice *x = d; x->parent[0]; steps++) {
+                                const char *want = x->parent;
+
+                                x = profile_find_device(p, want);
+                                if (x && steps <= 64)
+                                        continue;
+                                sub = path_join("groups", "[%zu].devices[%zu].parent", i, j);
+                                if (!sub)
+                                        return -ENOMEM;
+                                if (x)
+                                        return fail(ret_error, sub, "\"%s\": its chain of parents loops", d->parent);
+                                return fail(ret_error, sub, "\"%s\" is no device of the profile", want);
+                        }
+                }
         return 0;
 }
 
@@ -387,10 +573,122 @@ static int parse_group(json_object *o, const char *path, Profile *p, size_t idx,
         return 0;
 }
 
+/* "0x" and 1..16 hex digits. */
+static int parse_hex_u64(const char *s, uint64_t *ret) {
+        uint64_t v = 0;
+        size_t n;
+
+        if (s[0] != '0' || (s[1] != 'x' && s[1] != 'X'))
+                return -EINVAL;
+        s += 2;
+        n = strlen(s);
+        if (n == 0 || n > 16)
+                return -EINVAL;
+        for (size_t i = 0; i < n; i++) {
+                int d;
+
+                if (s[i] >= '0' && s[i] <= '9')
+                        d = s[i] - '0';
+                else if (s[i] >= 'a' && s[i] <= 'f')
+                        d = s[i] - 'a' + 10;
+                else if (s[i] >= 'A' && s[i] <= 'F')
+                        d = s[i] - 'A' + 10;
+                else
+                        return -EINVAL;
+                v = v << 4 | (uint64_t) d;
+        }
+        *ret = v;
+        return 0;
+}
+
+/* A bitmap with no page smaller than 4 KiB. */
+static int parse_page_bitmap(const char *s, uint64_t *ret) {
+        uint64_t v;
+
+        if (parse_hex_u64(s, &v) < 0 || v == 0 || (v & -v) < 4096)
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+static bool profile_has_x86_window(const Profile *p) {
+        for (size_t i = 0; i < p->n_groups; i++)
+                for (size_t j = 0; j < p->groups[i].regions.n; j++) {
+                        const Region *r = &p->groups[i].regions.items[j];
+
+                        if (r->type == REGION_MSI && r->start <= X86_MSI_START && r->end >= X86_MSI_END)
+                                return true;
+                }
+        return false;
+}
+
+static int parse_msi_controllers(json_object *v, Profile *p, char **ret_error) {
+        size_t n;
+
+        if (!json_object_is_type(v, json_type_array))
+                return fail(ret_error, "msi_controllers", "expected an array of MSI controllers");
+        /* x86 MSIs go to the interrupt window, which no SMMU translates. */
+        if (profile_has_x86_window(p))
+                return fail(ret_error, "msi_controllers",
+                            "only Arm profiles have MSI controllers (this one reserves the x86 interrupt window)");
+        n = json_object_array_length(v);
+        p->msi_controllers = calloc(n > 0 ? n : 1, sizeof(ProfileMsiController));
+        if (!p->msi_controllers)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                static const char *const keys[] = { "type", "base", NULL };
+                _cleanup_free_ char *sub = path_join("msi_controllers", "[%zu]", i), *tsub = NULL, *bsub = NULL;
+                json_object *o = json_object_array_get_idx(v, i), *x;
+                ProfileMsiController *m = &p->msi_controllers[i];
+                uint64_t align;
+                int r;
+
+                if (!sub)
+                        return -ENOMEM;
+                if (!json_object_is_type(o, json_type_object))
+                        return fail(ret_error, sub, "expected an object");
+                r = check_keys(o, sub, keys, ret_error);
+                if (r < 0)
+                        return r;
+                tsub = path_join(sub, "type");
+                bsub = path_join(sub, "base");
+                if (!tsub || !bsub)
+                        return -ENOMEM;
+                if (!json_object_object_get_ex(o, "type", &x))
+                        return fail(ret_error, tsub, "missing");
+                if (json_object_is_type(x, json_type_string) && strcmp(json_object_get_string(x), "its") == 0)
+                        m->type = MSI_CONTROLLER_ITS;
+                else if (json_object_is_type(x, json_type_string) && strcmp(json_object_get_string(x), "gicv2m") == 0)
+                        m->type = MSI_CONTROLLER_GICV2M;
+                else
+                        return fail(ret_error, tsub, "expected \"its\" or \"gicv2m\"");
+                /* The isolation the kernel would find follows the controller. */
+                if ((m->type == MSI_CONTROLLER_ITS) != p->interrupt_remapping)
+                        return fail(ret_error, tsub,
+                                    "an ITS isolates MSIs and a GICv2m frame does not: \"%s\" needs "
+                                    "interrupt_remapping %s",
+                                    msi_controller_type_to_string(m->type), p->interrupt_remapping ? "false" : "true");
+                if (!json_object_object_get_ex(o, "base", &x))
+                        return fail(ret_error, bsub, "missing");
+                /* An ITS takes two 64 KiB frames, a GICv2m frame one 4 KiB page. */
+                align = m->type == MSI_CONTROLLER_ITS ? 0x10000 : 0x1000;
+                if (!json_object_is_type(x, json_type_string) || parse_hex_u64(json_object_get_string(x), &m->base) < 0 ||
+                    (m->base & (align - 1)) != 0 || m->base > UINT64_MAX - 0x20000)
+                        return fail(ret_error, bsub, "expected a hex address like \"0x8080000\", aligned to 0x%" PRIx64,
+                                    align);
+                for (size_t k = 0; k < i; k++)
+                        if (p->msi_controllers[k].base == m->base)
+                                return fail(ret_error, bsub, "0x%" PRIx64 " is already used by msi_controllers[%zu]",
+                                            m->base, k);
+                p->n_msi_controllers++;
+        }
+        return 0;
+}
+
 static int parse_root(json_object *root, Profile *p, char **ret_error) {
         static const char *const keys[] = {
                 "name", "description", "aperture_bits", "page_sizes", "dma_entry_limit",
-                "interrupt_remapping", "allow_unsafe_interrupts", "kernel_release", "groups", NULL,
+                "interrupt_remapping", "allow_unsafe_interrupts", "kernel_release", "groups", "msi_controllers", NULL,
         };
         json_object *v;
         uint64_t u;
@@ -436,9 +734,19 @@ static int parse_root(json_object *root, Profile *p, char **ret_error) {
 
         if (!json_object_object_get_ex(root, "page_sizes", &v))
                 return fail(ret_error, "page_sizes", "missing");
-        if (!json_object_is_type(v, json_type_array) || json_object_array_length(v) == 0)
-                return fail(ret_error, "page_sizes", "expected a non-empty array of page sizes in bytes");
-        n = json_object_array_length(v);
+        if (json_object_is_type(v, json_type_string)) {
+                /* The bitmap as the kernel reports it (VFIO's iova_pgsizes,
+                 * virtio-iommu's "page mask"): "0xfffffffffffff000" is every
+                 * power of two from 4 KiB. */
+                r = parse_page_bitmap(json_object_get_string(v), &p->page_sizes);
+                if (r < 0)
+                        return fail(ret_error, "page_sizes",
+                                    "expected a bitmap of page sizes like \"0xfffffffffffff000\" whose lowest bit is "
+                                    "at least 4096");
+        } else if (!json_object_is_type(v, json_type_array) || json_object_array_length(v) == 0)
+                return fail(ret_error, "page_sizes",
+                            "expected a non-empty array of page sizes in bytes, or a bitmap like \"0xfffffffffffff000\"");
+        n = json_object_is_type(v, json_type_array) ? json_object_array_length(v) : 0;
         for (size_t i = 0; i < n; i++) {
                 _cleanup_free_ char *sub = path_join("page_sizes", "[%zu]", i);
 
@@ -488,6 +796,17 @@ static int parse_root(json_object *root, Profile *p, char **ret_error) {
                 /* Counted before parsing so a half-parsed group is freed. */
                 p->n_groups++;
                 r = parse_group(json_object_array_get_idx(v, i), sub, p, i, ret_error);
+                if (r < 0)
+                        return r;
+        }
+
+        r = check_parents(p, ret_error);
+        if (r < 0)
+                return r;
+
+        /* After the groups: whether it is an x86 profile shows in their regions. */
+        if (json_object_object_get_ex(root, "msi_controllers", &v)) {
+                r = parse_msi_controllers(v, p, ret_error);
                 if (r < 0)
                         return r;
         }

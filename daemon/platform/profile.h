@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "iommu/region.h"
+#include "platform/msi.h"
 
 typedef struct ProfileDevice {
         char address[16];  /* "0000:01:00.0" */
@@ -20,6 +21,10 @@ typedef struct ProfileDevice {
         uint16_t device;
         uint32_t class;    /* 24-bit class code, 0x020000 */
         char driver[32];   /* "" when no driver is bound */
+        char parent[16];   /* the upstream bridge (another device of the profile), "" on a root bus */
+        uint8_t *config;   /* its configuration space, from lspci -xxx lines; NULL: none */
+        size_t config_size; /* 256 or 4096 */
+        char **resources;  /* the lines of sysfs's resource file, NULL-terminated; NULL: none */
 } ProfileDevice;
 
 typedef struct ProfileGroup {
@@ -29,6 +34,12 @@ typedef struct ProfileGroup {
         ProfileDevice *devices;
         size_t n_devices;
 } ProfileGroup;
+
+/* An Arm MSI controller, written into the simulated device tree. */
+typedef struct ProfileMsiController {
+        MsiControllerType type;
+        uint64_t base;     /* its registers' physical address */
+} ProfileMsiController;
 
 typedef struct Profile {
         char *name;
@@ -41,6 +52,8 @@ typedef struct Profile {
         char *kernel_release;        /* optional: the simulated kernel's uname -r, for its known bugs */
         ProfileGroup *groups;
         size_t n_groups;
+        ProfileMsiController *msi_controllers; /* none given: one ITS (or GICv2m frame) at QEMU virt's address */
+        size_t n_msi_controllers;
 } Profile;
 
 /**
@@ -70,3 +83,4 @@ int profile_load(const char *what, const char *profiles_dir, Profile **ret, char
 Profile *profile_free(Profile *p);
 
 const ProfileGroup *profile_find_group(const Profile *p, unsigned id);
+const ProfileDevice *profile_find_device(const Profile *p, const char *address);

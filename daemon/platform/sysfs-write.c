@@ -157,6 +157,72 @@ static int write_irq(const char *root, unsigned irq, const char *chip, const cha
         return write_attr(dir, "actions", "%s\n", actions);
 }
 
+/* A device tree property: @n bytes as they are (cells are big-endian). */
+static int write_prop(const char *dir, const char *name, const void *data, size_t n) {
+        _cleanup_free_ char *path = NULL;
+        _cleanup_close_ int fd = -EBADF;
+
+        if (asprintf(&path, "%s/%s", dir, name) < 0)
+                return -ENOMEM;
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0644);
+        if (fd < 0)
+                return -errno;
+        if (write(fd, data, n) != (ssize_t) n)
+                return -EIO;
+        return 0;
+}
+
+static void put_be64(uint8_t *b, uint64_t v) {
+        for (int i = 7; i >= 0; i--, v >>= 8)
+                b[i] = (uint8_t) v;
+}
+
+/*
+ * The GIC's MSI controllers in the device tree, as QEMU's virt machine and
+ * DT firmware show them: below the GIC's node (two address and size
+ * cells), each with its compatible and reg. Without any in the profile,
+ * QEMU virt's: an ITS at 0x8080000, or a GICv2m frame at 0x8020000.
+ */
+static int write_msi_controllers(const Profile *p, const char *root) {
+        ProfileMsiController dflt = {
+                .type = p->interrupt_remapping ? MSI_CONTROLLER_ITS : MSI_CONTROLLER_GICV2M,
+                .base = p->interrupt_remapping ? 0x8080000 : 0x8020000,
+        };
+        const ProfileMsiController *l = p->n_msi_controllers > 0 ? p->msi_controllers : &dflt;
+        size_t n = p->n_msi_controllers > 0 ? p->n_msi_controllers : 1;
+        _cleanup_free_ char *gic = NULL;
+        static const uint8_t two[4] = { 0, 0, 0, 2 };
+        int r;
+
+        r = make_dir(&gic, "%s/firmware/devicetree/base/intc@8000000", root);
+        if (r < 0)
+                return r;
+        r = write_prop(gic, "#address-cells", two, sizeof(two));
+        if (r < 0)
+                return r;
+        r = write_prop(gic, "#size-cells", two, sizeof(two));
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                bool its = l[i].type == MSI_CONTROLLER_ITS;
+                _cleanup_free_ char *dir = NULL;
+                uint8_t reg[16];
+
+                r = make_dir(&dir, "%s/%s@%" PRIx64, gic, its ? "its" : "v2m", l[i].base);
+                if (r < 0)
+                        return r;
+                r = write_attr(dir, "compatible", "%s", its ? "arm,gic-v3-its" : "arm,gic-v2m-frame");
+                if (r < 0)
+                        return r;
+                put_be64(reg, l[i].base);
+                put_be64(reg + 8, its ? 0x20000 : 0x1000);
+                r = write_prop(dir, "reg", reg, sizeof(reg));
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 /*
  * The interrupts a booted machine of this profile would show in
  * /sys/kernel/irq, as read_isolation() reads them: one platform interrupt
@@ -182,29 +248,13 @@ static int write_irqs(const Profile *p, const char *root) {
                  * by MSI through the ITS; with no ITS the MSI frame of a
                  * GICv2m serves PCI and isolates nothing. */
                 if (p->interrupt_remapping) {
-                        _cleanup_free_ char *its = NULL;
-
                         r = write_irq(root, 12, "ITS-pMSI", "edge", "arm-smmu-v3-evtq");
                         if (r < 0)
                                 return r;
-                        /* The ITS in the device tree, as QEMU's virt machine and DT firmware show it. */
-                        r = make_dir(&its, "%s/firmware/devicetree/base/intc@8000000/its@8080000", root);
-                        if (r < 0)
-                                return r;
-                        r = write_attr(its, "compatible", "arm,gic-v3-its");
-                        if (r < 0)
-                                return r;
                 }
-                if (!p->interrupt_remapping) {
-                        _cleanup_free_ char *v2m = NULL;
-
-                        r = make_dir(&v2m, "%s/firmware/devicetree/base/intc@8000000/v2m@8020000", root);
-                        if (r < 0)
-                                return r;
-                        r = write_attr(v2m, "compatible", "arm,gic-v2m-frame");
-                        if (r < 0)
-                                return r;
-                }
+                r = write_msi_controllers(p, root);
+                if (r < 0)
+                        return r;
                 msi_prefix = p->interrupt_remapping ? "ITS-" : "GICv2m-";
         }
 
@@ -225,16 +275,100 @@ static int write_irqs(const Profile *p, const char *root) {
         return 0;
 }
 
-static int write_device(const ProfileGroup *g, const ProfileDevice *d, const char *root) {
-        _cleanup_free_ char *dir = NULL, *bus = NULL, *target = NULL, *link_dir = NULL;
+/*
+ * Where @d lives below devices/: "pciDDDD:BB/BRIDGE/.../ADDR", below the
+ * bridges its parents name (checked by the profile to end on a root bus),
+ * and "../" once per level, for the links back up to the root.
+ */
+static int device_rel_dir(const Profile *p, const ProfileDevice *d, char **ret, char **ret_up) {
+        _cleanup_free_ char *rel = NULL, *up = NULL;
+        const ProfileDevice *top = d;
+
+        rel = strdup(d->address);
+        if (!rel)
+                return -ENOMEM;
+        while (top->parent[0]) {
+                const ProfileDevice *x = profile_find_device(p, top->parent);
+                char *n;
+
+                if (!x)
+                        return -EINVAL;
+                if (asprintf(&n, "%s/%s", x->address, rel) < 0)
+                        return -ENOMEM;
+                free(rel);
+                rel = n;
+                top = x;
+        }
+        {
+                char *n;
+
+                if (asprintf(&n, "pci%.7s/%s", top->address, rel) < 0)
+                        return -ENOMEM;
+                free(rel);
+                rel = n;
+        }
+        /* devices/ plus one level per component. */
+        up = strdup("../");
+        if (!up)
+                return -ENOMEM;
+        for (const char *c = rel; *c; c++)
+                if (*c == '/' || c == rel) {
+                        char *n;
+
+                        if (asprintf(&n, "%s../", up) < 0)
+                                return -ENOMEM;
+                        free(up);
+                        up = n;
+                }
+        *ret = TAKE_PTR(rel);
+        *ret_up = TAKE_PTR(up);
+        return 0;
+}
+
+/* The recorded configuration space, as the kernel's config attribute reads for root. */
+static int write_config(const ProfileDevice *d, const char *dir) {
+        _cleanup_free_ char *path = NULL, *text = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        size_t len = 0;
+        FILE *f;
         int r;
 
-        /* Devices live below devices/pciDDDD:BB and every other view links
-         * there, as on a real system; the reader only goes through links. */
-        bus = strndup(d->address, 7);
-        if (!bus)
+        if (d->config) {
+                if (asprintf(&path, "%s/config", dir) < 0)
+                        return -ENOMEM;
+                fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0644);
+                if (fd < 0)
+                        return -errno;
+                if (write(fd, d->config, d->config_size) != (ssize_t) d->config_size)
+                        return -EIO;
+        }
+        if (!d->resources)
+                return 0;
+        f = open_memstream(&text, &len);
+        if (!f)
                 return -ENOMEM;
-        r = make_dir(&dir, "%s/devices/pci%s/%s", root, bus, d->address);
+        for (char **l = d->resources; *l; l++)
+                fprintf(f, "%s\n", *l);
+        if (fclose(f) != 0)
+                return -ENOMEM;
+        r = write_attr(dir, "resource", "%s", text);
+        return r;
+}
+
+static int write_device(const Profile *p, const ProfileGroup *g, const ProfileDevice *d, const char *root) {
+        _cleanup_free_ char *dir = NULL, *rel = NULL, *up = NULL, *target = NULL, *link_dir = NULL;
+        int r;
+
+        /* Devices live below devices/pciDDDD:BB, nested below their bridges,
+         * and every other view links there, as on a real system; the reader
+         * only goes through links. */
+        r = device_rel_dir(p, d, &rel, &up);
+        if (r < 0)
+                return r;
+        r = make_dir(&dir, "%s/devices/%s", root, rel);
+        if (r < 0)
+                return r;
+        r = write_config(d, dir);
         if (r < 0)
                 return r;
 
@@ -251,11 +385,15 @@ static int write_device(const ProfileGroup *g, const ProfileDevice *d, const cha
         r = write_attr(dir, "driver_override", "(null)\n");
         if (r < 0)
                 return r;
-        r = make_link(dir, "subsystem", "../../../bus/pci");
+        if (asprintf(&target, "%sbus/pci", up) < 0)
+                return -ENOMEM;
+        r = make_link(dir, "subsystem", target);
+        free(target);
+        target = NULL;
         if (r < 0)
                 return r;
 
-        if (asprintf(&target, "../../../kernel/iommu_groups/%u", g->id) < 0)
+        if (asprintf(&target, "%skernel/iommu_groups/%u", up, g->id) < 0)
                 return -ENOMEM;
         r = make_link(dir, "iommu_group", target);
         if (r < 0)
@@ -263,7 +401,7 @@ static int write_device(const ProfileGroup *g, const ProfileDevice *d, const cha
         free(target);
         target = NULL;
 
-        if (asprintf(&target, "../../../devices/pci%s/%s", bus, d->address) < 0)
+        if (asprintf(&target, "../../../devices/%s", rel) < 0)
                 return -ENOMEM;
         r = make_dir(&link_dir, "%s/bus/pci/devices", root);
         if (r < 0)
@@ -276,7 +414,7 @@ static int write_device(const ProfileGroup *g, const ProfileDevice *d, const cha
         free(link_dir);
         link_dir = NULL;
 
-        if (asprintf(&target, "../../../../devices/pci%s/%s", bus, d->address) < 0)
+        if (asprintf(&target, "../../../../devices/%s", rel) < 0)
                 return -ENOMEM;
         r = make_dir(&link_dir, "%s/kernel/iommu_groups/%u/devices", root, g->id);
         if (r < 0)
@@ -298,12 +436,12 @@ static int write_device(const ProfileGroup *g, const ProfileDevice *d, const cha
                 return r;
         free(target);
         target = NULL;
-        if (asprintf(&target, "../../../bus/pci/drivers/%s", d->driver) < 0)
+        if (asprintf(&target, "%sbus/pci/drivers/%s", up, d->driver) < 0)
                 return -ENOMEM;
         return make_link(dir, "driver", target);
 }
 
-static int write_group(const ProfileGroup *g, const char *root) {
+static int write_group(const Profile *p, const ProfileGroup *g, const char *root) {
         _cleanup_free_ char *dir = NULL, *text = NULL;
         size_t len = 0;
         FILE *f;
@@ -329,7 +467,7 @@ static int write_group(const ProfileGroup *g, const char *root) {
                 return r;
 
         for (size_t i = 0; i < g->n_devices; i++) {
-                r = write_device(g, &g->devices[i], root);
+                r = write_device(p, g, &g->devices[i], root);
                 if (r < 0)
                         return r;
         }
@@ -361,7 +499,7 @@ int sysfs_write_profile(const Profile *p, const char *dir) {
                 return r;
 
         for (size_t i = 0; i < p->n_groups; i++) {
-                r = write_group(&p->groups[i], dir);
+                r = write_group(p, &p->groups[i], dir);
                 if (r < 0)
                         return r;
         }

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "util/macro.h"
+#include "platform/pci-config.h"
 #include "platform/sysfs.h"
 #include "util/parse-error.h"
 
@@ -215,6 +216,33 @@ static int read_hex_attr(const char *dir, const char *name, unsigned max_digits,
         return 0;
 }
 
+/*
+ * Where the device sits: the real directory of bus/pci/devices/ADDR is
+ * devices/.../pciDDDD:BB/BRIDGE/.../ADDR, each bridge on the way a PCI
+ * address. Its parent is the last of them, "" when it is on the root bus.
+ */
+static void read_topology(const char *dir, SysfsDevice *d) {
+        _cleanup_free_ char *real = realpath(dir, NULL);
+        char *save = NULL, *prev = NULL;
+
+        d->parent[0] = d->root_bus[0] = '\0';
+        if (!real)
+                return;
+        for (char *c = strtok_r(real, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+                if (strncmp(c, "pci", 3) == 0 && strlen(c) == 10 && c[7] == ':') {
+                        snprintf(d->root_bus, sizeof(d->root_bus), "%s", c);
+                        prev = NULL;
+                } else if (pci_address_valid(c) && strcmp(c, d->address) != 0)
+                        prev = c;
+                else if (strcmp(c, d->address) == 0)
+                        break;
+                else
+                        prev = NULL;
+        }
+        if (prev)
+                snprintf(d->parent, sizeof(d->parent), "%s", prev);
+}
+
 static int read_device(const char *root, const char *address, SysfsDevice *ret, char **ret_error) {
         _cleanup_free_ char *dir = NULL, *path = NULL, *text = NULL;
         SysfsDevice d = { .iommu_group = -1 };
@@ -268,6 +296,8 @@ static int read_device(const char *root, const char *address, SysfsDevice *ret, 
         path = NULL;
         free(text);
         text = NULL;
+
+        read_topology(dir, &d);
 
         if (asprintf(&path, "%s/iommu_group", dir) < 0)
                 return -ENOMEM;
@@ -341,7 +371,8 @@ static int read_devices(const char *root, SysfsPlatform *p, char **ret_error) {
 
         if (p->n_devices > 0)
                 qsort(p->devices, p->n_devices, sizeof(SysfsDevice), cmp_device);
-        return 0;
+        /* Configuration spaces, for peer-to-peer analysis (p2p.h). */
+        return pci_config_read(root, p->devices, p->n_devices);
 }
 
 /* The text of line @line (1-based) of @text, for error messages. */
@@ -612,6 +643,7 @@ SysfsPlatform *sysfs_platform_free(SysfsPlatform *p) {
         }
         free(p->groups);
         free(p->devices);
+        free(p->doorbells);
         free(p);
         return NULL;
 }
@@ -638,6 +670,9 @@ int sysfs_read_platform(const char *root, SysfsPlatform **ret, char **ret_error)
         r = read_isolation(root, &p->isolation);
         if (r < 0)
                 return parse_error(ret_error, r, "%s: cannot read interrupt isolation: %s", root, strerror(-r));
+        r = msi_read_doorbells(root, &p->doorbells, &p->n_doorbells, &p->doorbell_source);
+        if (r < 0)
+                return parse_error(ret_error, r, "%s: cannot read the MSI controllers: %s", root, strerror(-r));
 
         *ret = TAKE_PTR(p);
         return 0;

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "iommu/region.h"
+#include "platform/msi.h"
 
 /* The x86 interrupt window: every x86 IOMMU driver reports it as msi. */
 #define X86_MSI_START UINT64_C(0xfee00000)
@@ -27,6 +28,30 @@ typedef enum Isolation {
         _ISOLATION_MAX,
 } Isolation;
 
+/* A memory range a device decodes: a BAR, or a bridge's window (bus addresses). */
+typedef struct PciWindow {
+        uint64_t start, end;   /* inclusive */
+        char what[24];         /* "BAR 0", "memory window", "prefetchable window" */
+} PciWindow;
+
+#define PCI_WINDOWS_MAX 8
+
+/*
+ * What iovad reads of a function's configuration space (pci-config.h),
+ * for peer-to-peer analysis (p2p.h).
+ */
+typedef struct PciConfig {
+        bool readable;         /* the config file was there and read */
+        bool pcie;             /* has a PCI Express capability */
+        uint8_t pcie_type;     /* its device/port type (PCI_EXP_TYPE_*) */
+        bool multifunction;    /* header type bit 7 */
+        bool bridge;           /* type 1 header */
+        bool has_acs;          /* an ACS extended capability */
+        uint16_t acs_cap, acs_ctrl;
+        PciWindow windows[PCI_WINDOWS_MAX]; /* memory BARs of known size, bridge memory windows */
+        size_t n_windows;
+} PciConfig;
+
 typedef struct SysfsDevice {
         char address[16];      /* "0000:00:04.0" */
         uint16_t vendor;
@@ -35,6 +60,9 @@ typedef struct SysfsDevice {
         char driver[64];       /* "" when unbound */
         char override[64];     /* driver_override, "" when unset */
         int iommu_group;       /* -1 when the device has none */
+        char parent[16];       /* the upstream bridge, "" on a root bus */
+        char root_bus[16];     /* the root bus below which it sits in devices/: "pci0000:00" */
+        PciConfig config;
 } SysfsDevice;
 
 typedef struct SysfsGroup {
@@ -49,6 +77,9 @@ typedef struct SysfsPlatform {
         SysfsGroup *groups;    /* sorted by id */
         size_t n_groups;
         Isolation isolation;   /* of the platform's interrupts */
+        MsiDoorbell *doorbells; /* the MSI controllers' doorbells, sorted (msi.h) */
+        size_t n_doorbells;
+        MsiSource doorbell_source;
 } SysfsPlatform;
 
 /* "remapped", "isolated-msi", "unsafe", "none", "unknown"; NULL for anything else. */
@@ -62,6 +93,9 @@ const char *isolation_to_string(Isolation i);
  * PCI addresses (platform devices, VMD's five-digit domains) are skipped.
  * Interrupt isolation follows the rule in docs/profiles.md: chip names in
  * kernel/irq/N/chip_name, then vfio_iommu_type1's allow_unsafe_interrupts.
+ * Each device's place in the hierarchy comes from its real directory
+ * below devices/, its configuration space from its config file through
+ * libpci (pci-config.h), the MSI doorbells from the firmware (msi.h).
  * -EINVAL with *@ret_error set when a reserved_regions file is malformed
  * (the message names the file and line: "FILE:LINE: ...") or a device's
  * vendor, device or class file is missing or malformed (named likewise).

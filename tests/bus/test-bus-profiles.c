@@ -65,7 +65,10 @@ static void load_profile(const char *name, PProfile *p) {
         xsprintf(p->name, "%s", json_object_get_string(json_object_object_get(root, "name")));
         p->aperture_bits = (unsigned) json_object_get_int(json_object_object_get(root, "aperture_bits"));
         v = json_object_object_get(root, "page_sizes");
-        for (size_t i = 0; i < json_object_array_length(v); i++)
+        /* An array of sizes, or the kernel's bitmap as a hex string (virtio-iommu). */
+        if (json_object_is_type(v, json_type_string))
+                p->page_sizes = strtoull(json_object_get_string(v), NULL, 16);
+        for (size_t i = 0; json_object_is_type(v, json_type_array) && i < json_object_array_length(v); i++)
                 p->page_sizes |= (uint64_t) json_object_get_int64(json_object_array_get_idx(v, i));
         if (json_object_object_get_ex(root, "dma_entry_limit", &v))
                 p->dma_entry_limit = (uint32_t) json_object_get_int64(v);

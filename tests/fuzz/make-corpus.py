@@ -127,11 +127,27 @@ def region_and_profile():
                 write("region", f"{name}-group{g['id']}", lines)
 
 
+def config_bytes(lines):
+    """A device's config file from a profile's lspci -xxx lines."""
+    b = bytearray(256)
+    for l in lines:
+        off, data = l.split(":", 1)
+        data = bytes(int(x, 16) for x in data.split())
+        end = int(off, 16) + len(data)
+        if end > len(b):
+            b.extend(bytearray(4096 - len(b)))
+        b[int(off, 16):end] = data
+    return bytes(b)
+
+
 def sysfs_tree(p):
     entries = []
+    devices = {d["address"]: d for g in p["groups"] for d in g["devices"]}
 
     def add(path, content=""):
-        entries.append(path + "\n" + content)
+        if isinstance(content, str):
+            content = content.encode()
+        entries.append(path.encode() + b"\n" + content)
 
     for g in p["groups"]:
         gid = g["id"]
@@ -140,6 +156,20 @@ def sysfs_tree(p):
         for d in g["devices"]:
             a = d["address"]
             dev = f"bus/pci/devices/{a}"
+            if "parent" in d:
+                # Below its bridges, as sysfs nests devices; the fuzz
+                # format allows no ".." in a link, so the tree hangs below
+                # bus/pci/devices/tree.
+                chain, x = [a], d
+                while "parent" in x:
+                    chain.insert(0, x["parent"])
+                    x = devices.get(x["parent"], {})
+                dev = "bus/pci/devices/tree/" + "/".join(chain)
+                add(f"bus/pci/devices/{a}@", "tree/" + "/".join(chain))
+            if "config" in d:
+                add(f"{dev}/config", config_bytes(d["config"]))
+            if "resources" in d:
+                add(f"{dev}/resource", "".join(l + "\n" for l in d["resources"]))
             add(f"{dev}/vendor", d["vendor"] + "\n")
             add(f"{dev}/device", d["device"] + "\n")
             add(f"{dev}/class", d["class"] + "\n")
@@ -159,7 +189,15 @@ def sysfs_tree(p):
             add("kernel/irq/12/chip_name", "ITS-pMSI\n")
     add("module/vfio_iommu_type1/parameters/allow_unsafe_interrupts",
         ("Y" if p.get("allow_unsafe_interrupts") else "N") + "\n")
-    return "\n%%\n".join(entries)
+    if not x86:
+        # The ITS (or GICv2m frame) in the device tree, with its registers.
+        its = remap
+        base = 0x8080000 if its else 0x8020000
+        node = f"firmware/devicetree/base/intc@8000000/{'its' if its else 'v2m'}@{base:x}"
+        add("firmware/devicetree/base/intc@8000000/#address-cells", b"\0\0\0\x02")
+        add(f"{node}/compatible", "arm,gic-v3-its" if its else "arm,gic-v2m-frame")
+        add(f"{node}/reg", base.to_bytes(8, "big") + (0x20000 if its else 0x1000).to_bytes(8, "big"))
+    return b"\n%%\n".join(entries)
 
 
 def sysfs():
@@ -175,6 +213,14 @@ def sysfs():
                 write("sysfs", f"{name}-group{g['id']}", sysfs_tree(dict(p, groups=[g])))
         if name == "virtio-iommu":
             write("sysfs", name, sysfs_tree(p))
+    # An ACPI machine's MADT: a GICC, an ITS and a GIC MSI frame.
+    madt = bytearray(44)
+    madt[0:4] = b"APIC"
+    madt += bytes([11, 80]) + bytes(78)
+    madt += bytes([15, 20, 0, 0, 0, 0, 0, 0]) + (0x8080000).to_bytes(8, "little") + bytes(4)
+    madt += bytes([13, 24, 0, 0, 0, 0, 0, 0]) + (0x8020000).to_bytes(8, "little") + bytes(8)
+    madt[4:8] = len(madt).to_bytes(4, "little")
+    write("sysfs", "acpi-madt", b"firmware/acpi/tables/APIC\n" + bytes(madt))
     # Devices reached through symlinks, as on a real system.
     write("sysfs", "linked-device", "\n%%\n".join([
         "bus/pci/devices/real/0000:00:04.0/vendor\n0x1b36\n",

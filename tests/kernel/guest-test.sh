@@ -26,7 +26,9 @@
 #      virtio: detaches NIC_DEV's group (the ranges must follow) and gives
 #      it back to e1000e;
 #   6. compares the Device objects with sysfs; virtio: ListDevices and a
-#      device in no IOMMU group;
+#      device in no IOMMU group; intel: the peer-to-peer report of the
+#      e1000e functions behind a switch against sysfs, lspci's ACS lines
+#      and the kernel's groups, and a container reserving peer windows;
 #   7. moves BIND_DEV (a virtio device that virtio-pci drives) to vfio-pci
 #      with `iovactl bind`, restarts iovad, opens the device from a
 #      container, and gives it back to virtio-pci with `iovactl unbind`;
@@ -279,6 +281,187 @@ if [ "$IOMMU" = virtio ]; then
 	done
 	check "ListDevices lists none of the devices in no IOMMU group (it lists:${listed:- none})" \
 		test -z "$listed"
+fi
+
+if [ "$IOMMU" = intel ]; then
+	# 6b. Peer-to-peer on a real topology (run-vm.sh): root port, switch,
+	# a two-function e1000e below one downstream port, one below the
+	# other. iovad's report is held against the sysfs topology, lspci's
+	# decoding of the same configuration spaces (its ACS lines) and the
+	# kernel's IOMMU groups. lspci runs once: each run costs seconds here.
+	lspci -vvv > "$run/lspci-vvv.txt" 2>&1
+	lspci -x > "$run/lspci-x.txt" 2>&1
+	say "PCI topology (lspci -t): $(lspci -t | tr '\n' ' ')"
+	# What lspci says of each function, in iovad's words: "ADDRESS|role|
+	# what it lacks". Ports need ACS SV, RR, CR and UF where capable;
+	# endpoints and upstream ports only when multifunction, which, as the
+	# kernel has it, a function after the first always is. One awk run:
+	# every process costs a lot in this guest.
+	hops=$(awk '
+		function hex(s,   i, v) { v = 0; for (i = 1; i <= length(s); i++) v = v * 16 + index("0123456789abcdef", substr(s, i, 1)) - 1; return v }
+		FNR == 1 { file++ }
+		/^[0-9a-f][0-9a-f]:[0-9a-f][0-9a-f]\.[0-7] / { a = "0000:" $1; if (file == 1) order[++n] = a; next }
+		file == 2 && /^00: / { hdr[a] = hex($16); next }
+		file == 1 && /Express \(v[0-9]\) Root Port/ { role[a] = "root port"; port[a] = 1 }
+		file == 1 && /Express \(v[0-9]\) Downstream Port/ { role[a] = "switch downstream port"; port[a] = 1 }
+		file == 1 && /Express \(v[0-9]\) Upstream Port/ { role[a] = "switch upstream port" }
+		file == 1 && /Express \(v[0-9]\) Endpoint/ { role[a] = "endpoint" }
+		file == 1 && /ACSCap:/ { cap[a] = $0 }
+		file == 1 && /ACSCtl:/ { ctl[a] = $0 }
+		END {
+			split("SV RR CR UF", short, " "); split("SrcValid ReqRedir CmpltRedir UpstreamFwd", long, " ")
+			for (i = 1; i <= n; i++) {
+				a = order[i]; m = ""
+				if (port[a] || int(hdr[a] / 128) % 2 || substr(a, 12) != "0") {
+					if (cap[a] == "") m = "no ACS capability"
+					else for (k = 1; k <= 4; k++)
+						if (index(cap[a], long[k] "+") && index(ctl[a], long[k] "-")) m = m (m == "" ? "" : " ") short[k]
+				}
+				print a "|" role[a] "|" m
+			}
+		}' "$run/lspci-vvv.txt" "$run/lspci-x.txt")
+	p2p_devs=
+	for d in /sys/bus/pci/devices/*; do
+		read -r v < "$d/vendor"
+		read -r i < "$d/device"
+		[ "$v:$i" = 0x8086:0x10d3 ] && p2p_devs="$p2p_devs ${d##*/}"
+	done
+	set -- $p2p_devs
+	check "three e1000e functions behind the switch:$p2p_devs" test $# -eq 3
+	for a in $p2p_devs; do
+		# The device, then each bridge in its sysfs path, closest first.
+		bridges=
+		p=$(realpath "/sys/bus/pci/devices/$a")
+		IFS=/
+		for c in ${p%/*}; do
+			case $c in ????:??:??.?) bridges="$c $bridges" ;; esac
+		done
+		unset IFS
+		want_hops="$a $bridges"
+		busctl get-property org.iovad1 "$(dev_path "$a")" org.iovad1.Device PeerToPeer PeerToPeerPath PeerWindows \
+			> "$run/p2p-$a.txt" 2>&1
+		{ read -r verdict; read -r got; read -r windows; } < "$run/p2p-$a.txt"
+		# a(sss) N "ADDRESS" "ROLE" "MISSING" ...: as "ADDRESS|ROLE|MISSING" lines.
+		got_hops= ih_all=
+		rest=${got#*\"}
+		while [ "$rest" != "$got" ] && [ -n "$rest" ]; do
+			h=${rest%%\"*}; rest=${rest#*\"}; rest=${rest#*\"}
+			r=${rest%%\"*}; rest=${rest#*\"}; rest=${rest#*\"}
+			m=${rest%%\"*}; rest=${rest#*\"}
+			got_hops="$got_hops $h"
+			ih_all="$ih_all
+$h|$r|$m"
+			case $rest in *\"*) rest=${rest#*\"} ;; *) rest= ;; esac
+		done
+		check "PeerToPeerPath of $a runs up its sysfs path ($want_hops): $got" \
+			test "$(echo $got_hops)" = "$(echo $want_hops)"
+		peers=
+		for h in $want_hops; do
+			lh= ih=
+			while IFS= read -r line; do
+				case $line in "$h|"*) lh=${line#*|} ;; esac
+			done <<HOPS
+$hops
+HOPS
+			while IFS= read -r line; do
+				case $line in "$h|"*) ih=${line#*|} ;; esac
+			done <<HOPS
+$ih_all
+HOPS
+			[ -n "${lh#*|}" ] && peers=1
+			check "$a: hop $h is '$ih' for iovad, '$lh' by lspci's ACS lines" test "$ih" = "$lh"
+		done
+		want=isolated
+		[ -n "$peers" ] && want=peers
+		members=
+		for m in "/sys/bus/pci/devices/$a/iommu_group/devices/"*; do members="$members ${m##*/}"; done
+		check "$a: PeerToPeer $verdict, $want by lspci's ACS lines" test "$verdict" = "s \"$want\""
+		alone=peers
+		[ "$(echo $members)" = "$a" ] && alone=isolated
+		check "$a: the kernel agrees: isolated if and only if alone in its IOMMU group (members:$members)" \
+			test "$alone" = "$want"
+		# A sibling function without ACS: each of its memory BARs is a window.
+		for s in $members; do
+			[ "$s" != "$a" ] && [ "${s%.*}" = "${a%.*}" ] || continue
+			i=0
+			while read -r start end flags; do
+				if [ $i -le 5 ] && [ $((flags & 0x200)) -ne 0 ] && [ $((start)) -ne 0 ]; then
+					case $windows in
+					*" $((start)) $((end)) \"$s BAR $i\""*) ok "$a: PeerWindows has $s's BAR $i ($start-$end, from sysfs)" ;;
+					*) fail "$a: PeerWindows lacks $s's BAR $i ($start-$end, from sysfs): $windows" ;;
+					esac
+				fi
+				i=$((i + 1))
+			done < "/sys/bus/pci/devices/$s/resource"
+		done
+		say "$a: PeerToPeer $verdict; PeerWindows $windows"
+	done
+
+	# Across groups: below a downstream port without ACS, a device reaches
+	# the devices below its sibling port, although the kernel, which looks
+	# only at the path above each device, puts them in different groups.
+	for a in $p2p_devs; do
+		{ read -r x; read -r x; read -r windows; } < "$run/p2p-$a.txt"
+		spans=$(echo "$windows" | grep -o '[0-9][0-9]* [0-9][0-9]* "' | tr ' ' ':')
+		ga=$(readlink "/sys/bus/pci/devices/$a/iommu_group")
+		for s in $p2p_devs; do
+			gs=$(readlink "/sys/bus/pci/devices/$s/iommu_group")
+			[ "${ga##*/}" != "${gs##*/}" ] || continue
+			while read -r start end flags; do
+				[ $((flags & 0x200)) -ne 0 ] && [ $((start)) -ne 0 ] || continue
+				inside=
+				for w in $spans; do
+					e=${w#*:} e=${e%%:*}
+					[ $((start)) -ge "${w%%:*}" ] && [ $((end)) -le "$e" ] && inside=$w
+				done
+				shown=${inside%:*}
+				[ -n "$inside" ] || shown=none
+				check "$a (group ${ga##*/}) reaches $s (group ${gs##*/}): its BAR $start-$end lies in a peer window ($shown)" \
+					test -n "$inside"
+				break
+			done < "/sys/bus/pci/devices/$s/resource"
+		done
+	done
+
+	# The option: a container that reserves the multifunction e1000e's
+	# peer windows keeps leases out of them.
+	mf=$(echo $p2p_devs | tr ' ' '\n' | grep '\.1$' | head -1)
+	mf=${mf%.1}.0
+	mf_group=$(readlink "/sys/bus/pci/devices/$mf/iommu_group")
+	mf_group=${mf_group##*/}
+	out=$("$rt/iovactl" bind "$mf" 2>&1)
+	check "root: iovactl bind $mf (exit $?${out:+: $out})" test "$(readlink "/sys/bus/pci/devices/$mf/driver" | sed 's,.*/,,')" = vfio-pci
+	p2p_container=$(busctl call org.iovad1 /org/iovad1 org.iovad1.Manager CreateContainer 'sa{sv}' \
+		p2p 2 users au 1 "$TEST_UID" reserve_peer_windows b true 2>&1 | sed -n 's/^o "\(.*\)"$/\1/p')
+	check "CreateContainer p2p with reserve_peer_windows -> ${p2p_container:-failed}" test -n "$p2p_container"
+	out=$(busctl call org.iovad1 "$p2p_container" org.iovad1.Container AttachGroup u "$mf_group" 2>&1)
+	check "AttachGroup $mf_group (members: $(ls "/sys/bus/pci/devices/$mf/iommu_group/devices" | tr '\n' ' '))${out:+: $out}" \
+		test -z "$out"
+	group_p2p=$(busctl call org.iovad1 /org/iovad1 org.iovad1.Manager GetGroupPeerToPeer u "$mf_group" 2>&1)
+	holes=$(busctl get-property org.iovad1 "$p2p_container" org.iovad1.Container ReservedRegions 2>&1 |
+		grep -o '[0-9]* [0-9]* "reserved" "p2p"' | cut -d' ' -f1,2 | tr ' \n' ': ')
+	n=0 first=
+	for w in $(echo "$group_p2p" | grep -o '[0-9][0-9]* [0-9][0-9]* "' | tr ' ' ':'); do
+		start=${w%%:*} end=${w#*:} end=${end%%:*}
+		first=${first:-$start}
+		n=$((n + 1))
+		inside=
+		for h in $holes; do
+			[ "$start" -ge "${h%:*}" ] && [ "$end" -le "${h#*:}" ] && inside=$h
+		done
+		# Touching windows merge into one hole.
+		check "group $mf_group's peer window $start-$end lies in a p2p hole of p2p (${inside:-none of $holes})" \
+			test -n "$inside"
+	done
+	check "group $mf_group has peer windows to reserve ($n): $group_p2p" test "$n" -gt 0
+	out=$(busctl call org.iovad1 "$p2p_container" org.iovad1.Container Lease 'ta{sv}' 4096 1 iova t "${first:-0}" 2>&1)
+	check "a lease fixed at the first peer window ($first) is refused: $out" \
+		sh -c 'echo "$1" | grep -q "overlaps the reserved region .*(p2p)"' - "$out"
+	out=$(busctl call org.iovad1 "$p2p_container" org.iovad1.Container Destroy 2>&1)
+	check "Destroy p2p${out:+: $out}" test -z "$out"
+	out=$("$rt/iovactl" unbind "$mf" 2>&1)
+	check "root: iovactl unbind $mf gives it back to no driver${out:+: $out}" \
+		test -z "$(readlink "/sys/bus/pci/devices/$mf/driver")"
 fi
 
 . "$run/guest-restart.sh"

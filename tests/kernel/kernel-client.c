@@ -2,6 +2,7 @@
 /*
  * kernel-client [--container NAME] [--limit ADDR] [--msi-window ADDR] EDU_ADDRESS...
  * kernel-client --across-restart GO_FILE [--container NAME] [--limit ADDR] EDU_ADDRESS...
+ * kernel-client --hold [--keep-device-fd] [--container NAME] [--limit ADDR] EDU_ADDRESS...
  *
  * The unprivileged client of the kernel tier. It runs inside the guest as a
  * uid allowed to use container NAME (default "test"), to which root has
@@ -34,6 +35,24 @@
  * edu masks DMA addresses to 28 bits, hence ADDR (default 0x0fffffff) as the
  * "limit" of every lease; a transfer stays below 4 KiB (QEMU's edu refuses
  * one that ends exactly at the end of its buffer).
+ *
+ * With --hold (the system tier) it instead makes one AllocateMapped lease,
+ * checks edu DMA through it and holds it while iovad is killed and
+ * restarted: each line on stdin is one phase, the lease's expected state
+ * after whatever happened to iovad meanwhile:
+ *
+ *   mapped    the lease is there at the same IOVA, Mapped, and edu DMA
+ *             through it reaches this client's pages (its mmap of the memfd)
+ *   unmapped  the lease is there at the same IOVA, not Mapped
+ *   gone      the lease object does not exist
+ *
+ * It prints "kernel-client: holding LEASE at IOVA 0x..." once, and
+ * "kernel-client: phase N PASS|FAIL (...)" after the setup (phase 1) and
+ * each line. Without --keep-device-fd the device fds are closed while it
+ * waits and opened again for each DMA check (a restarted iovad cannot take
+ * back a container whose device a client holds open, docs/state.md); with
+ * it they stay open across the restarts. At the end of stdin it releases
+ * the lease if it still exists.
  *
  * Every check prints "ok: ..." or "FAIL: ..."; the last line is
  * "kernel-client: PASS (N checks)" or "kernel-client: FAIL (F of N checks
@@ -575,6 +594,111 @@ static void test_across_restart(sd_bus *bus, const char *container, uint64_t lim
         munmap(buf, BUF_SIZE);
 }
 
+/* ---- --hold: one lease across restarts of iovad ------------------------- */
+
+static int lease_state(sd_bus *bus, const char *lease, uint64_t *ret_iova, int *ret_mapped, sd_bus_error *error) {
+        int r;
+
+        r = sd_bus_get_property_trivial(bus, BUS_NAME, lease, LEASE_IFACE, "Iova", error, 't', ret_iova);
+        if (r >= 0)
+                r = sd_bus_get_property_trivial(bus, BUS_NAME, lease, LEASE_IFACE, "Mapped", error, 'b', ret_mapped);
+        return r;
+}
+
+static unsigned open_edus(sd_bus *bus, char **addresses, unsigned n, Edu *edus) {
+        unsigned ok = 0;
+
+        for (unsigned i = 0; i < n; i++)
+                if (edu_open(bus, addresses[i], &edus[ok]) >= 0)
+                        ok++;
+        check(ok == n, "%u of %u edu devices usable", ok, n);
+        return ok;
+}
+
+static void close_edus(Edu *edus, unsigned *n) {
+        for (unsigned i = 0; i < *n; i++)
+                close(edus[i].fd);
+        *n = 0;
+}
+
+static void phase_done(unsigned phase, unsigned failures_before, const char *what) {
+        printf("kernel-client: phase %u %s (%s)\n", phase, n_failures == failures_before ? "PASS" : "FAIL", what);
+        fflush(stdout);
+}
+
+static void hold_lease(sd_bus *bus, const char *container, uint64_t limit, char **addresses, unsigned n_addresses,
+                       bool keep_fds) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(freep) char *lease = NULL;
+        _cleanup_(closep) int fd = -1;
+        uint64_t iova = 0;
+        uint8_t *buf = MAP_FAILED;
+        Edu edus[8];
+        unsigned n_edus = 0, phase = 1, before = n_failures;
+        bool there = false;
+        char line[64];
+        int r;
+
+        r = allocate_mapped(bus, container, BUF_SIZE, limit, &lease, &iova, &fd, &error);
+        if (check(r >= 0, "AllocateMapped(0x%x, limit 0x%08" PRIx64 ")%s%s", BUF_SIZE, limit,
+                  r < 0 ? ": " : "", r < 0 ? bus_error_text(&error, r) : "")) {
+                there = true;
+                buf = mmap(NULL, BUF_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+                check(buf != MAP_FAILED, "AllocateMapped memfd maps read-write");
+        }
+        if (buf != MAP_FAILED) {
+                printf("kernel-client: holding %s at IOVA 0x%" PRIx64 " (0x%x bytes)\n", lease, iova, BUF_SIZE);
+                n_edus = open_edus(bus, addresses, n_addresses, edus);
+                for (unsigned i = 0; i < n_edus; i++)
+                        edu_round_trip(&edus[i], buf, iova, 7 + 40 * i, "AllocateMapped");
+                if (!keep_fds)
+                        close_edus(edus, &n_edus);
+        }
+        phase_done(phase, before, "lease made, DMA through it");
+
+        while (fgets(line, sizeof(line), stdin)) {
+                uint64_t now_iova = 0;
+                int mapped = -1;
+
+                line[strcspn(line, "\n")] = '\0';
+                phase++;
+                before = n_failures;
+                sd_bus_error_free(&error);
+                r = lease_state(bus, lease ? lease : "/", &now_iova, &mapped, &error);
+                if (strcmp(line, "gone") == 0) {
+                        check(r < 0, "%s is gone (%s)", lease ? lease : "the lease",
+                              r < 0 ? bus_error_text(&error, r) : "still there");
+                        there = r >= 0;
+                } else if (strcmp(line, "mapped") == 0 || strcmp(line, "unmapped") == 0) {
+                        bool want = line[0] == 'm';
+
+                        if (check(r >= 0 && now_iova == iova && mapped == want,
+                                  "%s is there at IOVA 0x%" PRIx64 ", %s%s%s", lease ? lease : "the lease", now_iova,
+                                  mapped > 0 ? "mapped" : mapped == 0 ? "not mapped" : "state unknown",
+                                  r < 0 ? ": " : "", r < 0 ? bus_error_text(&error, r) : "") &&
+                            want && buf != MAP_FAILED) {
+                                if (!keep_fds)
+                                        n_edus = open_edus(bus, addresses, n_addresses, edus);
+                                for (unsigned i = 0; i < n_edus; i++)
+                                        edu_round_trip(&edus[i], buf, iova, 11 * phase + 40 * i, "the held lease's");
+                                if (!keep_fds)
+                                        close_edus(edus, &n_edus);
+                        }
+                } else
+                        check(false, "unknown phase '%s' (mapped, unmapped or gone)", line);
+                phase_done(phase, before, line);
+        }
+
+        close_edus(edus, &n_edus);
+        if (buf != MAP_FAILED)
+                munmap(buf, BUF_SIZE);
+        if (there) {
+                sd_bus_error_free(&error);
+                r = lease_release(bus, lease, &error);
+                check(r >= 0, "Lease.Release(%s)%s%s", lease, r < 0 ? ": " : "", r < 0 ? bus_error_text(&error, r) : "");
+        }
+}
+
 static int parse_u64(const char *s, uint64_t *ret) {
         char *end;
 
@@ -589,6 +713,8 @@ int main(int argc, char *argv[]) {
                 { "limit", required_argument, NULL, 'l' },
                 { "msi-window", required_argument, NULL, 'm' },
                 { "across-restart", required_argument, NULL, 'r' },
+                { "hold", no_argument, NULL, 'H' },
+                { "keep-device-fd", no_argument, NULL, 'K' },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
@@ -599,6 +725,7 @@ int main(int argc, char *argv[]) {
         uint64_t limit = 0x0fffffff, msi_window = MSI_WINDOW;
         Edu edus[8];
         unsigned n_edus = 0;
+        bool hold = false, keep_fds = false;
         int c, r;
 
         while ((c = getopt_long(argc, argv, "c:l:m:r:h", options, NULL)) >= 0)
@@ -621,8 +748,16 @@ int main(int argc, char *argv[]) {
                                 return 2;
                         }
                         break;
+                case 'H':
+                        hold = true;
+                        break;
+                case 'K':
+                        keep_fds = true;
+                        break;
                 case 'h':
-                        printf("usage: kernel-client [--container NAME] [--limit ADDR] [--msi-window ADDR] EDU_ADDRESS...\n");
+                        printf("usage: kernel-client [--container NAME] [--limit ADDR] [--msi-window ADDR] EDU_ADDRESS...\n"
+                               "       kernel-client --hold [--keep-device-fd] [--container NAME] [--limit ADDR] EDU_ADDRESS...\n"
+                               "       kernel-client --across-restart GO_FILE [--container NAME] [--limit ADDR] EDU_ADDRESS...\n");
                         return 0;
                 default:
                         return 2;
@@ -644,6 +779,11 @@ int main(int argc, char *argv[]) {
         if (!check(r >= 0, "Manager.GetContainer(%s) -> %s", name,
                    r < 0 ? bus_error_text(&error, r) : container))
                 goto finish;
+
+        if (hold) {
+                hold_lease(bus, container, limit, argv + optind, (unsigned) (argc - optind), keep_fds);
+                goto finish;
+        }
 
         for (int i = optind; i < argc; i++)
                 if (edu_open(bus, argv[i], &edus[n_edus]) >= 0)

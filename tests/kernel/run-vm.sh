@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# run-vm.sh -k KDIR -i INITRD -H SHARE -c SCRIPT [-m IOMMU] [-R] [-d DTSI] [-t SECS] [-l LOG] [-e ARGS] [-T FILE]
+# run-vm.sh -k KDIR -i INITRD -H SHARE -c SCRIPT [-m IOMMU] [-R] [-d DTSI] [-t SECS] [-l LOG] [-e ARGS] [-T FILE] [-N]
 #
 # Boots a throw-away guest under QEMU with TCG (never KVM), one vCPU, a
 # virtual IOMMU, two QEMU edu devices at fixed slots (00:04.0 and 00:05.0,
@@ -14,7 +14,10 @@
 #   -H SHARE   host directory shared read-write (e.g. the build directory)
 #   -c SCRIPT  script to run in the guest (a path the guest can see)
 #   -m IOMMU   the machine and its IOMMU:
-#              intel   x86_64 q35 + intel-iommu,intremap=on (VT-d; default)
+#              intel   x86_64 q35 + intel-iommu,intremap=on (VT-d; default),
+#                      and a PCIe switch behind a root port at 00:08.0:
+#                      a two-function e1000e below one downstream port,
+#                      an e1000e below the other (peer-to-peer checks)
 #              amd     x86_64 q35 + amd-iommu,intremap=on (AMD-Vi)
 #              virtio  x86_64 q35 + virtio-iommu-pci (no interrupt
 #                      remapping), and an e1000e at 00:07.0
@@ -33,21 +36,24 @@
 #              ("amdvi_translation_result devid: BB:DD.F gpa IOVA hpa ADDR",
 #              hpa 0x0 when the IOMMU blocked it). QEMU's VT-d model reports
 #              blocked translations on the console by itself.
+#   -N         intel, amd: an e1000e at 00:07.0 too (virtio and arm64
+#              always have one)
 #
 # The console goes to stdout and LOG. Exit status: the script's, 124 when
 # the time limit hit, 125 when the guest printed no result.
 set -uo pipefail
-kdir='' initrd='' share='' script='' iommu=intel tmo=300 log=vm.log extra='' trace='' hostroot='' dtsi=''
-while getopts k:i:H:c:m:Rd:t:l:e:T: o; do
+kdir='' initrd='' share='' script='' iommu=intel tmo=300 log=vm.log extra='' trace='' hostroot='' dtsi='' nic=''
+while getopts k:i:H:c:m:Rd:t:l:e:T:N o; do
 	case $o in
 	k) kdir=$OPTARG ;; i) initrd=$OPTARG ;; H) share=$(realpath "$OPTARG") ;;
 	c) script=$OPTARG ;; m) iommu=$OPTARG ;; R) hostroot=1 ;; d) dtsi=$OPTARG ;;
 	t) tmo=$OPTARG ;; l) log=$OPTARG ;; e) extra=$OPTARG ;; T) trace=$OPTARG ;;
+	N) nic=1 ;;
 	*) exit 2 ;;
 	esac
 done
 if [ -z "$kdir" ] || [ -z "$initrd" ] || [ -z "$share" ] || [ -z "$script" ]; then
-	sed -n '4,34s/^# \{0,1\}//p' "$0" >&2
+	sed -n '4,37s/^# \{0,1\}//p' "$0" >&2
 	exit 2
 fi
 
@@ -68,7 +74,10 @@ esac
 arm=
 [ "${qemu[0]}" = qemu-system-aarch64 ] && arm=1
 case $iommu in
-intel)	qemu+=(-device intel-iommu,intremap=on)
+intel)	# Interrupt remapping needs the split irqchip on KVM; TCG's
+	# irqchip is QEMU's own either way, so the setting is the same for both.
+	qemu[2]+=,kernel-irqchip=split
+	qemu+=(-device intel-iommu,intremap=on)
 	kargs="$kargs intel_iommu=on" ;;
 amd)	qemu+=(-device amd-iommu,intremap=on)
 	[ -z "$trace" ] || qemu+=(-trace amdvi_translation_result -D "$trace") ;;
@@ -90,8 +99,21 @@ esac
 # has no network behind it: only its PCI function matters.
 qemu+=(-device edu,addr=4 -device edu,addr=5 -device virtio-rng-pci,addr=6)
 case $iommu in
-virtio | smmuv3 | arm64-virtio) qemu+=(-device e1000e,addr=7) ;;
+virtio | smmuv3 | arm64-virtio) nic=1 ;;
+intel)	# A real topology for the peer-to-peer report: QEMU's generic root
+	# port, a TI XIO3130 switch (upstream and two downstream ports), a
+	# multifunction e1000e (whose functions have no ACS) below the first
+	# port and a single-function one below the second. No driver in the
+	# guest takes them: only their configuration spaces matter.
+	qemu+=(-device pcie-root-port,id=p2p_rp,bus=pcie.0,addr=8,chassis=1
+	       -device x3130-upstream,id=p2p_up,bus=p2p_rp
+	       -device xio3130-downstream,id=p2p_ds1,bus=p2p_up,addr=0,chassis=2
+	       -device xio3130-downstream,id=p2p_ds2,bus=p2p_up,addr=1,chassis=3
+	       -device e1000e,bus=p2p_ds1,addr=0.0,multifunction=on
+	       -device e1000e,bus=p2p_ds1,addr=0.1
+	       -device e1000e,bus=p2p_ds2,addr=0.0) ;;
 esac
+[ -z "$nic" ] || qemu+=(-device e1000e,addr=7)
 if [ -n "$hostroot" ]; then
 	qemu+=(-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap)
 	kargs="$kargs iovad.hostroot=1"
@@ -124,7 +146,7 @@ qemu+=(-kernel "$kernel" -initrd "$initrd" -append "$kargs${extra:+ $extra}")
 
 echo "run-vm: timeout -k 5 $tmo ${qemu[*]}" >&2
 start=$(date +%s%N)
-timeout -k 5 "$tmo" "${qemu[@]}" < /dev/null 2>&1 | tr -d '\r' | tee "$log"
+timeout -k 5 "$tmo" "${qemu[@]}" < /dev/null 2>&1 | stdbuf -oL tr -d '\r' | tee "$log"
 qrc=${PIPESTATUS[0]}
 ms=$((($(date +%s%N) - start) / 1000000))
 # A kernel message can share the marker's line on the console.

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# setup.sh [arm64] — install the host packages the kernel tier needs, from
+# setup.sh [arm64|system] — install the host packages the kernel tier needs, from
 # Debian's repositories. Idempotent: asks dpkg first and runs apt-get
 # (update, then install) only when something is missing, which needs root.
 #
@@ -14,6 +14,8 @@
 #   systemd           busctl, used by the guest script
 #   util-linux        setpriv, flock
 #   binutils          readelf (the guest programs' libraries)
+#   pciutils          lspci, whose ACS lines the intel guest holds iovad's
+#                     peer-to-peer report against
 #
 # and with "arm64", for the arm64 tests:
 #
@@ -23,16 +25,27 @@
 #                          Debian's -cross packages)
 #   device-tree-compiler   dtc, for the per-device IOVA holes in the DT
 #
+# and with "system", for the system tier (tests/system/), whose guest boots
+# the host's root with systemd:
+#
+#   udev                   device units (else systemd waits 90 s for the
+#                          console's)
+#   dbus                   the system bus (dbus.service, system.conf)
+#   polkitd                the authorization daemon iovad asks
+#   passwd                 useradd, groupadd for the test users
+#   meson ninja-build      `meson install` of iovad inside the guest
+#
 # The guest kernel itself is not installed: fetch-kernel.sh downloads it.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
 pkgs=(qemu-system-x86 busybox-static kmod xz-utils zstd cpio gzip
-      dbus-daemon systemd util-linux binutils)
+      dbus-daemon systemd util-linux binutils pciutils)
 case ${1:-} in
 '') ;;
 arm64) pkgs+=(qemu-system-arm gcc-aarch64-linux-gnu device-tree-compiler) ;;
-*) echo "setup.sh: unknown argument '$1' (arm64 or nothing)" >&2; exit 2 ;;
+system) pkgs+=(udev dbus polkitd passwd meson ninja-build) ;;
+*) echo "setup.sh: unknown argument '$1' (arm64, system or nothing)" >&2; exit 2 ;;
 esac
 
 find_missing() {

@@ -82,11 +82,14 @@ END_TEST
 START_TEST(test_state_round_trip) {
         uid_t users[] = { 0, 1000 };
         unsigned groups[] = { 5, 12 };
-        StateContainer sc = { .name = (char *) "vm1", .users = users, .n_users = 2, .groups = groups, .n_groups = 2 };
+        StateContainer sc[] = {
+                { .name = (char *) "vm1", .users = users, .n_users = 2, .groups = groups, .n_groups = 2 },
+                { .name = (char *) "guarded", .users = users, .n_users = 1, .reserve_peer_windows = true },
+        };
         LeaseRecord sl = { .id = 7, .container = "vm1", .iova = 0xfef00000, .size = 0x200000,
                            .owner = 1000, .mapped = true, .writable = false, .offset = 0x1000 };
         Rebind rb[] = { { "0000:00:06.0", "virtio-pci" }, { "0000:03:00.1", "" } };
-        State s = { .next_lease_id = 9, .containers = &sc, .n_containers = 1, .leases = &sl, .n_leases = 1,
+        State s = { .next_lease_id = 9, .containers = sc, .n_containers = 2, .leases = &sl, .n_leases = 1,
                     .rebinds = rb, .n_rebinds = 2 };
         State back = {};
         char *text = state_format(&s), *err = NULL;
@@ -94,8 +97,11 @@ START_TEST(test_state_round_trip) {
         ck_assert_ptr_nonnull(text);
         ck_assert_int_eq(state_parse(text, &back, &err), 0);
         ck_assert_uint_eq(back.next_lease_id, 9);
-        ck_assert_uint_eq(back.n_containers, 1);
+        ck_assert_uint_eq(back.n_containers, 2);
         ck_assert_str_eq(back.containers[0].name, "vm1");
+        ck_assert(!back.containers[0].reserve_peer_windows);
+        ck_assert(!strstr(text, "\"reserve_peer_windows\": false")); /* written only when set */
+        ck_assert(back.containers[1].reserve_peer_windows);
         ck_assert_uint_eq(back.containers[0].n_users, 2);
         ck_assert_uint_eq(back.containers[0].users[1], 1000);
         ck_assert_uint_eq(back.containers[0].n_groups, 2);
@@ -143,6 +149,7 @@ START_TEST(test_state_refuses_bad_files) {
                 "{ \"version\": 1, \"next_lease_id\": 1, \"containers\": [], \"leases\": [ { \"id\": 1, \"container\": \"a\", \"iova\": 0, \"size\": 0, \"owner\": 0, \"mapped\": false, \"writable\": true, \"offset\": 0 } ] }",
                 "{ \"version\": 1, \"next_lease_id\": 1, \"containers\": [], \"leases\": [ { \"id\": 1, \"container\": \"a\", \"iova\": 0, \"size\": 4096, \"owner\": 0, \"mapped\": 1, \"writable\": true, \"offset\": 0 } ] }",
                 "{ \"version\": 1, \"next_lease_id\": 1, \"containers\": [], \"leases\": [], \"rebinds\": {} }",
+                "{ \"version\": 1, \"next_lease_id\": 1, \"containers\": [ { \"name\": \"a\", \"users\": [ 0 ], \"groups\": [], \"reserve_peer_windows\": 1 } ], \"leases\": [] }",
                 "{ \"version\": 1, \"next_lease_id\": 1, \"containers\": [], \"leases\": [], \"rebinds\": [ { \"address\": \"00:06.0\", \"driver\": \"e1000e\" } ] }",
                 "{ \"version\": 1, \"next_lease_id\": 1, \"containers\": [], \"leases\": [], \"rebinds\": [ { \"address\": \"0000:00:06.0\", \"driver\": \"../../x\" } ] }",
                 "{ \"version\": 1, \"next_lease_id\": 1, \"containers\": [], \"leases\": [], \"rebinds\": [ { \"address\": \"0000:00:06.0\" } ] }",

@@ -139,6 +139,18 @@ START_TEST(test_page_sizes) {
 }
 END_TEST
 
+START_TEST(test_page_sizes_runs) {
+        /* virtio-iommu on 6.12; AMD-Vi v1 without 512 GiB; two in a row stay two. */
+        _cleanup_free_ char *a = format_page_sizes(UINT64_C(0xfffffffffffff000));
+        _cleanup_free_ char *b = format_page_sizes((((UINT64_C(1) << 48) - 1) & ~UINT64_C(0xfff)) & ~(UINT64_C(1) << 39));
+        _cleanup_free_ char *c = format_page_sizes(0x3000);
+
+        ck_assert_str_eq(a, "every power of two from 4 KiB to 8 EiB");
+        ck_assert_str_eq(b, "every power of two from 4 KiB to 256 GiB, every power of two from 1 TiB to 128 TiB");
+        ck_assert_str_eq(c, "4 KiB, 8 KiB");
+}
+END_TEST
+
 static void assert_pci(const char *in, const char *want) {
         _cleanup_free_ char *out = NULL;
         int r = pci_address_normalize(in, &out);
@@ -485,6 +497,7 @@ static Suite *suite(void) {
         tcase_add_test(format, test_format_size);
         tcase_add_test(format, test_range_size);
         tcase_add_test(format, test_page_sizes);
+        tcase_add_test(format, test_page_sizes_runs);
         tcase_add_test(format, test_utf8_width);
         tcase_add_test(table, test_table_print);
         tcase_add_test(table, test_table_json);

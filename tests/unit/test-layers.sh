@@ -3,7 +3,9 @@
 # The daemon's layers call one way (docs/architecture.md): each folder of
 # daemon/ may include only itself and the folders below it, always as
 # "layer/file.h", and nothing below the bus glue may include sd-bus or
-# sd-event. Fails naming every include that breaks the rule.
+# sd-event. sd-journal is util/log.c's alone (it writes to the journal when
+# stderr is the journal's stream). Fails naming every include that breaks
+# the rule.
 set -euo pipefail
 daemon=${1:?usage: test-layers.sh DAEMON_DIR}
 order=(util iommu platform backend persist model bus)
@@ -53,6 +55,10 @@ for layer in "${order[@]}"; do
 			fi
 			;;
 		esac
+		if [ "$f" != "$daemon/util/log.c" ] && grep -Hn '#include <systemd/sd-journal\.h>' "$f"; then
+			echo "$f: uses sd-journal (only util/log.c writes to the journal)"
+			bad=1
+		fi
 		if [ "$layer" != bus ] && grep -Hn '#include <systemd/sd-\(bus\|event\)\.h>' "$f"; then
 			echo "$f: $layer uses sd-bus or sd-event"
 			bad=1

@@ -382,6 +382,104 @@ START_TEST(test_unmap_size_checked) {
 END_TEST
 
 /* Interrupt isolation: iovad.conf may refuse what the kernel allows; evidence of isolation is not lost. */
+static void write_text(const char *path, const char *text) {
+        FILE *f = fopen(path, "we");
+
+        ck_assert_ptr_nonnull(f);
+        fputs(text, f);
+        ck_assert_int_eq(fclose(f), 0);
+}
+
+static uint64_t msi_granule(void) {
+        long page = sysconf(_SC_PAGESIZE);
+
+        return page > 4096 ? (uint64_t) page : 4096;
+}
+
+START_TEST(test_msi_window) {
+        IovadError e = {};
+        MsiWindowUse u;
+        World w;
+        char path[160];
+
+        world_init(&w);
+        /* The SMMUv3 server: one ITS, one doorbell page in the 1 MiB window, whatever is attached. */
+        Manager *m = manager_on(&w, "arm-smmuv3", NULL);
+        ck_assert_int_eq(m->platform->doorbell_source, MSI_SOURCE_DEVICE_TREE);
+        ck_assert_uint_eq(m->platform->n_doorbells, 1);
+        ck_assert_uint_eq(m->platform->doorbells[0].address, 0x8090040);
+        Container *c = container_with(m, "vm", 1000, 0);
+        container_msi_window(c, m->platform, NULL, &u);
+        ck_assert(!u.has_window); /* nothing attached: no domain, no window */
+        ck_assert_uint_eq(u.needed, 0);
+        ck_assert_int_eq(manager_check_msi_window(m, c, 4, &u, &e), 0);
+        ck_assert(u.has_window);
+        ck_assert_uint_eq(u.window.start, 0x8000000);
+        ck_assert_uint_eq(u.window.end, 0x80fffff);
+        ck_assert_uint_eq(u.needed, 1);
+        ck_assert_uint_eq(u.capacity, 0x100000 / msi_granule());
+        ck_assert_int_eq(manager_check_msi_window(m, c, 77, &u, &e), -ENODEV);
+        ck_assert_int_eq(e.code, IOVAD_E_NO_SUCH_GROUP);
+        ck_assert_int_eq(manager_attach_group(m, c, 4, &e), 0);
+        container_msi_window(c, m->platform, NULL, &u);
+        ck_assert_uint_eq(u.needed, 1);
+        ck_assert_uint_eq(u.capacity, 0x100000 / msi_granule());
+        manager_free(m);
+
+        /* x86: MSIs go to the interrupt window, which nothing translates. */
+        m = manager_on(&w, "x86-vtd", NULL);
+        c = container_with(m, "vm", 1000, 5);
+        container_msi_window(c, m->platform, NULL, &u);
+        ck_assert(!u.has_window);
+        ck_assert_uint_eq(u.capacity, 0);
+        manager_free(m);
+
+        /* Three GICv2m frames, three doorbell pages, a window of two. */
+        snprintf(path, sizeof(path), "%s/v2m.json", w.dir);
+        write_text(path,
+                   "{ \"name\": \"v2m\", \"aperture_bits\": 48, \"page_sizes\": [4096],"
+                   "  \"allow_unsafe_interrupts\": true,"
+                   "  \"msi_controllers\": [ { \"type\": \"gicv2m\", \"base\": \"0x8040000\" },"
+                   "                         { \"type\": \"gicv2m\", \"base\": \"0x8020000\" },"
+                   "                         { \"type\": \"gicv2m\", \"base\": \"0x8030000\" } ],"
+                   "  \"groups\": [ { \"id\": 1, \"reserved_regions\": [\"0x0000000008000000 0x0000000008001fff msi\"],"
+                   "                \"devices\": [ { \"address\": \"0000:01:00.0\", \"vendor\": \"0x8086\","
+                   "                               \"device\": \"0x1521\", \"class\": \"0x020000\", \"driver\": \"vfio-pci\" } ] } ] }");
+        m = manager_on(&w, path, NULL);
+        ck_assert_uint_eq(m->platform->n_doorbells, 3);
+        ck_assert_uint_eq(m->platform->doorbells[0].address, 0x8020040);
+        ck_assert_int_eq(m->platform->doorbells[2].type, MSI_CONTROLLER_GICV2M);
+        c = container_with(m, "vm", 1000, 0);
+        ck_assert_int_eq(manager_check_msi_window(m, c, 1, &u, &e), 0);
+        if (msi_granule() == 4096) {
+                ck_assert_uint_eq(u.needed, 3);
+                ck_assert_uint_eq(u.capacity, 2);
+        }
+        ck_assert_uint_gt(u.needed, 0);
+        /* Too small is a warning, not a refusal: the kernel attaches it. */
+        ck_assert_int_eq(manager_attach_group(m, c, 1, &e), 0);
+        container_msi_window(c, m->platform, NULL, &u);
+        ck_assert(u.has_window);
+        manager_free(m);
+
+        /* An msi region around the ITS doorbell is a hardware bypass, not a software window. */
+        snprintf(path, sizeof(path), "%s/its.json", w.dir);
+        write_text(path,
+                   "{ \"name\": \"its\", \"aperture_bits\": 48, \"page_sizes\": [4096],"
+                   "  \"interrupt_remapping\": true,"
+                   "  \"groups\": [ { \"id\": 1, \"reserved_regions\": [\"0x0000000008090000 0x000000000809ffff msi\"],"
+                   "                \"devices\": [ { \"address\": \"0000:01:00.0\", \"vendor\": \"0x8086\","
+                   "                               \"device\": \"0x1521\", \"class\": \"0x020000\", \"driver\": \"vfio-pci\" } ] } ] }");
+        m = manager_on(&w, path, NULL);
+        ck_assert_uint_eq(m->platform->n_doorbells, 1);
+        c = container_with(m, "vm", 1000, 1);
+        container_msi_window(c, m->platform, NULL, &u);
+        ck_assert(!u.has_window);
+        manager_free(m);
+        world_done(&w);
+}
+END_TEST
+
 START_TEST(test_isolation) {
         IovadError e = {};
         Config cfg;
@@ -895,6 +993,7 @@ int main(void) {
         tcase_add_test(tc, test_attach_conflict);
         tcase_add_test(tc, test_unmap_size_checked);
         tcase_add_test(tc, test_isolation);
+        tcase_add_test(tc, test_msi_window);
         suite_add_tcase(s, tc);
         tc = tcase_create("clients");
         /* Several managers, each writing its simulated sysfs tree: slow under ASan. */

@@ -12,7 +12,7 @@
 #define PROFILES_DIR SOURCE_ROOT "/daemon/profiles"
 
 static const char *const shipped[] = {
-        "x86-vtd", "x86-amdvi", "arm-smmuv3", "virtio-iommu", "x86-nointremap", "x86-smalldma",
+        "x86-vtd", "x86-amdvi", "arm-smmuv3", "virtio-iommu", "x86-nointremap", "x86-smalldma", "x86-switch",
 };
 
 /* A valid profile with a @HOLE@ where each malformed case puts its text. */
@@ -117,6 +117,22 @@ START_TEST(test_all_fields) {
 }
 END_TEST
 
+START_TEST(test_page_bitmap) {
+        /* The kernel's form: virtio-iommu on 6.12 reports every power of two from 4 KiB. */
+        Profile *p = parse_ok("{ \"name\": \"t\", \"aperture_bits\": 64, \"page_sizes\": \"0xfffffffffffff000\","
+                              "  \"groups\": [] }");
+
+        ck_assert_uint_eq(p->page_sizes, UINT64_C(0xfffffffffffff000));
+        profile_free(p);
+        p = parse_ok("{ \"name\": \"t\", \"aperture_bits\": 39, \"page_sizes\": \"0x40201000\", \"groups\": [] }");
+        ck_assert_uint_eq(p->page_sizes, 4096 | 2097152 | 1073741824);
+        profile_free(p);
+        p = parse_ok("{ \"name\": \"t\", \"aperture_bits\": 39, \"page_sizes\": \"0X1000\", \"groups\": [] }");
+        ck_assert_uint_eq(p->page_sizes, 4096);
+        profile_free(p);
+}
+END_TEST
+
 START_TEST(test_malformed) {
         static const struct {
                 const char *json;
@@ -147,6 +163,11 @@ START_TEST(test_malformed) {
                 { "{ \"name\": \"t\", \"aperture_bits\": 39, \"page_sizes\": [2048], \"groups\": [] }", "page_sizes[0]: ", "at least 4096" },
                 { "{ \"name\": \"t\", \"aperture_bits\": 39, \"page_sizes\": [-4096], \"groups\": [] }", "page_sizes[0]: ", NULL },
                 { "{ \"name\": \"t\", \"aperture_bits\": 39, \"page_sizes\": 4096, \"groups\": [] }", "page_sizes: ", NULL },
+                { "{ \"name\": \"t\", \"aperture_bits\": 39, \"page_sizes\": \"0xfffffffffffff800\", \"groups\": [] }", "page_sizes: ", "at least 4096" },
+                { "{ \"name\": \"t\", \"aperture_bits\": 39, \"page_sizes\": \"0x0\", \"groups\": [] }", "page_sizes: ", "bitmap" },
+                { "{ \"name\": \"t\", \"aperture_bits\": 39, \"page_sizes\": \"fffff000\", \"groups\": [] }", "page_sizes: ", "bitmap" },
+                { "{ \"name\": \"t\", \"aperture_bits\": 39, \"page_sizes\": \"0x1fffffffffffff000\", \"groups\": [] }", "page_sizes: ", "bitmap" },
+                { "{ \"name\": \"t\", \"aperture_bits\": 39, \"page_sizes\": \"0x1000g\", \"groups\": [] }", "page_sizes: ", "bitmap" },
                 { HEAD "\"dma_entry_limit\": 0, \"groups\": [] }", "dma_entry_limit: ", NULL },
                 { HEAD "\"dma_entry_limit\": 4294967296, \"groups\": [] }", "dma_entry_limit: ", NULL },
                 { HEAD "\"interrupt_remapping\": 1, \"groups\": [] }", "interrupt_remapping: expected true or false", NULL },
@@ -155,6 +176,26 @@ START_TEST(test_malformed) {
                 { "{ \"name\": \"t\", \"aperture_bits\": 39, \"page_sizes\": [4096] }", "groups: missing", NULL },
                 { HEAD "\"groups\": {} }", "groups: expected an array", NULL },
                 { HEAD "\"dma_entry_limt\": 16, \"groups\": [] }", "dma_entry_limt: unknown key", NULL },
+
+                /* MSI controllers: Arm only, matching the isolation, aligned, unique. */
+                { HEAD "\"groups\": [" GROUP0 "], \"msi_controllers\": [] }", "msi_controllers: ", "only Arm" },
+                { HEAD "\"groups\": [], \"msi_controllers\": {} }", "msi_controllers: expected an array", NULL },
+                { HEAD "\"groups\": [], \"msi_controllers\": [ 1 ] }", "msi_controllers[0]: expected an object", NULL },
+                { HEAD "\"groups\": [], \"msi_controllers\": [ { \"type\": \"its\", \"base\": \"0x8080000\" } ] }",
+                  "msi_controllers[0].type: ", "interrupt_remapping true" },
+                { HEAD "\"interrupt_remapping\": true, \"groups\": [], \"msi_controllers\": [ { \"type\": \"gicv2m\", \"base\": \"0x8020000\" } ] }",
+                  "msi_controllers[0].type: ", "interrupt_remapping false" },
+                { HEAD "\"groups\": [], \"msi_controllers\": [ { \"type\": \"v3\", \"base\": \"0x8020000\" } ] }",
+                  "msi_controllers[0].type: ", "\"its\" or \"gicv2m\"" },
+                { HEAD "\"groups\": [], \"msi_controllers\": [ { \"type\": \"gicv2m\" } ] }", "msi_controllers[0].base: missing", NULL },
+                { HEAD "\"groups\": [], \"msi_controllers\": [ { \"type\": \"gicv2m\", \"base\": \"0x8020040\" } ] }",
+                  "msi_controllers[0].base: ", "aligned to 0x1000" },
+                { HEAD "\"interrupt_remapping\": true, \"groups\": [], \"msi_controllers\": [ { \"type\": \"its\", \"base\": \"0x8081000\" } ] }",
+                  "msi_controllers[0].base: ", "aligned to 0x10000" },
+                { HEAD "\"groups\": [], \"msi_controllers\": [ { \"type\": \"gicv2m\", \"base\": \"0x8020000\" },"
+                  " { \"type\": \"gicv2m\", \"base\": \"0x8020000\" } ] }", "msi_controllers[1].base: ", "already used" },
+                { HEAD "\"groups\": [], \"msi_controllers\": [ { \"type\": \"gicv2m\", \"base\": \"0x8020000\", \"size\": 1 } ] }",
+                  "msi_controllers[0].size: unknown key", NULL },
 
                 /* Groups. */
                 { HEAD "\"groups\": [ 5 ] }", "groups[0]: expected an object", NULL },
@@ -286,6 +327,11 @@ START_TEST(test_shipped_facts) {
         ck_assert_int_eq(g->regions.items[0].type, REGION_MSI);
         profile_free(p);
 
+        /* What Linux 6.12's virtio-iommu reports, not just its smallest page. */
+        ck_assert_int_eq(profile_load("virtio-iommu", PROFILES_DIR, &p, NULL), 0);
+        ck_assert_uint_eq(p->page_sizes, UINT64_C(0xfffffffffffff000));
+        profile_free(p);
+
         ck_assert_int_eq(profile_load("x86-smalldma", PROFILES_DIR, &p, NULL), 0);
         ck_assert_uint_eq(p->dma_entry_limit, 16);
         profile_free(p);
@@ -371,6 +417,7 @@ int main(void) {
 
         tcase_add_test(tc, test_minimal_defaults);
         tcase_add_test(tc, test_all_fields);
+        tcase_add_test(tc, test_page_bitmap);
         tcase_add_test(tc, test_malformed);
         tcase_add_test(tc, test_error_optional);
         tcase_add_test(tc, test_shipped);

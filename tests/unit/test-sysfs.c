@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "platform/msi.h"
 #include "platform/profile.h"
 #include "platform/pci-names.h"
 #include "platform/sysfs.h"
@@ -29,6 +30,7 @@ static const struct {
         { "virtio-iommu",   ISOLATION_UNSAFE },
         { "x86-nointremap", ISOLATION_NONE },
         { "x86-smalldma",   ISOLATION_REMAPPED },
+        { "x86-switch",     ISOLATION_REMAPPED },
 };
 
 /* Helpers that build trees the way the kernel lays out sysfs. */
@@ -366,6 +368,107 @@ START_TEST(test_empty_root) {
         ck_assert_int_eq(p->isolation, ISOLATION_UNKNOWN);
         sysfs_platform_free(p);
         ck_assert_ptr_null(sysfs_platform_free(NULL));
+        rm_rf(root);
+}
+END_TEST
+
+static void put_bytes(const char *root, const char *rel, const void *data, size_t n) {
+        char path[PATH_MAX], dir[PATH_MAX];
+        FILE *f;
+
+        snprintf(dir, sizeof(dir), "%s", rel);
+        *strrchr(dir, '/') = '\0';
+        mkdirs(root, dir);
+        snprintf(path, sizeof(path), "%s/%s", root, rel);
+        f = fopen(path, "we");
+        ck_assert_ptr_nonnull(f);
+        ck_assert_uint_eq(fwrite(data, 1, n, f), n);
+        ck_assert_int_eq(fclose(f), 0);
+}
+
+START_TEST(test_msi_doorbells_dt) {
+        /* A GIC with one address cell below a root with two, as some boards have. */
+        static const uint8_t one[4] = { 0, 0, 0, 1 };
+        static const uint8_t its_reg[8] = { 0x08, 0x08, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00 };
+        static const uint8_t v2m_reg[16] = { 0, 0, 0, 0x10, 0x08, 0x02, 0x00, 0x00, 0, 0, 0, 0, 0, 0, 0x10, 0 };
+        char *root = make_tmp();
+        MsiDoorbell *d = NULL;
+        MsiSource src;
+        size_t n;
+
+        put(root, "firmware/devicetree/base/intc@8000000/compatible", "arm,gic-v3");
+        put_bytes(root, "firmware/devicetree/base/intc@8000000/#address-cells", one, sizeof(one));
+        put_bytes(root, "firmware/devicetree/base/intc@8000000/its@8080000/compatible", "arm,gic-v3-its\0", 15);
+        put_bytes(root, "firmware/devicetree/base/intc@8000000/its@8080000/reg", its_reg, sizeof(its_reg));
+        /* A v2m frame in the root's two cells, above 4 GiB, its compatible one of a list. */
+        put_bytes(root, "firmware/devicetree/base/v2m@1008020000/compatible", "vendor,frame\0arm,gic-v2m-frame\0", 32);
+        put_bytes(root, "firmware/devicetree/base/v2m@1008020000/reg", v2m_reg, sizeof(v2m_reg));
+        ck_assert_int_eq(msi_read_doorbells(root, &d, &n, &src), 0);
+        ck_assert_int_eq(src, MSI_SOURCE_DEVICE_TREE);
+        ck_assert_uint_eq(n, 2);
+        ck_assert_uint_eq(d[0].address, 0x8080000 + 0x10040);
+        ck_assert_int_eq(d[0].type, MSI_CONTROLLER_ITS);
+        ck_assert_uint_eq(d[1].address, UINT64_C(0x1008020040));
+        ck_assert_int_eq(d[1].type, MSI_CONTROLLER_GICV2M);
+        free(d);
+
+        /* A controller whose address cannot be read makes every doorbell unknown, not fewer. */
+        put(root, "firmware/devicetree/base/intc@8000000/its@80a0000/compatible", "arm,gic-v3-its");
+        ck_assert_int_eq(msi_read_doorbells(root, &d, &n, &src), 0);
+        ck_assert_int_eq(src, MSI_SOURCE_NONE);
+        ck_assert_uint_eq(n, 0);
+        free(d);
+        rm_rf(root);
+}
+END_TEST
+
+/* A MADT in @t (256 bytes): the 44-byte header, a GICC-like filler entry, an ITS (15) and a GIC MSI frame (13). */
+static size_t make_madt(uint8_t *t, bool broken) {
+        size_t n = 44;
+
+        memset(t, 0, 256);
+        memcpy(t, "APIC", 4);
+        t[n] = 11, t[n + 1] = 80; /* GICC, contents irrelevant */
+        n += 80;
+        t[n] = 15, t[n + 1] = 20;
+        t[n + 8] = 0x00, t[n + 9] = 0x00, t[n + 10] = 0x08, t[n + 11] = 0x08; /* 0x8080000 */
+        n += 20;
+        t[n] = 13, t[n + 1] = broken ? 40 : 24;
+        t[n + 8] = 0x00, t[n + 9] = 0x00, t[n + 10] = 0x02, t[n + 11] = 0x08; /* 0x8020000 */
+        n += 24;
+        t[4] = (uint8_t) n;
+        return n;
+}
+
+START_TEST(test_msi_doorbells_madt) {
+        uint8_t madt[256];
+        char *root = make_tmp();
+        MsiDoorbell *d = NULL;
+        MsiSource src;
+        size_t n;
+
+        ck_assert_int_eq(msi_read_doorbells(root, &d, &n, &src), 0);
+        ck_assert_int_eq(src, MSI_SOURCE_NONE);
+        ck_assert_uint_eq(n, 0);
+        free(d);
+
+        put_bytes(root, "firmware/acpi/tables/APIC", madt, make_madt(madt, false));
+        ck_assert_int_eq(msi_read_doorbells(root, &d, &n, &src), 0);
+        ck_assert_int_eq(src, MSI_SOURCE_ACPI);
+        ck_assert_uint_eq(n, 2);
+        ck_assert_uint_eq(d[0].address, 0x8020040);
+        ck_assert_int_eq(d[0].type, MSI_CONTROLLER_GICV2M);
+        ck_assert_uint_eq(d[1].address, 0x8090040);
+        free(d);
+        rm_rf(root);
+
+        /* An entry running past the table: nothing is believed. */
+        root = make_tmp();
+        put_bytes(root, "firmware/acpi/tables/APIC", madt, make_madt(madt, true));
+        ck_assert_int_eq(msi_read_doorbells(root, &d, &n, &src), 0);
+        ck_assert_int_eq(src, MSI_SOURCE_NONE);
+        ck_assert_uint_eq(n, 0);
+        free(d);
         rm_rf(root);
 }
 END_TEST
@@ -744,6 +847,8 @@ int main(void) {
         tcase_add_test(tc, test_malformed_ids);
         tcase_add_test(tc, test_empty_root);
         tcase_add_test(tc, test_isolation_rule);
+        tcase_add_test(tc, test_msi_doorbells_dt);
+        tcase_add_test(tc, test_msi_doorbells_madt);
         tcase_add_test(tc, test_round_trip_shipped);
         tcase_add_test(tc, test_round_trip_isolation_matrix);
         tcase_add_test(tc, test_written_tree_is_sysfs);
