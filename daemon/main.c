@@ -246,8 +246,13 @@ static int run(int argc, char **argv) {
                 /* sd-bus ends the loop when iovad loses its bus: fail, so that systemd restarts us. */
                 log_error("Lost the connection to the bus: exiting, so that the service manager starts iovad again");
                 r = -ENOTCONN;
-        } else
+                /* As after a crash: the next iovad adopts the kernel's containers, mappings and all. */
+                manager_keep_kernel(m);
+        } else {
                 log_info("Shutting down");
+                /* A stopped iovad keeps no group and no DMA mapping (docs/state.md): the containers go with it. */
+                manager_release_kernel_fds(m);
+        }
 
 finish:
         server_free(s);

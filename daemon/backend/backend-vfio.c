@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -27,6 +29,9 @@
 #include "iommu/vfio-caps.h"
 
 #define VFIO_CONTAINER_PATH "/dev/vfio/vfio"
+/* /dev/vfio/vfio is the misc device VFIO_MINOR (include/linux/miscdevice.h). */
+#define VFIO_CONTAINER_MAJOR 10
+#define VFIO_CONTAINER_MINOR 196
 #define VFIO_PCI_DRIVER "vfio-pci"
 
 /* How many IOMMU units the platform description names before it abbreviates. */
@@ -349,6 +354,151 @@ static int vfio_open_device(BackendContainer *c, unsigned group, const char *add
         return fd;
 }
 
+static int vfio_container_fd(BackendContainer *c) {
+        assert(c);
+        return c->n_groups > 0 ? c->fd : -ENXIO;
+}
+
+static int vfio_group_fd(BackendContainer *c, unsigned group) {
+        VfioGroup *g;
+
+        assert(c);
+        g = container_find_group(c, group);
+        return g ? g->fd : -ENXIO;
+}
+
+/* Whether @fd is /dev/vfio/@group: the same character device. */
+static int check_group_fd(int fd, unsigned group) {
+        char path[sizeof("/dev/vfio/") + 3 * sizeof(unsigned)];
+        struct stat st, dev;
+
+        (void) snprintf(path, sizeof(path), "/dev/vfio/%u", group);
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        /* No such node any more: the group is gone, and so cannot be this fd. */
+        if (stat(path, &dev) < 0)
+                return -EBADF;
+        if (!S_ISCHR(st.st_mode) || !S_ISCHR(dev.st_mode) || st.st_rdev != dev.st_rdev)
+                return -EBADF;
+        return 0;
+}
+
+static int vfio_container_adopt(Backend *b, int fd, const unsigned *groups, const int *group_fds, size_t n,
+                                BackendContainer **ret) {
+        BackendContainer *c;
+        struct stat st;
+        int r;
+
+        assert(b);
+        assert(ret);
+
+        c = calloc(1, sizeof(*c));
+        if (c)
+                c->groups = calloc(n > 0 ? n : 1, sizeof(VfioGroup));
+        if (!c || !c->groups) {
+                free(c);
+                safe_close(fd);
+                for (size_t i = 0; i < n; i++)
+                        safe_close(group_fds[i]);
+                return -ENOMEM;
+        }
+        /* From here on @c owns every fd, and frees them with itself on failure. */
+        c->fd = fd;
+        c->n_allocated = n > 0 ? n : 1;
+        for (size_t i = 0; i < n; i++)
+                c->groups[c->n_groups++] = (VfioGroup) { .id = groups[i], .fd = group_fds[i] };
+
+        /* The container: /dev/vfio/vfio itself, speaking our API version. */
+        if (fstat(fd, &st) < 0) {
+                r = -errno;
+                goto fail;
+        }
+        if (!S_ISCHR(st.st_mode) || major(st.st_rdev) != VFIO_CONTAINER_MAJOR ||
+            minor(st.st_rdev) != VFIO_CONTAINER_MINOR || ioctl(fd, VFIO_GET_API_VERSION) != VFIO_API_VERSION) {
+                r = -EBADF;
+                goto fail;
+        }
+        /*
+         * With an IOMMU driver set, CHECK_EXTENSION asks that driver about
+         * this container: type1 says UPDATE_VADDR only for a container it
+         * drives (and none with emulated groups). Without one, it asks
+         * every driver about no container, and type1 says no.
+         */
+        r = ioctl(fd, VFIO_CHECK_EXTENSION, (unsigned long) VFIO_TYPE1v2_IOMMU);
+        if (r <= 0) {
+                r = r < 0 ? -errno : -ENXIO;
+                goto fail;
+        }
+        r = ioctl(fd, VFIO_CHECK_EXTENSION, (unsigned long) VFIO_UPDATE_VADDR);
+        if (r <= 0) {
+                r = r < 0 ? -errno : -ENOTSUP;
+                goto fail;
+        }
+
+        for (size_t i = 0; i < n; i++) {
+                struct vfio_group_status status = { .argsz = sizeof(status) };
+
+                r = check_group_fd(group_fds[i], groups[i]);
+                if (r < 0)
+                        goto fail;
+                if (ioctl(group_fds[i], VFIO_GROUP_GET_STATUS, &status) < 0) {
+                        r = -errno;
+                        goto fail;
+                }
+                if (!(status.flags & VFIO_GROUP_FLAGS_VIABLE)) {
+                        r = -EPERM;
+                        goto fail;
+                }
+                if (!(status.flags & VFIO_GROUP_FLAGS_CONTAINER_SET)) {
+                        r = -ENXIO;
+                        goto fail;
+                }
+        }
+        *ret = c;
+        return 0;
+
+fail:
+        vfio_container_free(c);
+        return r;
+}
+
+static int vfio_invalidate_vaddr(BackendContainer *c, uint64_t iova, uint64_t size, uint64_t *ret_bytes) {
+        struct vfio_iommu_type1_dma_unmap unmap = {
+                .argsz = sizeof(unmap),
+                .flags = VFIO_DMA_UNMAP_FLAG_VADDR,
+                .iova = iova,
+                .size = size,
+        };
+
+        assert(c);
+
+        if (c->n_groups == 0)
+                return -ENXIO;
+        if (ioctl(c->fd, VFIO_IOMMU_UNMAP_DMA, &unmap) < 0)
+                return -errno;
+        *ret_bytes = unmap.size;
+        return 0;
+}
+
+static int vfio_update_vaddr(BackendContainer *c, uint64_t iova, uint64_t size, void *vaddr) {
+        /* The kernel wants neither READ nor WRITE here: the mapping keeps its own. */
+        struct vfio_iommu_type1_dma_map map = {
+                .argsz = sizeof(map),
+                .flags = VFIO_DMA_MAP_FLAG_VADDR,
+                .vaddr = (uint64_t) (uintptr_t) vaddr,
+                .iova = iova,
+                .size = size,
+        };
+
+        assert(c);
+
+        if (c->n_groups == 0)
+                return -ENXIO;
+        if (ioctl(c->fd, VFIO_IOMMU_MAP_DMA, &map) < 0)
+                return -errno;
+        return 0;
+}
+
 /* One write(2), as sysfs attributes expect; the kernel's errno comes back. */
 static int write_sysfs(const char *path, const char *value) {
         _cleanup_close_ int fd = -1;
@@ -647,6 +797,11 @@ static const BackendOps backend_vfio_ops = {
         .map_dma = vfio_map_dma,
         .unmap_dma = vfio_unmap_dma,
         .open_device = vfio_open_device,
+        .container_fd = vfio_container_fd,
+        .group_fd = vfio_group_fd,
+        .container_adopt = vfio_container_adopt,
+        .invalidate_vaddr = vfio_invalidate_vaddr,
+        .update_vaddr = vfio_update_vaddr,
         .bind_vfio = vfio_bind_vfio,
         .unbind_vfio = vfio_unbind_vfio,
 };

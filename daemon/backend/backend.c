@@ -30,6 +30,44 @@ int backend_kernel_holes(const char *release, const RangeList *usable, uint64_t 
                                "kernel: type1 < 6.18 top page");
 }
 
+int backend_adopt_dma(BackendContainer *c, const BackendOps *ops, uint64_t iova, uint64_t size, void *vaddr,
+                      bool writable, BackendAdoption *ret) {
+        uint64_t bytes = 0, unmapped = 0;
+        int r;
+
+        r = ops->invalidate_vaddr(c, iova, size, &bytes);
+        if (r >= 0 && bytes == 0) {
+                /* Nothing there: the mapping went before its record did. */
+                r = ops->map_dma(c, iova, size, vaddr, writable);
+                if (r < 0)
+                        return r;
+                *ret = BACKEND_MAPPED_AGAIN;
+                return 0;
+        }
+        if (r < 0 && r != -EINVAL)
+                return r;
+        /*
+         * -EINVAL: a mapping crosses an edge, or one here has no address
+         * already (an iovad died between these two steps). The kernel
+         * takes the new address only for one mapping of exactly this
+         * range: that is the check.
+         */
+        r = ops->update_vaddr(c, iova, size, vaddr);
+        if (r >= 0) {
+                *ret = BACKEND_ADOPTED;
+                return 0;
+        }
+        /* Something else is mapped here: away with it (refused when it reaches past the range), and map anew. */
+        r = ops->unmap_dma(c, iova, size, &unmapped);
+        if (r < 0)
+                return r;
+        r = ops->map_dma(c, iova, size, vaddr, writable);
+        if (r < 0)
+                return r;
+        *ret = BACKEND_REPLACED;
+        return 0;
+}
+
 Backend *backend_free(Backend *b) {
         if (!b)
                 return NULL;

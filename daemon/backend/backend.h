@@ -59,6 +59,46 @@ typedef struct BackendOps {
         /* A VFIO device fd for @address, which must be in an attached group. */
         int (*open_device)(BackendContainer *c, unsigned group, const char *address);
 
+        /*
+         * The fds that are @c in the kernel, for systemd's fd store: the
+         * container's (-ENXIO while no group is attached: the kernel has no
+         * IOMMU for it then) and an attached group's (-ENXIO otherwise).
+         * Both stay @c's; the caller sends copies.
+         */
+        int (*container_fd)(BackendContainer *c);
+        int (*group_fd)(BackendContainer *c, unsigned group);
+
+        /*
+         * A container a previous iovad made, from the fds it kept: @fd the
+         * container's, @group_fds[i] that of @groups[i]. Takes the fds over
+         * (on failure too). Checks what the kernel can say: the container
+         * fd is a VFIO container with a type1v2 IOMMU set, each group fd is
+         * the group it is named for, viable and in a container. -EBADF for
+         * an fd that is not what it is named, -ENXIO for a container with no
+         * IOMMU, -EPERM for a group that is no longer viable, -ENOTSUP when
+         * the container cannot take new virtual addresses
+         * (VFIO_UPDATE_VADDR), which adopting its mappings needs.
+         */
+        int (*container_adopt)(Backend *b, int fd, const unsigned *groups, const int *group_fds, size_t n,
+                               BackendContainer **ret);
+
+        /*
+         * VFIO_IOMMU_UNMAP_DMA with VFIO_DMA_UNMAP_FLAG_VADDR: the mappings
+         * wholly inside the range keep their IOMMU entries but lose their
+         * virtual address; *@ret_bytes says how many bytes they cover.
+         * -EINVAL when a mapping crosses an edge of the range, or one of
+         * them has no virtual address already (then none is changed).
+         */
+        int (*invalidate_vaddr)(BackendContainer *c, uint64_t iova, uint64_t size, uint64_t *ret_bytes);
+        /*
+         * VFIO_IOMMU_MAP_DMA with VFIO_DMA_MAP_FLAG_VADDR: the one mapping
+         * of exactly @iova and @size, whose virtual address was
+         * invalidated, takes @vaddr. -ENOENT when nothing is mapped there,
+         * -EINVAL when what is mapped is not exactly that range or still
+         * has its address.
+         */
+        int (*update_vaddr)(BackendContainer *c, uint64_t iova, uint64_t size, void *vaddr);
+
         /* Hand @address to vfio-pci (driver_override) and give it back. */
         int (*bind_vfio)(Backend *b, const char *address);
         int (*unbind_vfio)(Backend *b, const char *address, const char *previous_driver);
@@ -136,6 +176,26 @@ int backend_pci_unbind_vfio(Backend *b, const char *address, const char *previou
 int backend_describe_platform(const char *sysfs_root, char **ret);
 
 Backend *backend_free(Backend *b);
+
+typedef enum BackendAdoption {
+        BACKEND_ADOPTED,       /* the kernel had exactly this mapping: it now has @vaddr */
+        BACKEND_MAPPED_AGAIN,  /* nothing was mapped there: mapped now */
+        BACKEND_REPLACED,      /* something else was: unmapped, and mapped now */
+} BackendAdoption;
+
+/**
+ * backend_adopt_dma() - make the mapping of @iova + @size in an adopted
+ * container @c the one of @vaddr, checking what the kernel has there
+ * first (docs/state.md, "Adopting a container"): the mappings inside the
+ * range lose their virtual address (invalidate_vaddr), and the kernel
+ * must then take @vaddr for exactly one mapping of exactly this range
+ * (update_vaddr). When nothing was mapped the range is mapped again; when
+ * something else was (other edges, several pieces) it is unmapped and
+ * mapped again, and *@ret says so. -EINVAL when a mapping crosses the
+ * range's edges (the range is left as it was), and map_dma's errors.
+ */
+int backend_adopt_dma(BackendContainer *c, const BackendOps *ops, uint64_t iova, uint64_t size, void *vaddr,
+                      bool writable, BackendAdoption *ret);
 
 /**
  * backend_open() - the backend iovad's command line asks for: the

@@ -77,6 +77,38 @@ int container_new(Backend *b, const Config *config, const char *name, const uid_
         return 0;
 }
 
+int container_adopt(Backend *b, const Config *config, const char *name, const uid_t *users, size_t n_users,
+                    bool reserve_peer_windows, BackendContainer *kernel, const unsigned *groups, size_t n_groups,
+                    const SysfsPlatform *p, Container **ret, IovadError *e) {
+        Container *c;
+        int r;
+
+        r = container_new(b, config, name, users, n_users, &c, e);
+        if (r < 0) {
+                b->ops->container_free(kernel);
+                return r;
+        }
+        /* The fresh kernel container container_new() made gives way to the adopted one. */
+        b->ops->container_free(c->kernel);
+        c->kernel = kernel;
+        c->groups = reallocarray(NULL, n_groups > 0 ? n_groups : 1, sizeof(unsigned));
+        if (!c->groups) {
+                container_free(c);
+                return iovad_error(e, IOVAD_E_NO_MEMORY, "Out of memory");
+        }
+        memcpy(c->groups, groups, n_groups * sizeof(unsigned));
+        c->n_groups = n_groups;
+        c->reserve_peer_windows = reserve_peer_windows;
+        r = container_refresh(c, p, e);
+        if (r < 0) {
+                container_free(c);
+                return r;
+        }
+        c->adopting = true;
+        *ret = c;
+        return 0;
+}
+
 static void lease_unlink(Lease *l) {
         Container *c = l->container;
 
@@ -189,12 +221,12 @@ Container *container_free(Container *c) {
                 return NULL;
         while (c->leases) {
                 Lease *l = c->leases;
-                if (l->mapped && !l->stuck)
+                if (l->mapped && !l->stuck && !c->kept)
                         (void) lease_unmap(c, l, NULL);
                 lease_destroy(c, l);
         }
         if (c->kernel) {
-                for (size_t i = c->n_groups; i > 0; i--)
+                for (size_t i = c->n_groups; i > 0 && !c->kept; i--)
                         (void) c->backend->ops->detach_group(c->kernel, c->groups[i - 1]);
                 c->backend->ops->container_free(c->kernel);
         }
@@ -745,6 +777,30 @@ static int map_errno_to_error(int r, IovadError *e) {
         }
 }
 
+/* Takes over the kernel's mapping of a lease being restored into an adopted container. */
+static int adopt_mapping(Container *c, uint64_t iova, uint64_t size, void *vaddr, bool writable, IovadError *e) {
+        BackendAdoption how;
+        int r;
+
+        r = backend_adopt_dma(c->kernel, c->backend->ops, iova, size, vaddr, writable, &how);
+        if (r == -EINVAL)
+                return iovad_error(e, IOVAD_E_KERNEL,
+                                   "The kernel's mappings of container '%s' cross the edges of 0x%" PRIx64 "+0x%" PRIx64
+                                   ": they are not what iovad made there",
+                                   c->name, iova, size);
+        if (r < 0)
+                return map_errno_to_error(r, e);
+        c->adopted[how]++;
+        if (how == BACKEND_MAPPED_AGAIN)
+                log_warning("Container '%s' had nothing mapped at 0x%" PRIx64 "+0x%" PRIx64 ": mapped it again",
+                            c->name, iova, size);
+        else if (how == BACKEND_REPLACED)
+                log_warning("Container '%s' had other mappings at 0x%" PRIx64 "+0x%" PRIx64
+                            " than iovad's record: replaced them with the lease's memory",
+                            c->name, iova, size);
+        return 0;
+}
+
 int container_lease_new(Container *c, uid_t owner, uint64_t size, const LeaseOptions *o, int memfd, uint64_t offset,
                         Lease **ret, IovadError *e) {
         _cleanup_close_ int fd = memfd;
@@ -775,7 +831,8 @@ int container_lease_new(Container *c, uid_t owner, uint64_t size, const LeaseOpt
         r = check_quota(c, owner, size, mapped, e);
         if (r < 0)
                 return r;
-        if (mapped && c->dma_avail == 0)
+        /* An adopted container's count already has the mappings being taken over. */
+        if (mapped && c->dma_avail == 0 && !c->adopting)
                 return iovad_error(e, IOVAD_E_DMA_LIMIT,
                                    "Container '%s' has no DMA mapping entries left (dma_entry_limit)", c->name);
         /* Make sure the quota slot exists before anything changes, so nothing fails after. */
@@ -808,12 +865,17 @@ int container_lease_new(Container *c, uid_t owner, uint64_t size, const LeaseOpt
                         r = iovad_error(e, IOVAD_E_BAD_MEMORY, "Cannot map the memfd: %m");
                         goto fail;
                 }
-                r = c->backend->ops->map_dma(c->kernel, iova, size, vaddr, !o->readonly);
-                if (r < 0) {
-                        r = map_errno_to_error(r, e);
-                        goto fail;
+                if (c->adopting)
+                        r = adopt_mapping(c, iova, size, vaddr, !o->readonly, e);
+                else {
+                        r = c->backend->ops->map_dma(c->kernel, iova, size, vaddr, !o->readonly);
+                        if (r < 0)
+                                r = map_errno_to_error(r, e);
                 }
-                c->dma_avail--;
+                if (r < 0)
+                        goto fail;
+                if (!c->adopting)
+                        c->dma_avail--;
         }
 
         *l = (Lease) {

@@ -75,6 +75,18 @@ struct Container {
         RangeList usable;
         IovaAllocator *alloc;  /* NULL while no group is attached */
         bool faulted;          /* the kernel misbehaved on an unmap: no new leases */
+        /*
+         * Adopted from the fd store and being restored: mapped leases take
+         * over the kernel's mappings (backend_adopt_dma()) instead of
+         * mapping; adopted[] counts the outcomes (BackendAdoption).
+         */
+        bool adopting;
+        unsigned adopted[3];
+        /*
+         * Left to the next iovad: container_free() then unmaps and detaches
+         * nothing, and only closes its fds (systemd's fd store has copies).
+         */
+        bool kept;
         bool reserve_peer_windows; /* the groups' peer-to-peer windows are holes (origin "p2p"), from creation on */
 
         Lease *leases;
@@ -132,6 +144,17 @@ void container_msi_window(const Container *c, const SysfsPlatform *p, const Sysf
 /* INVALID_ARGS for a bad name or no users, KERNEL when the backend has no container for us. */
 int container_new(Backend *b, const Config *config, const char *name, const uid_t *users, size_t n_users,
                   Container **ret, IovadError *e);
+/**
+ * container_adopt() - a container around @kernel, a container a previous
+ * iovad made (backend container_adopt()), with @groups attached, its
+ * picture of the IOVA space read from the kernel (with the groups' peer
+ * windows as holes when @reserve_peer_windows). Takes @kernel over (on
+ * failure too). Marked adopting: the caller restores its leases, then
+ * ends that. The errors of container_new() and container_refresh().
+ */
+int container_adopt(Backend *b, const Config *config, const char *name, const uid_t *users, size_t n_users,
+                    bool reserve_peer_windows, BackendContainer *kernel, const unsigned *groups, size_t n_groups,
+                    const SysfsPlatform *p, Container **ret, IovadError *e);
 /*
  * Unmaps and frees every lease left (their owners are the caller's
  * business), detaches every group, frees. The kernel drops whatever an

@@ -96,6 +96,28 @@ static uint32_t *memfd_use_of(Manager *m, uid_t uid, bool create) {
         return &m->memfd_use[m->n_memfd_use++].n;
 }
 
+/*
+ * The fds that are containers and groups in the kernel: one per container
+ * and one per attached group, which the fd store holds too.
+ */
+static size_t kernel_fds(const Manager *m) {
+        size_t n = m->n_containers;
+
+        for (size_t i = 0; i < m->n_containers; i++)
+                n += m->containers[i]->n_groups;
+        return n;
+}
+
+/* TOO_MANY_FILES when one more container or group fd would not leave the memory fds their budget. */
+static int check_kernel_fd_budget(Manager *m, const char *what, IovadError *e) {
+        if (m->memfd_budget == 0 || m->restoring || m->n_memfds + kernel_fds(m) < m->memfd_budget)
+                return 0;
+        return iovad_error(e, IOVAD_E_TOO_MANY_FILES,
+                           "%s would take a file descriptor, and iovad holds %zu for containers, groups and the "
+                           "memory of mapped leases, all its file descriptors allow: raise LimitNOFILE=",
+                           what, m->n_memfds + kernel_fds(m));
+}
+
 int manager_check_memfd_budget(Manager *m, uid_t uid, IovadError *e) {
         uint32_t *n = memfd_use_of(m, uid, false);
 
@@ -103,11 +125,11 @@ int manager_check_memfd_budget(Manager *m, uid_t uid, IovadError *e) {
                 return iovad_error(e, IOVAD_E_QUOTA_EXCEEDED,
                                    "uid %u has %" PRIu32 " mapped leases whose memory iovad holds, the most allowed",
                                    (unsigned) uid, *n);
-        if (m->memfd_budget > 0 && m->n_memfds >= m->memfd_budget)
+        if (m->memfd_budget > 0 && m->n_memfds + kernel_fds(m) >= m->memfd_budget)
                 return iovad_error(e, IOVAD_E_TOO_MANY_FILES,
-                                   "iovad holds the memory of %zu mapped leases, all its file descriptors allow: "
-                                   "release some, or raise LimitNOFILE=",
-                                   m->n_memfds);
+                                   "iovad holds the memory of %zu mapped leases and %zu container and group fds, "
+                                   "all its file descriptors allow: release some, or raise LimitNOFILE=",
+                                   m->n_memfds, kernel_fds(m));
         return 0;
 }
 
@@ -229,6 +251,9 @@ int manager_create_container_full(Manager *m, const char *name, const uid_t *use
 
         if (manager_find_container(m, name))
                 return iovad_error(e, IOVAD_E_EXISTS, "Container '%s' exists already", name);
+        r = check_kernel_fd_budget(m, "A new container", e);
+        if (r < 0)
+                return r;
         a = reallocarray(m->containers, m->n_containers + 1, sizeof(Container *));
         if (!a)
                 return iovad_error(e, IOVAD_E_NO_MEMORY, "Out of memory");
@@ -512,6 +537,40 @@ int manager_release_lease(Manager *m, Lease *l, IovadError *e) {
         return 0;
 }
 
+/*
+ * @group is attached to @c now: its fd goes to the fd store, and with the
+ * first group the container's (its IOMMU exists from then on), so that a
+ * restarted iovad adopts them with their mappings.
+ */
+static void kernel_fds_stored(Manager *m, Container *c, unsigned group) {
+        const BackendOps *ops = m->backend->ops;
+        int fd, r;
+
+        if (c->n_groups == 1) {
+                fd = ops->container_fd(c->kernel);
+                r = fd < 0 ? fd : fd_store_push_container(c->name, fd);
+                if (r < 0)
+                        log_warning("Cannot keep the fd of container '%s' in the fd store, so a restart of iovad "
+                                    "cannot adopt its mappings: %s",
+                                    c->name, strerror(-r));
+        }
+        fd = ops->group_fd(c->kernel, group);
+        r = fd < 0 ? fd : fd_store_push_group(group, fd);
+        if (r < 0)
+                log_warning("Cannot keep the fd of group %u in the fd store, so a restart of iovad cannot adopt "
+                            "container '%s': %s",
+                            group, c->name, strerror(-r));
+}
+
+/* @c's container and group fds leave the fd store. */
+static void kernel_fds_removed(Container *c) {
+        if (c->n_groups == 0)
+                return;
+        for (size_t k = 0; k < c->n_groups; k++)
+                fd_store_remove_group(c->groups[k]);
+        fd_store_remove_container(c->name);
+}
+
 void manager_destroy_container(Manager *m, Container *c) {
         for (size_t i = 0; i < m->n_containers; i++)
                 if (m->containers[i] == c) {
@@ -528,6 +587,7 @@ void manager_destroy_container(Manager *m, Container *c) {
                 client_unlink(l);
                 lease_erased(m, false, l->mapped, l->id, had_client);
         }
+        kernel_fds_removed(c);
         container_free(c);
         manager_save_state(m);
 }
@@ -612,6 +672,9 @@ int manager_attach_group(Manager *m, Container *c, unsigned group, IovadError *e
         r = check_group_free(m, c, group, e);
         if (r < 0)
                 return r;
+        r = check_kernel_fd_budget(m, "Attaching a group", e);
+        if (r < 0)
+                return r;
         {
                 MsiWindowUse u;
 
@@ -625,6 +688,7 @@ int manager_attach_group(Manager *m, Container *c, unsigned group, IovadError *e
         r = container_attach(c, m->platform, g, e);
         if (r < 0)
                 return r;
+        kernel_fds_stored(m, c, group);
         manager_save_state(m);
         return 0;
 }
@@ -654,8 +718,22 @@ int manager_detach_group(Manager *m, Container *c, unsigned group, IovadError *e
 
         if (r < 0)
                 return r;
+        fd_store_remove_group(group);
+        /* With its last group the kernel let go of the container's IOMMU, and the backend of its fd. */
+        if (c->n_groups == 0)
+                fd_store_remove_container(c->name);
         manager_save_state(m);
         return 0;
+}
+
+void manager_release_kernel_fds(Manager *m) {
+        for (size_t i = 0; i < m->n_containers; i++)
+                kernel_fds_removed(m->containers[i]);
+}
+
+void manager_keep_kernel(Manager *m) {
+        for (size_t i = 0; i < m->n_containers; i++)
+                m->containers[i]->kept = true;
 }
 
 /* ---- clients ---- */
@@ -884,7 +962,134 @@ static size_t restore_connection_leases(Manager *m, FdStore *fds, uint64_t *max_
         return restored;
 }
 
+/* Fds taken from the store for a container that is not adopted after all: out of the service manager's store too. */
+static void drop_stored(const StateContainer *sc, size_t n_groups) {
+        fd_store_remove_container(sc->name);
+        for (size_t k = 0; k < n_groups; k++)
+                fd_store_remove_group(sc->groups[k]);
+}
+
+/*
+ * Container @sc as the kernel still has it, from its fd @fd and its
+ * groups' fds in the store (docs/state.md, "Adopting a container"). 0 and
+ * *@ret when adopted; negative when not, logged, with the stored fds
+ * closed and dropped, so that the caller makes a new one.
+ */
+static int adopt_container(Manager *m, const StateContainer *sc, int fd, FdStore *fds, Container **ret) {
+        _cleanup_free_ int *group_fds = NULL;
+        BackendContainer *kernel = NULL;
+        IovadError e = {};
+        Container *c;
+        size_t k;
+        int r;
+
+        group_fds = calloc(sc->n_groups > 0 ? sc->n_groups : 1, sizeof(int));
+        if (!group_fds) {
+                safe_close(fd);
+                drop_stored(sc, 0);
+                log_error("Out of memory: not adopting container '%s'", sc->name);
+                return -ENOMEM;
+        }
+        for (k = 0; k < sc->n_groups; k++) {
+                group_fds[k] = fd_store_take_group(fds, sc->groups[k]);
+                if (group_fds[k] < 0)
+                        break;
+        }
+        if (sc->n_groups == 0 || k < sc->n_groups) {
+                log_error("Container '%s' is in the fd store but %s: not adopting it", sc->name,
+                          sc->n_groups == 0 ? "the state file gives it no group" : "not all its groups are");
+                safe_close(fd);
+                for (size_t i = 0; i < k; i++)
+                        safe_close(group_fds[i]);
+                drop_stored(sc, k);
+                return -ENOENT;
+        }
+        r = m->backend->ops->container_adopt(m->backend, fd, sc->groups, group_fds, sc->n_groups, &kernel);
+        if (r < 0) {
+                log_error("Cannot adopt container '%s' from the fd store, the kernel says: %s%s", sc->name,
+                          r == -EBADF   ? "its fds are not the container and groups they are named for"
+                          : r == -ENXIO ? "it has no IOMMU, or its groups are not in it"
+                          : r == -EPERM ? "a group is no longer viable"
+                                        : strerror(-r),
+                          "; making a new one");
+                drop_stored(sc, sc->n_groups);
+                return r;
+        }
+        r = container_adopt(m->backend, &m->config, sc->name, sc->users, sc->n_users, sc->reserve_peer_windows,
+                            kernel, sc->groups, sc->n_groups, m->platform, &c, &e);
+        if (r < 0) {
+                log_error("Cannot adopt container '%s': %s; making a new one", sc->name, e.message);
+                drop_stored(sc, sc->n_groups);
+                return r;
+        }
+        *ret = c;
+        return 0;
+}
+
+/*
+ * The leases of adopted @c are back, each mapped lease on the kernel's
+ * mapping of it: whatever else the kernel has mapped in the container is
+ * no lease's (its record was lost, or its call never answered) and is
+ * unmapped, each gap between mapped leases at once. Then the container's
+ * picture (DMA entries left) is read again from the kernel.
+ */
+static void adoption_done(Manager *m, Container *c) {
+        _cleanup_free_ Range *ranges = NULL;
+        _cleanup_free_ Lease **leases = NULL;
+        uint64_t page = c->page_sizes & -c->page_sizes, at = c->aperture.start, end = c->aperture.end, stray = 0;
+        IovadError e = {};
+        size_t n = 0;
+        int r;
+
+        c->adopting = false;
+        /* type1 before 6.18 mishandles a range that ends at 2^64 - 1; iovad never maps the last page. */
+        if (end == UINT64_MAX)
+                end -= page;
+        r = container_lease_ranges(c, &ranges, &leases, &n);
+        if (r < 0) {
+                log_error("Out of memory: container '%s' keeps whatever the kernel had mapped", c->name);
+                return;
+        }
+        for (size_t i = 0; i <= n; i++) {
+                uint64_t last = end, unmapped = 0;
+
+                if (i < n) {
+                        if (!leases[i]->mapped)
+                                continue; /* an IOVA-only lease has nothing mapped: part of the gap */
+                        last = MIN(end, ranges[i].start - 1);
+                }
+                if (i == n || ranges[i].start > at) {
+                        if (at <= last) {
+                                r = m->backend->ops->unmap_dma(c->kernel, at, last - at + 1, &unmapped);
+                                if (r < 0) {
+                                        log_error("Container '%s': the kernel refused to unmap 0x%" PRIx64
+                                                  "-0x%" PRIx64 ", where no lease is mapped (%s): it takes no new "
+                                                  "leases",
+                                                  c->name, at, last, strerror(-r));
+                                        c->faulted = true;
+                                }
+                                stray += unmapped;
+                        }
+                }
+                if (i == n || ranges[i].end >= end)
+                        break;
+                at = ranges[i].end + 1;
+        }
+        if (stray > 0)
+                log_warning("Container '%s': the kernel had 0x%" PRIx64 " bytes mapped that no restored lease "
+                            "holds: unmapped",
+                            c->name, stray);
+        if (container_refresh(c, m->platform, &e) < 0)
+                log_error("Container '%s' after its adoption: %s", c->name, e.message);
+        log_info("Adopted the kernel's container '%s' with %zu group%s from the fd store: %u mapping%s taken over, "
+                 "%u mapped again, %u replaced",
+                 c->name, c->n_groups, c->n_groups == 1 ? "" : "s", c->adopted[BACKEND_ADOPTED],
+                 c->adopted[BACKEND_ADOPTED] == 1 ? "" : "s", c->adopted[BACKEND_MAPPED_AGAIN],
+                 c->adopted[BACKEND_REPLACED]);
+}
+
 void manager_restore(Manager *m, const char *bus_id, FdStore *fds) {
+        _cleanup_free_ Container **adopted = NULL;
         _cleanup_free_ char *msg = NULL;
         State s = {};
         size_t n_persistent = 0, n_connection = 0;
@@ -898,11 +1103,37 @@ void manager_restore(Manager *m, const char *bus_id, FdStore *fds) {
                 if (r < 0 && r != -ENOENT)
                         log_error("Ignoring %s/state.json: %s", m->state_dir, msg ? msg : strerror(-r));
         }
+        /*
+         * Adoption first, for every container: what is left of containers
+         * and groups in the store after it is stale, and goes before any
+         * group is attached anew (a stale group fd would keep the group
+         * busy, and removing its name later would drop the new fd too).
+         */
+        adopted = calloc(s.n_containers > 0 ? s.n_containers : 1, sizeof(Container *));
+        for (size_t i = 0; adopted && i < s.n_containers; i++) {
+                int fd = fd_store_take_container(fds, s.containers[i].name);
+
+                if (fd >= 0)
+                        (void) adopt_container(m, &s.containers[i], fd, fds, &adopted[i]);
+        }
+        if (fd_store_drop(fds, FD_STORE_CONTAINER) + fd_store_drop(fds, FD_STORE_GROUP) > 0)
+                log_info("Dropped the stored fds of containers and groups that were not adopted");
         for (size_t i = 0; i < s.n_containers; i++) {
                 StateContainer *sc = &s.containers[i];
                 IovadError e = {};
                 Container *c;
 
+                if (adopted && adopted[i]) {
+                        Container **a = reallocarray(m->containers, m->n_containers + 1, sizeof(Container *));
+                        if (!a) {
+                                log_error("Out of memory: container '%s' is given up", sc->name);
+                                container_free(adopted[i]);
+                                continue;
+                        }
+                        m->containers = a;
+                        m->containers[m->n_containers++] = adopted[i];
+                        continue;
+                }
                 if (manager_create_container_full(m, sc->name, sc->users, sc->n_users, sc->reserve_peer_windows, &c,
                                                   &e) < 0) {
                         log_error("Cannot restore container '%s': %s", sc->name, e.message);
@@ -933,6 +1164,9 @@ void manager_restore(Manager *m, const char *bus_id, FdStore *fds) {
         }
         if (m->runtime_dir && m->bus_id[0])
                 n_connection = restore_connection_leases(m, fds, &max_id);
+        for (size_t i = 0; i < m->n_containers; i++)
+                if (m->containers[i]->adopting)
+                        adoption_done(m, m->containers[i]);
 
         /* Never hand out an id again that a client might still hold. */
         if (s.next_lease_id > m->next_lease_id)

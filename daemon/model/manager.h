@@ -195,6 +195,19 @@ void manager_leases_answered(Manager *m);
  */
 void manager_lease_replying(Manager *m, const Lease *l);
 
+/*
+ * A clean stop: every container's and group's fd leaves systemd's fd
+ * store, so that once iovad is gone the kernel lets go of the groups and
+ * the DMA mappings (memfds stay: the next start maps them again).
+ */
+void manager_release_kernel_fds(Manager *m);
+/*
+ * An exit for the service manager to start iovad again (the bus went
+ * away): every container is left in the kernel as it is, mappings and
+ * groups, for the next iovad to adopt from the fd store.
+ */
+void manager_keep_kernel(Manager *m);
+
 /* Writes the state file; logs on failure (state is best effort at runtime). */
 void manager_save_state(Manager *m);
 /* Rewrites the lease journal from the live leases (after a restore, and when it has grown). */

@@ -342,6 +342,10 @@ static void pass_stored_fds(BusEnv *e) {
         setenv("LISTEN_PID", pid, 1);
 }
 
+char *env_daemon_log(const BusEnv *e) {
+        return read_text(e->log);
+}
+
 void env_fdstore_enable(BusEnv *e) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
 
@@ -387,7 +391,7 @@ size_t env_fdstore_collect(BusEnv *e) {
                         }
 
                 bool store = false, remove = false;
-                char name[64] = "stored";
+                char name[sizeof(e->store[0].name)] = "stored";
                 for (char *save = NULL, *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
                         if (streq(line, "FDSTORE=1"))
                                 store = true;

@@ -70,7 +70,7 @@ typedef struct BusEnv {
         bool fdstore;
         int notify_fd;          /* bound at DIR/notify.sock */
         struct {
-                char name[64];
+                char name[96];  /* FDNAME: up to "container-" and 64 characters */
                 int fd;
         } store[2048];
         size_t n_store;
@@ -122,6 +122,9 @@ void env_fdstore_enable(BusEnv *e);
 size_t env_fdstore_collect(BusEnv *e);
 /* The held fd named @name (after a collect), or -1. */
 int env_fdstore_find(const BusEnv *e, const char *name);
+
+/* The current daemon's log so far. */
+char *env_daemon_log(const BusEnv *e);
 
 /* When iovad is found dead: how it ended and the end of its log; else "". */
 char *env_daemon_death(void);

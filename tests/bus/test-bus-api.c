@@ -703,8 +703,21 @@ START_TEST(test_device_open) {
 
         free(call_fail(bus, IOVAD_ERROR_NOT_ATTACHED, dev, IOVAD_DEVICE_IFACE, "Open", NULL));
         attach(bus, c, 5);
-        /* The simulated platform has no device behind the profile. */
-        free(call_fail(bus, IOVAD_ERROR_NOT_SUPPORTED, dev, IOVAD_DEVICE_IFACE, "Open", NULL));
+        /*
+         * The simulated device fd holds its group as a VFIO device fd does:
+         * the kernel will not detach the group while it is open.
+         */
+        {
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = call_ok(bus, dev, IOVAD_DEVICE_IFACE, "Open",
+                                                                                 NULL);
+                int fd;
+
+                ck_assert_int_ge(sd_bus_message_read(reply, "h", &fd), 0);
+                ck_assert_int_ge(fd, 0);
+                container_fail(bus, IOVAD_ERROR_BUSY, c, "DetachGroup", "u", 5);
+        }
+        sd_bus_message_unref(container_ok(bus, c, "DetachGroup", "u", 5));
+        attach(bus, c, 5);
         free(call_fail(bus, IOVAD_ERROR_NOT_ATTACHED, other, IOVAD_DEVICE_IFACE, "Open", NULL));
 
         /* A well-formed address with no device is NoSuchDevice; a path that is no address names nothing. */

@@ -129,7 +129,7 @@ static void user_client(void *userdata) {
 
         /* A user may ask what an attach would do, and open the container's devices. */
         reply = container_ok(bus, p->container, "CheckAttach", "u", 12);
-        free(call_fail(bus, IOVAD_ERROR_NOT_SUPPORTED, dev, IOVAD_DEVICE_IFACE, "Open", NULL));
+        sd_bus_message_unref(call_ok(bus, dev, IOVAD_DEVICE_IFACE, "Open", NULL));
 
         write_line(p->to_parent[1], l);
         write_line(p->to_parent[1], m);
@@ -711,8 +711,8 @@ START_TEST(test_crash_keeps_connection_leases) {
         gone1 = lease(other, c, PAGE, NULL);
         gone2 = allocate_mapped(other, c, PAGE, NULL, &gone_fd);
 
-        /* Every mapped lease's memfd is in the store, under its name. */
-        ck_assert_uint_eq(env_fdstore_collect(&e), 4);
+        /* Every mapped lease's memfd is in the store, under its name, and the container and its group. */
+        ck_assert_uint_eq(env_fdstore_collect(&e), 4 + 2);
         ck_assert(same_file(stored(&e, alloc), alloc_fd));
         ck_assert(same_file(stored(&e, own), own_fd));
         ck_assert(same_file(stored(&e, pers), pers_fd));
@@ -739,7 +739,7 @@ START_TEST(test_crash_keeps_connection_leases) {
         prop_fail(bus, IOVAD_ERROR_NO_SUCH_LEASE, gone2, IOVAD_LEASE_IFACE, "Iova");
 
         /* The departed client's memory left the store; the rest is the same memory. */
-        ck_assert_uint_eq(env_fdstore_collect(&e), 3);
+        ck_assert_uint_eq(env_fdstore_collect(&e), 3 + 2);
         ck_assert_int_eq(stored(&e, gone2), -1);
         {
                 char back[20];
@@ -759,7 +759,7 @@ START_TEST(test_crash_keeps_connection_leases) {
         wait_leases(admin, c, 1);
         ck_assert_uint_eq(list_leases(admin, c, li, 8), 1);
         ck_assert_str_eq(li[0].path, pers);
-        ck_assert_uint_eq(env_fdstore_collect(&e), 1);
+        ck_assert_uint_eq(env_fdstore_collect(&e), 1 + 2);
         ck_assert(same_file(stored(&e, pers), pers_fd));
 
         /* A clean stop and start maps the persistent lease's memory again too. */
@@ -768,6 +768,102 @@ START_TEST(test_crash_keeps_connection_leases) {
         ck_assert(prop_b(admin, pers, IOVAD_LEASE_IFACE, "Mapped"));
         ck_assert_uint_eq(prop_t(admin, pers, IOVAD_LEASE_IFACE, "Iova"), iova[3]);
         (void) munmap(mem, 2 * PAGE);
+        env_stop(&e);
+}
+END_TEST
+
+static int open_device(sd_bus *bus, const char *address) {
+        _cleanup_(freep) char *dev = iovad_device_path(address);
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = call_ok(bus, dev, IOVAD_DEVICE_IFACE, "Open", NULL);
+        int fd;
+
+        ck_assert_int_ge(sd_bus_message_read(reply, "h", &fd), 0);
+        fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        ck_assert_int_ge(fd, 0);
+        return fd;
+}
+
+/*
+ * A crash while a client holds a mapped lease and a device fd: the device
+ * fd keeps the group in the kernel's container, so a new container could
+ * not have it (EBUSY); the container and group fds in the store let the
+ * restarted iovad adopt that container, mappings and all: the lease is
+ * back at its IOVA with the same memory, the kernel's mapping taken over
+ * rather than made again, and the device fd is still in that container.
+ */
+START_TEST(test_crash_adopts_container) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(freep) char *c = NULL, *alloc = NULL, *log = NULL;
+        _cleanup_(closep) int alloc_fd = -1, dev_fd = -1, dev2_fd = -1, container_fd = -1, group_fd = -1;
+        const uid_t users[] = { 0 };
+        uint64_t iova;
+        char back[32];
+        char *mem;
+        BusEnv e;
+
+        env_start(&e, NULL, NULL);
+        env_daemon_stop(&e);
+        env_fdstore_enable(&e);
+        env_daemon_start(&e);
+        bus = env_connect();
+        c = create_container(bus, "vm", users, 1);
+        attach(bus, c, 5);
+        alloc = allocate_mapped(bus, c, 4 * PAGE, &iova, &alloc_fd);
+        mem = mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, alloc_fd, 0);
+        ck_assert_ptr_ne(mem, MAP_FAILED);
+        memcpy(mem, "the client's pages", 19);
+        dev_fd = open_device(bus, "0000:01:00.0");
+
+        ck_assert_uint_eq(env_fdstore_collect(&e), 3);
+        ck_assert_int_ge(stored(&e, alloc), 0);
+        container_fd = fcntl(env_fdstore_find(&e, "container-vm"), F_DUPFD_CLOEXEC, 3);
+        group_fd = fcntl(env_fdstore_find(&e, "group-5"), F_DUPFD_CLOEXEC, 3);
+        ck_assert_int_ge(container_fd, 0);
+        ck_assert_int_ge(group_fd, 0);
+
+        env_daemon_kill(&e);
+        env_daemon_start(&e);
+
+        /* The lease is back where it was, mapped, on the same memory. */
+        ck_assert_uint_eq(prop_t(bus, alloc, IOVAD_LEASE_IFACE, "Iova"), iova);
+        ck_assert(prop_b(bus, alloc, IOVAD_LEASE_IFACE, "Mapped"));
+        ck_assert(same_file(stored(&e, alloc), alloc_fd));
+        ck_assert_int_eq(pread(stored(&e, alloc), back, 19, 0), 19);
+        ck_assert_str_eq(back, "the client's pages");
+        /* The kernel's container itself, with its one mapping: taken over, not made again. */
+        ck_assert_uint_eq(env_fdstore_collect(&e), 3);
+        ck_assert(same_file(env_fdstore_find(&e, "container-vm"), container_fd));
+        ck_assert(same_file(env_fdstore_find(&e, "group-5"), group_fd));
+        /* A group fd held anywhere holds the group, as in the kernel: this test's copies go. */
+        closep(&container_fd);
+        closep(&group_fd);
+        container_fd = group_fd = -1;
+        ck_assert_uint_eq(prop_u(bus, c, IOVAD_CONTAINER_IFACE, "DmaMappingsAvailable"), 65535 - 1);
+        log = env_daemon_log(&e);
+        ck_assert_msg(strstr(log, "Adopted the kernel's container 'vm' with 1 group from the fd store: 1 mapping "
+                                  "taken over, 0 mapped again, 0 replaced"),
+                      "%s", log);
+
+        /* The client's device fd is in that container still: its group will not go while it is open. */
+        dev2_fd = open_device(bus, "0000:01:00.0");
+        release(bus, alloc);
+        container_fail(bus, IOVAD_ERROR_BUSY, c, "DetachGroup", "u", 5);
+        closep(&dev_fd);
+        closep(&dev2_fd);
+        dev_fd = dev2_fd = -1;
+        sd_bus_message_unref(container_ok(bus, c, "DetachGroup", "u", 5));
+        /* Detached, the group's fd and the container's leave the store. */
+        ck_assert_uint_eq(env_fdstore_collect(&e), 0);
+        attach(bus, c, 5);
+        ck_assert_uint_eq(env_fdstore_collect(&e), 2);
+
+        /* A clean stop lets go of the kernel's containers: none stays in the store. */
+        env_daemon_stop(&e);
+        ck_assert_uint_eq(env_fdstore_collect(&e), 0);
+        env_daemon_start(&e);
+        ck_assert_uint_eq(prop_u(bus, c, IOVAD_CONTAINER_IFACE, "DmaMappingsAvailable"), 65535);
+        ck_assert_uint_eq(env_fdstore_collect(&e), 2);
+        (void) munmap(mem, 4 * PAGE);
         env_stop(&e);
 }
 END_TEST
@@ -811,6 +907,7 @@ int main(void) {
         tcase_add_test(tc, test_policy_reservations);
         tcase_add_test(tc, test_persistent_restart);
         tcase_add_test(tc, test_crash_keeps_connection_leases);
+        tcase_add_test(tc, test_crash_adopts_container);
         tcase_add_test(tc, test_restart_keeps_connection_leases);
         suite_add_tcase(s, tc);
 

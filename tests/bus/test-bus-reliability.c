@@ -130,8 +130,11 @@ static void fd_flood_client(void *userdata) {
                 ck_assert_int_lt(n, (int) ELEMENTSOF(held));
                 held[n++] = fcntl(fd, F_DUPFD_CLOEXEC, 3);
         }
-        /* The limit less the headroom: nowhere near the process limit, but none past the budget. */
-        ck_assert_int_eq(n, TIGHT_NOFILE - 256);
+        /*
+         * The limit less the headroom, less the container's fd and its
+         * group's: nowhere near the process limit, but none past the budget.
+         */
+        ck_assert_int_eq(n, TIGHT_NOFILE - 256 - 2);
 
         /* A call carrying 8 fds, with a signature iovad does not take: refused, iovad still on the bus. */
         ck_assert_int_ge(sd_bus_message_new_method_call(bus, &m, IOVAD_BUS_NAME, c, IOVAD_CONTAINER_IFACE,
@@ -180,6 +183,46 @@ START_TEST(test_fd_budget) {
         run_as(UID_OTHER, fd_flood_client, c);
         /* Still on the bus, and its own connection was never cut. */
         sd_bus_message_unref(manager_ok(bus, "ListContainers", NULL));
+
+        /*
+         * Containers and groups hold fds too (and the fd store keeps them):
+         * with the budget full of memory, neither a new container nor a
+         * new group fits; one lease less makes room for one of them.
+         */
+        wait_leases(bus, c, 0);
+        {
+                char *held[TIGHT_NOFILE], *d = NULL;
+                size_t n = 0;
+                int fd;
+
+                for (;;) {
+                        _cleanup_(sd_bus_message_unrefp) sd_bus_message *r2 = NULL;
+                        _cleanup_(sd_bus_error_free) sd_bus_error e2 = SD_BUS_ERROR_NULL;
+                        const char *path;
+
+                        if (sd_bus_call_method(bus, IOVAD_BUS_NAME, c, IOVAD_CONTAINER_IFACE, "AllocateMapped", &e2,
+                                               &r2, "ta{sv}", PAGE, 0) < 0) {
+                                ck_assert_str_eq(e2.name, IOVAD_ERROR_TOO_MANY_FILES);
+                                break;
+                        }
+                        ck_assert_int_ge(sd_bus_message_read(r2, "oth", &path, NULL, &fd), 0);
+                        ck_assert_uint_lt(n, ELEMENTSOF(held));
+                        held[n++] = strdup(path);
+                }
+                ck_assert_uint_eq(n, TIGHT_NOFILE - 256 - 2);
+                manager_fail(bus, IOVAD_ERROR_TOO_MANY_FILES, "CreateContainer", "sa{sv}", "d", 0);
+                container_fail(bus, IOVAD_ERROR_TOO_MANY_FILES, c, "AttachGroup", "u", 12);
+                release(bus, held[--n]);
+                free(held[n]);
+                d = create_container(bus, "d", users, 1);
+                container_fail(bus, IOVAD_ERROR_TOO_MANY_FILES, c, "AttachGroup", "u", 12);
+                free(d);
+                for (size_t i = 0; i < n; i++) {
+                        release(bus, held[i]);
+                        free(held[i]);
+                }
+                attach(bus, c, 12);
+        }
         env_stop(&e);
 }
 END_TEST

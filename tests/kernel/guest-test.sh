@@ -464,6 +464,8 @@ HOPS
 		test -z "$(readlink "/sys/bus/pci/devices/$mf/driver")"
 fi
 
+. "$run/guest-restart.sh"
+
 # 7. Binding: BIND_DEV goes from virtio-pci to vfio-pci and back.
 dev=/sys/bus/pci/devices/$BIND_DEV
 driver_of() { d=$(readlink "$dev/driver"); echo "${d##*/}"; }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * kernel-client [--container NAME] [--limit ADDR] [--msi-window ADDR] EDU_ADDRESS...
+ * kernel-client --across-restart GO_FILE [--container NAME] [--limit ADDR] EDU_ADDRESS...
  * kernel-client --hold [--keep-device-fd] [--container NAME] [--limit ADDR] EDU_ADDRESS...
  *
  * The unprivileged client of the kernel tier. It runs inside the guest as a
@@ -22,6 +23,14 @@
  *     0xfee00000, x86's; 0x8000000 for ARM's software MSI window) is refused
  *     with org.iovad1.Error.ReservedConflict, while one at a free address is
  *     granted at exactly that address.
+ *
+ * With --across-restart it checks instead that a lease survives a crash of
+ * iovad: AllocateMapped, edu DMA through it (device fd from Device.Open),
+ * then the line "kernel-client: holding lease PATH at IOVA" and a wait
+ * (bus connection, lease, memory and device fd all held) until GO_FILE
+ * exists, by which time iovad has been killed and started again; then the
+ * lease must be there at the same IOVA, mapped, and edu DMA through the
+ * same device fd and IOVA must still reach this process's pages.
  *
  * edu masks DMA addresses to 28 bits, hence ADDR (default 0x0fffffff) as the
  * "limit" of every lease; a transfer stays below 4 KiB (QEMU's edu refuses
@@ -538,6 +547,53 @@ static void test_fixed_leases(sd_bus *bus, const char *container, uint64_t msi_w
         }
 }
 
+static void test_across_restart(sd_bus *bus, const char *container, uint64_t limit, Edu *edus, unsigned n_edus,
+                                const char *go_file) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(freep) char *lease = NULL;
+        _cleanup_(closep) int fd = -1;
+        uint64_t iova = 0, iova_after = 0;
+        int mapped = 0, r;
+        uint8_t *buf;
+        double deadline;
+
+        if (!check(n_edus > 0, "an edu device to DMA with"))
+                return;
+        r = allocate_mapped(bus, container, BUF_SIZE, limit, &lease, &iova, &fd, &error);
+        if (!check(r >= 0, "AllocateMapped(0x%x, limit 0x%08" PRIx64 ")%s%s", BUF_SIZE, limit,
+                   r < 0 ? ": " : "", r < 0 ? bus_error_text(&error, r) : ""))
+                return;
+        buf = mmap(NULL, BUF_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (!check(buf != MAP_FAILED, "AllocateMapped memfd maps read-write"))
+                return;
+        if (!edu_round_trip(&edus[0], buf, iova, 7, "AllocateMapped (before the restart)"))
+                return;
+
+        printf("kernel-client: holding lease %s at 0x%" PRIx64 "\n", lease, iova);
+        fflush(stdout);
+        deadline = now_ms() + 180000;
+        while (access(go_file, F_OK) < 0 && now_ms() < deadline)
+                usleep(100000);
+        if (!check(access(go_file, F_OK) >= 0, "told to go on (%s) after iovad's restart", go_file))
+                return;
+
+        r = sd_bus_get_property_trivial(bus, BUS_NAME, lease, LEASE_IFACE, "Iova", &error, 't', &iova_after);
+        check(r >= 0 && iova_after == iova, "after the restart lease %s is at IOVA 0x%" PRIx64 " (%s)", lease,
+              iova, r < 0 ? bus_error_text(&error, r) : "as before");
+        sd_bus_error_free(&error);
+        r = sd_bus_get_property_trivial(bus, BUS_NAME, lease, LEASE_IFACE, "Mapped", &error, 'b', &mapped);
+        check(r >= 0 && mapped, "after the restart lease %s is Mapped (%s)", lease,
+              r < 0 ? bus_error_text(&error, r) : mapped ? "true" : "false");
+        /* The device fd from before the crash, the IOVA from before: the pages must be this process's. */
+        edu_round_trip(&edus[0], buf, iova, 77, "the restored AllocateMapped");
+
+        sd_bus_error_free(&error);
+        r = lease_release(bus, lease, &error);
+        check(r >= 0, "Lease.Release(%s) after the restart%s%s", lease, r < 0 ? ": " : "",
+              r < 0 ? bus_error_text(&error, r) : "");
+        munmap(buf, BUF_SIZE);
+}
+
 /* ---- --hold: one lease across restarts of iovad ------------------------- */
 
 static int lease_state(sd_bus *bus, const char *lease, uint64_t *ret_iova, int *ret_mapped, sd_bus_error *error) {
@@ -656,6 +712,7 @@ int main(int argc, char *argv[]) {
                 { "container", required_argument, NULL, 'c' },
                 { "limit", required_argument, NULL, 'l' },
                 { "msi-window", required_argument, NULL, 'm' },
+                { "across-restart", required_argument, NULL, 'r' },
                 { "hold", no_argument, NULL, 'H' },
                 { "keep-device-fd", no_argument, NULL, 'K' },
                 { "help", no_argument, NULL, 'h' },
@@ -664,15 +721,18 @@ int main(int argc, char *argv[]) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(freep) char *container = NULL;
-        const char *name = "test";
+        const char *name = "test", *go_file = NULL;
         uint64_t limit = 0x0fffffff, msi_window = MSI_WINDOW;
         Edu edus[8];
         unsigned n_edus = 0;
         bool hold = false, keep_fds = false;
         int c, r;
 
-        while ((c = getopt_long(argc, argv, "c:l:m:h", options, NULL)) >= 0)
+        while ((c = getopt_long(argc, argv, "c:l:m:r:h", options, NULL)) >= 0)
                 switch (c) {
+                case 'r':
+                        go_file = optarg;
+                        break;
                 case 'c':
                         name = optarg;
                         break;
@@ -696,7 +756,8 @@ int main(int argc, char *argv[]) {
                         break;
                 case 'h':
                         printf("usage: kernel-client [--container NAME] [--limit ADDR] [--msi-window ADDR] EDU_ADDRESS...\n"
-                               "       kernel-client --hold [--keep-device-fd] [--container NAME] [--limit ADDR] EDU_ADDRESS...\n");
+                               "       kernel-client --hold [--keep-device-fd] [--container NAME] [--limit ADDR] EDU_ADDRESS...\n"
+                               "       kernel-client --across-restart GO_FILE [--container NAME] [--limit ADDR] EDU_ADDRESS...\n");
                         return 0;
                 default:
                         return 2;
@@ -730,9 +791,13 @@ int main(int argc, char *argv[]) {
         check(n_edus == (unsigned) (argc - optind), "%u of %d edu devices usable",
               n_edus, argc - optind);
 
-        test_allocate_mapped(bus, container, limit, edus, n_edus);
-        test_map_memory(bus, container, limit, edus, n_edus);
-        test_fixed_leases(bus, container, msi_window);
+        if (go_file)
+                test_across_restart(bus, container, limit, edus, n_edus, go_file);
+        else {
+                test_allocate_mapped(bus, container, limit, edus, n_edus);
+                test_map_memory(bus, container, limit, edus, n_edus);
+                test_fixed_leases(bus, container, msi_window);
+        }
 
         for (unsigned i = 0; i < n_edus; i++)
                 close(edus[i].fd);

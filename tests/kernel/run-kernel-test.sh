@@ -128,6 +128,9 @@ intel | amd | virtio | iommufd)
 		cp "$qemu" "$run/qemu-system-x86_64"
 		echo "QEMU=$run/qemu-system-x86_64" > "$run/qemu.env"
 	fi
+	install -m 644 "$here/guest-restart.sh" "$run/guest-restart.sh"
+	supervisor=$(dirname "$client")/fdstore-supervisor
+	[ -x "$supervisor" ] || fail "$supervisor is missing: build the project first"
 	modules=()
 	# 6.1 lacks virtio-iommu; with it (a module on 6.12) come the e1000e
 	# driver for the device Bind takes away from it. virtio-pci is
@@ -186,6 +189,7 @@ IOVACTL=$iovactl
 RANGES=$ranges
 TEST_UID=$uid
 SETPRIV=$setpriv
+SUPERVISOR=${supervisor:-}
 EOF
 [ -f "$run/qemu.env" ] && cat "$run/qemu.env" >> "$run/test.env"
 step "mkinitramfs.sh"

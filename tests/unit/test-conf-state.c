@@ -5,9 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "persist/conf.h"
+#include "persist/fd-store.h"
 #include "util/macro.h"
 #include "persist/lease-journal.h"
 #include "persist/state.h"
@@ -329,6 +331,107 @@ START_TEST(test_journal_bad_files) {
 }
 END_TEST
 
+START_TEST(test_fd_store_names) {
+        char buf[FD_STORE_NAME_MAX], long_name[66];
+        const char *container = NULL;
+        FdStoreKind kind;
+        uint64_t id = 0;
+
+        /* What fd_store_name() writes, fd_store_name_parse() reads back. */
+        ck_assert_int_eq(fd_store_name(FD_STORE_LEASE, 42, NULL, buf), 0);
+        ck_assert_str_eq(buf, "lease-42");
+        ck_assert_int_eq(fd_store_name_parse(buf, &kind, &id, NULL), 0);
+        ck_assert_int_eq(kind, FD_STORE_LEASE);
+        ck_assert_uint_eq(id, 42);
+        ck_assert_int_eq(fd_store_name(FD_STORE_LEASE, UINT64_MAX, NULL, buf), 0);
+        ck_assert_int_eq(fd_store_name_parse(buf, &kind, &id, NULL), 0);
+        ck_assert_uint_eq(id, UINT64_MAX);
+        ck_assert_int_eq(fd_store_name(FD_STORE_GROUP, 5, NULL, buf), 0);
+        ck_assert_str_eq(buf, "group-5");
+        ck_assert_int_eq(fd_store_name_parse(buf, &kind, &id, NULL), 0);
+        ck_assert_int_eq(kind, FD_STORE_GROUP);
+        ck_assert_uint_eq(id, 5);
+        ck_assert_int_eq(fd_store_name(FD_STORE_CONTAINER, 0, "vm-1.a_b", buf), 0);
+        ck_assert_str_eq(buf, "container-vm-1.a_b");
+        ck_assert_int_eq(fd_store_name_parse(buf, &kind, NULL, &container), 0);
+        ck_assert_int_eq(kind, FD_STORE_CONTAINER);
+        ck_assert_str_eq(container, "vm-1.a_b");
+        /* The longest container name fits. */
+        memset(long_name, 'x', 64);
+        long_name[64] = '\0';
+        ck_assert_int_eq(fd_store_name(FD_STORE_CONTAINER, 0, long_name, buf), 0);
+        ck_assert_uint_eq(strlen(buf), strlen("container-") + 64);
+
+        /* What it never writes, it refuses, and leaves the outputs alone. */
+        long_name[64] = 'x';
+        long_name[65] = '\0';
+        ck_assert_int_eq(fd_store_name(FD_STORE_CONTAINER, 0, long_name, buf), -EINVAL);
+        ck_assert_int_eq(fd_store_name(FD_STORE_CONTAINER, 0, "a:b", buf), -EINVAL);
+        ck_assert_int_eq(fd_store_name(FD_STORE_CONTAINER, 0, "", buf), -EINVAL);
+        ck_assert_int_eq(fd_store_name(FD_STORE_GROUP, (uint64_t) UINT32_MAX + 1, NULL, buf), -EINVAL);
+        static const char *const bad[] = {
+                "", "lease-", "lease-007", "lease-1x", "lease--1", "lease-18446744073709551616", "group-",
+                "group-4294967296", "group-05", "container-", "container-a:b", "container-a b", "stored", "Lease-1",
+                "groups-1",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                kind = FD_STORE_LEASE;
+                id = 7;
+                ck_assert_msg(fd_store_name_parse(bad[i], &kind, &id, &container) == -EINVAL, "'%s' parsed", bad[i]);
+                ck_assert_int_eq(kind, FD_STORE_LEASE);
+                ck_assert_uint_eq(id, 7);
+        }
+        ck_assert_int_eq(fd_store_name_parse("group-4294967295", &kind, &id, NULL), 0);
+        ck_assert_uint_eq(id, UINT32_MAX);
+}
+END_TEST
+
+/* Each fd is taken once, by the name of its kind. */
+START_TEST(test_fd_store_take) {
+        static const char *const names[] = { "lease-3", "container-vm", "group-5", "group-12", "container-other" };
+        int *fds = calloc(ELEMENTSOF(names), sizeof(int));
+        char **n = calloc(ELEMENTSOF(names), sizeof(char *));
+        FdStore *s;
+        int fd;
+
+        ck_assert(fds && n);
+        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                fds[i] = memfd_create(names[i], MFD_CLOEXEC);
+                ck_assert_int_ge(fds[i], 0);
+                n[i] = strdup(names[i]);
+        }
+        ck_assert_int_eq(fd_store_new(fds, n, ELEMENTSOF(names), &s), 0);
+        ck_assert_uint_eq(fd_store_untaken(s), 5);
+        ck_assert_int_eq(fd_store_take_group(s, 3), -ENOENT); /* a lease's id is not a group's */
+        ck_assert_int_eq(fd_store_take_lease(s, 5), -ENOENT);
+        ck_assert_int_eq(fd_store_take_container(s, "v"), -ENOENT);
+        ck_assert_int_eq(fd_store_take_container(s, "bad:name"), -ENOENT);
+        fd = fd_store_take_container(s, "vm");
+        ck_assert_int_ge(fd, 0);
+        close(fd);
+        ck_assert_int_eq(fd_store_take_container(s, "vm"), -ENOENT);
+        fd = fd_store_take_group(s, 12);
+        ck_assert_int_ge(fd, 0);
+        close(fd);
+        fd = fd_store_take_lease(s, 3);
+        ck_assert_int_ge(fd, 0);
+        close(fd);
+        ck_assert_uint_eq(fd_store_untaken(s), 2);
+        /* Without a service manager dropping and freeing just close what is left. */
+        unsetenv("NOTIFY_SOCKET");
+        ck_assert_uint_eq(fd_store_drop(s, FD_STORE_GROUP), 1); /* group-5 */
+        ck_assert_uint_eq(fd_store_drop(s, FD_STORE_GROUP), 0);
+        ck_assert_uint_eq(fd_store_drop(s, FD_STORE_LEASE), 0);
+        ck_assert_int_eq(fd_store_take_group(s, 5), -ENOENT);
+        ck_assert_uint_eq(fd_store_untaken(s), 1);              /* container-other */
+        fd = fd_store_take_container(s, "other");
+        ck_assert_int_ge(fd, 0);
+        close(fd);
+        ck_assert_uint_eq(fd_store_untaken(s), 0);
+        fd_store_free(s);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("conf-state");
         TCase *tc = tcase_create("conf");
@@ -343,6 +446,10 @@ int main(void) {
         tc = tcase_create("lease-journal");
         tcase_add_test(tc, test_journal_replay);
         tcase_add_test(tc, test_journal_bad_files);
+        suite_add_tcase(s, tc);
+        tc = tcase_create("fd-store");
+        tcase_add_test(tc, test_fd_store_names);
+        tcase_add_test(tc, test_fd_store_take);
         suite_add_tcase(s, tc);
 
         SRunner *sr = srunner_create(s);

@@ -15,6 +15,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "backend/backend.h"
@@ -614,6 +616,16 @@ static void fake_store_drain(FakeStore *f) {
         }
 }
 
+static void fake_store_done(FakeStore *f) {
+        for (size_t i = 0; i < f->n; i++)
+                if (f->names[i]) {
+                        close(f->fds[i]);
+                        free(f->names[i]);
+                }
+        close(f->sock);
+        *f = (FakeStore) { .sock = -1 };
+}
+
 /* The fds a restarted iovad would be passed. */
 static FdStore *fake_store_pass(FakeStore *f) {
         int *fds = calloc(f->n + 1, sizeof(int));
@@ -670,12 +682,23 @@ START_TEST(test_restore) {
         ck_assert_int_eq(manager_lease(m, c, 1000, b, 0x1000, &o, -1, 0, &l, &e), 0);
         ck_assert_uint_eq(l->id, 4);
         fake_store_drain(&store);
-        ck_assert_uint_eq(store.n, 1);
-        ck_assert_str_eq(store.names[0], "lease-1");
+        /* The mapped lease's memory, and the container and its group as the kernel has them. */
+        ck_assert_uint_eq(store.n, 3);
+        ck_assert_str_eq(store.names[0], "container-vm");
+        ck_assert_str_eq(store.names[1], "group-5");
+        ck_assert_str_eq(store.names[2], "lease-1");
 
-        /* iovad goes away as a crash would leave things: journal, state file and store stay. */
+        /*
+         * iovad goes away as a stop leaves things: journal, state file and
+         * the memory in the store stay, the kernel's containers do not
+         * (test_adopt() has them stay, as after a crash).
+         */
         m->stopping = true;
+        manager_release_kernel_fds(m);
         manager_free(m);
+        fake_store_drain(&store);
+        ck_assert_uint_eq(store.removed, 2);
+        store.removed = 0;
 
         m = manager_on(&w, "x86-vtd", NULL);
         FdStore *fds = fake_store_pass(&store);
@@ -719,6 +742,244 @@ START_TEST(test_restore) {
         fake_store_drain(&store);
         ck_assert_uint_eq(store.removed, 1);
         manager_free(m);
+        fake_store_done(&store);
+        world_done(&w);
+}
+END_TEST
+
+static int fake_store_find(const FakeStore *f, const char *name) {
+        for (size_t i = 0; i < f->n; i++)
+                if (f->names[i] && strcmp(f->names[i], name) == 0)
+                        return f->fds[i];
+        return -1;
+}
+
+#define BUS_ID "0123456789abcdef0123456789abcdef"
+#define DEVICE5 "0000:01:00.0"
+
+/*
+ * A crash (here: a child that makes leases and a device fd, then _exit()s)
+ * leaves the kernel's container alive in the fd store; the next manager
+ * adopts it: the kernel's mapping of a lease is taken over, a mapping that
+ * went missing is made again, one cut in pieces replaced, and what no
+ * restored lease holds is unmapped, so the kernel ends up with exactly the
+ * restored leases' mappings. The device fd keeps its group throughout.
+ */
+/*
+ * A first manager that makes leases in container "vm" (group 5) and a
+ * client's device fd, then dies as a crash does: nothing freed, unmapped
+ * or detached. Leases 1-3 are mapped (0x2000 each, "lease N" in their
+ * memory), 4 IOVA-only, 5 mapped but never answered; @iova[N] is lease N's.
+ * Returns the device fd, taken out of the store (it is the client's).
+ */
+static int crash_with_leases(World *w, FakeStore *store, uint64_t iova[static 6]) {
+        LeaseOptions o = LEASE_OPTIONS_INIT;
+        IovadError e = {};
+        int pipefd[2], status, dev = -1;
+        pid_t pid;
+
+        ck_assert_int_eq(pipe2(pipefd, O_CLOEXEC), 0);
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                Manager *m = manager_on(w, "x86-vtd", NULL);
+                FdStore *none;
+                Client *a;
+                Lease *l;
+                int fd;
+
+                ck_assert_int_eq(fd_store_new(NULL, NULL, 0, &none), 0);
+                manager_restore(m, BUS_ID, none);
+                fd_store_free(none);
+                manager_restore_done(m);
+                Container *c = container_with(m, "vm", 1000, 5);
+                ck_assert_int_eq(manager_get_client(m, ":1.7", 1000, &a), 1);
+                for (unsigned i = 1; i <= 3; i++) {
+                        ck_assert_int_eq(container_memfd_new(c, 0x2000, false, &fd, &e), 0);
+                        ck_assert_int_eq(manager_lease(m, c, 1000, a, 0x2000, &o, fd, 0, &l, &e), 0);
+                        ck_assert_uint_eq(l->id, i);
+                        snprintf(l->vaddr, 16, "lease %u", i);
+                        iova[i] = l->iova;
+                }
+                ck_assert_int_eq(manager_lease(m, c, 1000, a, 0x1000, &o, -1, 0, &l, &e), 0);
+                iova[4] = l->iova;
+                manager_leases_answered(m);
+                /* Never answered: its mapping is no one's after the crash. */
+                ck_assert_int_eq(container_memfd_new(c, 0x1000, false, &fd, &e), 0);
+                ck_assert_int_eq(manager_lease(m, c, 1000, a, 0x1000, &o, fd, 0, &l, &e), 0);
+                iova[5] = l->iova;
+                ck_assert_uint_eq(c->dma_avail, 65535 - 4);
+                /* A client's device fd, which the test holds for it (through the store's socket). */
+                fd = m->backend->ops->open_device(c->kernel, 5, DEVICE5);
+                ck_assert_int_ge(fd, 0);
+                ck_assert_int_gt(sd_pid_notify_with_fds(0, false, "FDSTORE=1\nFDNAME=device", &fd, 1), 0);
+                ck_assert_int_eq(write(pipefd[1], iova, 6 * sizeof(uint64_t)), (ssize_t) (6 * sizeof(uint64_t)));
+                _exit(0); /* a crash: nothing is freed, unmapped or detached */
+        }
+        close(pipefd[1]);
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the first manager failed");
+        ck_assert_int_eq(read(pipefd[0], iova, 6 * sizeof(uint64_t)), (ssize_t) (6 * sizeof(uint64_t)));
+        close(pipefd[0]);
+        fake_store_drain(store);
+        ck_assert_int_ge(fake_store_find(store, "container-vm"), 0);
+        ck_assert_int_ge(fake_store_find(store, "group-5"), 0);
+        ck_assert_int_ge(fake_store_find(store, "lease-5"), 0);
+        for (size_t i = 0; i < store->n; i++)
+                if (store->names[i] && strcmp(store->names[i], "device") == 0) {
+                        dev = store->fds[i];
+                        free(store->names[i]);
+                        store->names[i] = NULL;
+                }
+        ck_assert_int_ge(dev, 0);
+        return dev;
+}
+
+START_TEST(test_adopt) {
+        IovadError e = {};
+        FakeStore store;
+        uint64_t iova[6] = {}, unmapped;
+        int dev;
+        World w;
+
+        world_init(&w);
+        fake_store_init(&store, &w);
+        dev = crash_with_leases(&w, &store, iova);
+
+        /* While the kernel keeps the group in the dead iovad's container, no new container gets it. */
+        {
+                Manager *probe = manager_on(&w, "x86-vtd", NULL);
+                BackendContainer *bc;
+                ck_assert_int_eq(probe->backend->ops->container_new(probe->backend, &bc), 0);
+                ck_assert_int_eq(probe->backend->ops->attach_group(bc, 5), -EBUSY);
+                probe->backend->ops->container_free(bc);
+                manager_free(probe);
+        }
+
+        /*
+         * Someone changes the kernel's mappings while iovad is away: lease 2's
+         * goes, lease 3's is cut in two, and a mapping no lease has appears.
+         */
+        {
+                Manager *other = manager_on(&w, "x86-vtd", NULL);
+                const BackendOps *ops = other->backend->ops;
+                const unsigned groups[] = { 5 };
+                int group_fd = fcntl(fake_store_find(&store, "group-5"), F_DUPFD_CLOEXEC, 3);
+                BackendContainer *bc;
+                void *mem = mmap(NULL, 0x2000, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+                ck_assert_ptr_ne(mem, MAP_FAILED);
+                ck_assert_int_eq(ops->container_adopt(other->backend,
+                                                      fcntl(fake_store_find(&store, "container-vm"), F_DUPFD_CLOEXEC, 3),
+                                                      groups, &group_fd, 1, &bc),
+                                 0);
+                ck_assert_int_eq(ops->unmap_dma(bc, iova[2], 0x2000, &unmapped), 0);
+                ck_assert_uint_eq(unmapped, 0x2000);
+                ck_assert_int_eq(ops->unmap_dma(bc, iova[3], 0x2000, &unmapped), 0);
+                ck_assert_int_eq(ops->map_dma(bc, iova[3], 0x1000, mem, true), 0);
+                ck_assert_int_eq(ops->map_dma(bc, iova[3] + 0x1000, 0x1000, mem, true), 0);
+                ck_assert_int_eq(ops->map_dma(bc, 0x40000000, 0x2000, mem, true), 0);
+                ops->container_free(bc);
+                (void) munmap(mem, 0x2000);
+                manager_free(other);
+        }
+
+        Manager *m = manager_on(&w, "x86-vtd", NULL);
+        FdStore *fds = fake_store_pass(&store);
+        manager_restore(m, BUS_ID, fds);
+        ck_assert_uint_eq(fd_store_untaken(fds), 1); /* lease 5's memory, which no lease takes */
+        fd_store_free(fds);
+        Container *c = manager_find_container(m, "vm");
+        ck_assert_ptr_nonnull(c);
+        ck_assert_uint_eq(c->n_groups, 1);
+        ck_assert_uint_eq(c->adopted[BACKEND_ADOPTED], 1);
+        ck_assert_uint_eq(c->adopted[BACKEND_MAPPED_AGAIN], 1);
+        ck_assert_uint_eq(c->adopted[BACKEND_REPLACED], 1);
+        ck_assert(!c->faulted);
+        for (unsigned i = 1; i <= 3; i++) {
+                char text[16];
+                Lease *l = manager_find_lease(m, i);
+                ck_assert_ptr_nonnull(l);
+                ck_assert(l->mapped);
+                ck_assert_uint_eq(l->iova, iova[i]);
+                snprintf(text, sizeof(text), "lease %u", i);
+                ck_assert_str_eq(l->vaddr, text);
+        }
+        ck_assert_ptr_nonnull(manager_find_lease(m, 4));
+        ck_assert_ptr_null(manager_find_lease(m, 5));
+        /* The kernel's count: the three leases' mappings, nothing else (lease 5's and the stranger's are gone). */
+        ck_assert_uint_eq(c->dma_avail, 65535 - 3);
+        {
+                const BackendOps *ops = m->backend->ops;
+                ck_assert_int_eq(ops->unmap_dma(c->kernel, iova[5], 0x1000, &unmapped), 0);
+                ck_assert_uint_eq(unmapped, 0);
+                ck_assert_int_eq(ops->unmap_dma(c->kernel, 0x40000000, 0x2000, &unmapped), 0);
+                ck_assert_uint_eq(unmapped, 0);
+        }
+        /* Each lease's mapping is exactly its own: releasing unmaps exactly its bytes. */
+        for (unsigned i = 1; i <= 3; i++)
+                ck_assert_msg(manager_release_lease(m, manager_find_lease(m, i), &e) == 0, "%s", e.message);
+        /* The device fd still holds its group: no other container may have it. */
+        {
+                BackendContainer *bc;
+                ck_assert_int_eq(m->backend->ops->container_new(m->backend, &bc), 0);
+                ck_assert_int_eq(m->backend->ops->attach_group(bc, 5), -EBUSY);
+                m->backend->ops->container_free(bc);
+        }
+        close(dev);
+        manager_free(m);
+        fake_store_done(&store);
+        world_done(&w);
+}
+END_TEST
+
+/*
+ * A stored container fd that is not what its name says: the adoption is
+ * refused, the stale fds leave the store, and the container is made anew
+ * (its group busy until the service manager has let go of its copy, and
+ * the client of its device fd).
+ */
+START_TEST(test_adopt_refused) {
+        IovadError e = {};
+        FakeStore store;
+        uint64_t iova[6] = {};
+        int dev;
+        World w;
+
+        world_init(&w);
+        fake_store_init(&store, &w);
+        dev = crash_with_leases(&w, &store, iova);
+        for (size_t i = 0; i < store.n; i++)
+                if (store.names[i] && strcmp(store.names[i], "container-vm") == 0) {
+                        close(store.fds[i]);
+                        store.fds[i] = memfd_create("not-a-container", MFD_CLOEXEC);
+                        ck_assert_int_ge(store.fds[i], 0);
+                }
+
+        Manager *m = manager_on(&w, "x86-vtd", NULL);
+        FdStore *fds = fake_store_pass(&store);
+        manager_restore(m, BUS_ID, fds);
+        fd_store_free(fds);
+        Container *c = manager_find_container(m, "vm");
+        ck_assert_ptr_nonnull(c);
+        ck_assert(!c->adopting);
+        ck_assert_uint_eq(c->n_groups, 0);
+        /* The stale container and group fds left the store (lease 5's memory too: no lease took it). */
+        fake_store_drain(&store);
+        ck_assert_int_eq(fake_store_find(&store, "container-vm"), -1);
+        ck_assert_int_eq(fake_store_find(&store, "group-5"), -1);
+        ck_assert_int_eq(fake_store_find(&store, "lease-5"), -1);
+        /* The client's device fd holds the group still, as the kernel would. */
+        ck_assert_int_ne(manager_attach_group(m, c, 5, &e), 0);
+        ck_assert_int_eq(e.code, IOVAD_E_BUSY);
+        close(dev);
+        e = (IovadError) {};
+        ck_assert_msg(manager_attach_group(m, c, 5, &e) == 0, "%s", e.message);
+        fake_store_drain(&store);
+        ck_assert_int_ge(fake_store_find(&store, "container-vm"), 0);
+        ck_assert_int_ge(fake_store_find(&store, "group-5"), 0);
+        manager_free(m);
+        fake_store_done(&store);
         world_done(&w);
 }
 END_TEST
@@ -735,8 +996,12 @@ int main(void) {
         tcase_add_test(tc, test_msi_window);
         suite_add_tcase(s, tc);
         tc = tcase_create("clients");
+        /* Several managers, each writing its simulated sysfs tree: slow under ASan. */
+        tcase_set_timeout(tc, 60);
         tcase_add_test(tc, test_client_gone);
         tcase_add_test(tc, test_restore);
+        tcase_add_test(tc, test_adopt);
+        tcase_add_test(tc, test_adopt_refused);
         suite_add_tcase(s, tc);
 
         SRunner *sr = srunner_create(s);
