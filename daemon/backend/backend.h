@@ -63,7 +63,9 @@ typedef struct BackendOps {
          * The fds that are @c in the kernel, for systemd's fd store: the
          * container's (-ENXIO while no group is attached: the kernel has no
          * IOMMU for it then) and an attached group's (-ENXIO otherwise).
-         * Both stay @c's; the caller sends copies.
+         * Both stay @c's; the caller sends copies. These five operations
+         * are NULL in a backend whose containers cannot be adopted
+         * (iommufd): then nothing goes to the fd store but lease memfds.
          */
         int (*container_fd)(BackendContainer *c);
         int (*group_fd)(BackendContainer *c, unsigned group);

@@ -546,6 +546,9 @@ static void kernel_fds_stored(Manager *m, Container *c, unsigned group) {
         const BackendOps *ops = m->backend->ops;
         int fd, r;
 
+        /* A backend whose containers cannot be adopted (iommufd) keeps nothing there. */
+        if (!ops->container_fd || !ops->group_fd || !ops->container_adopt)
+                return;
         if (c->n_groups == 1) {
                 fd = ops->container_fd(c->kernel);
                 r = fd < 0 ? fd : fd_store_push_container(c->name, fd);
@@ -983,6 +986,13 @@ static int adopt_container(Manager *m, const StateContainer *sc, int fd, FdStore
         size_t k;
         int r;
 
+        if (!m->backend->ops->container_adopt) {
+                log_error("Container '%s' is in the fd store, but the %s backend cannot adopt containers: "
+                          "making it anew", sc->name, m->backend->ops->name);
+                safe_close(fd);
+                drop_stored(sc, sc->n_groups);
+                return -EOPNOTSUPP;
+        }
         group_fds = calloc(sc->n_groups > 0 ? sc->n_groups : 1, sizeof(int));
         if (!group_fds) {
                 safe_close(fd);
