@@ -45,6 +45,8 @@
  *             through it reaches this client's pages (its mmap of the memfd)
  *   unmapped  the lease is there at the same IOVA, not Mapped
  *   gone      the lease object does not exist
+ *   close     (nothing about the lease) the device fds are closed now and
+ *             from then on between checks, as without --keep-device-fd
  *
  * It prints "kernel-client: holding LEASE at IOVA 0x..." once, and
  * "kernel-client: phase N PASS|FAIL (...)" after the setup (phase 1) and
@@ -684,8 +686,12 @@ static void hold_lease(sd_bus *bus, const char *container, uint64_t limit, char 
                                 if (!keep_fds)
                                         close_edus(edus, &n_edus);
                         }
+                } else if (strcmp(line, "close") == 0) {
+                        /* Device fds closed from now on between checks: before an iovad stop that releases them. */
+                        keep_fds = false;
+                        close_edus(edus, &n_edus);
                 } else
-                        check(false, "unknown phase '%s' (mapped, unmapped or gone)", line);
+                        check(false, "unknown phase '%s' (mapped, unmapped, gone or close)", line);
                 phase_done(phase, before, line);
         }
 

@@ -312,12 +312,20 @@ phase 3 mapped "after the watchdog restart: the lease is back mapped and edu DMA
 out=$(iovactl lease sys 0x4000 --persistent 2>&1)
 plist=$(iovad_call "$sys" Container ListLeases)
 say "root's persistent lease: $out; leases: $plist"
+# A stopping iovad (SIGTERM) releases its containers, so a device fd held
+# across systemctl restart would keep its group busy (docs/state.md): the
+# client lets go of its device fds first.
+next=4
+if [ "$HOLD_DEVICE_FD" = 1 ]; then
+	phase 4 close "the holding client closes its device fds before systemctl restart"
+	next=5
+fi
 pid=$(main_pid)
 systemctl restart iovad.service
 check "systemctl restart: iovad is $(systemctl is-active iovad.service) again (pid $pid -> $(main_pid))" pid_changed_from "$pid"
 check "... and systemd kept the fd store (NFileDescriptorStore=$(prop NFileDescriptorStore))" \
 	test "$(prop NFileDescriptorStore)" -ge 1
-phase 4 mapped "after systemctl restart the lease is back mapped at its IOVA and edu DMA works"
+phase $next mapped "after systemctl restart the lease is back mapped at its IOVA and edu DMA works"
 systemctl stop iovad.service
 check "systemctl stop: the runtime directory is gone ($(ls -d /run/iovad 2>&1))" test ! -e /run/iovad
 check "... and so is the fd store (NFileDescriptorStore=$(prop NFileDescriptorStore))" \
@@ -327,7 +335,7 @@ after=$(iovad_call "$sys" Container ListLeases)
 say "leases after stop and start: $after"
 groups=$(busctl get-property org.iovad1 "$sys" org.iovad1.Container Groups 2>&1)
 check "after stop and start, 'sys' is back with its groups ($groups)" test "$groups" = "au 2 $EDU_GROUPS"
-phase 5 gone "after systemctl stop and start the connection's lease is gone"
+phase $((next + 1)) gone "after systemctl stop and start the connection's lease is gone"
 pl=$(echo "$plist" | grep -o '"/org/iovad1/lease/[0-9]*" [0-9]* 16384' | head -n 1)
 check "root's persistent lease is back: $pl" contains "$after" "${pl:-no persistent lease}"
 new=$(iovactl lease sys 0x1000 2>&1 | grep -o '/org/iovad1/lease/[0-9]*')
