@@ -196,13 +196,31 @@ static int method_detach_group(sd_bus_message *msg, void *userdata, sd_bus_error
         return sd_bus_reply_method_return(msg, NULL);
 }
 
+/*
+ * Questions about attaching @group (CheckAttach, CheckMsiWindow): for the
+ * container's users, and for those who may attach, who may also ask first.
+ * 1 when the caller may ask, 0 when polkit's answer is pending (the call
+ * is answered then), negative when refused.
+ */
+static int authorize_attach_question(Server *s, Container *c, sd_bus_message *msg, uint32_t group,
+                                     sd_bus_error *error) {
+        char groupbuf[16];
+        int r;
+
+        r = server_authorize_container_use(s, c, msg, NULL, error);
+        if (r != -EACCES)
+                return r < 0 ? r : 1;
+        sd_bus_error_free(error);
+        snprintf(groupbuf, sizeof(groupbuf), "%u", group);
+        return server_authorize(s, msg, IOVAD_ACTION_MANAGE_CONTAINERS, CONTAINER_DETAILS(c, groupbuf), error);
+}
+
 static int method_check_attach(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         Server *s = server_of_bus(sd_bus_message_get_bus(msg));
         _cleanup_free_ AttachConflict *cf = NULL;
         Container *c = userdata;
         IovadError e = {};
-        char groupbuf[16];
         uint32_t group;
         ssize_t n;
         int r;
@@ -210,17 +228,9 @@ static int method_check_attach(sd_bus_message *msg, void *userdata, sd_bus_error
         r = sd_bus_message_read(msg, "u", &group);
         if (r < 0)
                 return r;
-        r = server_authorize_container_use(s, c, msg, NULL, error);
-        if (r == -EACCES) {
-                /* Those who may attach may also ask first. */
-                sd_bus_error_free(error);
-                snprintf(groupbuf, sizeof(groupbuf), "%u", group);
-                r = server_authorize(s, msg, IOVAD_ACTION_MANAGE_CONTAINERS, CONTAINER_DETAILS(c, groupbuf), error);
-                if (r == 0)
-                        return 1;
-        }
-        if (r < 0)
-                return r;
+        r = authorize_attach_question(s, c, msg, group, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
         n = manager_check_attach(s->manager, c, group, &cf, &e);
         if (n < 0)
                 return bus_reply_error(error, &e, (int) n);
@@ -248,24 +258,15 @@ static int method_check_msi_window(sd_bus_message *msg, void *userdata, sd_bus_e
         Container *c = userdata;
         MsiWindowUse u;
         IovadError e = {};
-        char groupbuf[16];
         uint32_t group;
         int r;
 
         r = sd_bus_message_read(msg, "u", &group);
         if (r < 0)
                 return r;
-        /* Who may ask CheckAttach may ask this. */
-        r = server_authorize_container_use(s, c, msg, NULL, error);
-        if (r == -EACCES) {
-                sd_bus_error_free(error);
-                snprintf(groupbuf, sizeof(groupbuf), "%u", group);
-                r = server_authorize(s, msg, IOVAD_ACTION_MANAGE_CONTAINERS, CONTAINER_DETAILS(c, groupbuf), error);
-                if (r == 0)
-                        return 1;
-        }
-        if (r < 0)
-                return r;
+        r = authorize_attach_question(s, c, msg, group, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
         r = manager_check_msi_window(s->manager, c, group, &u, &e);
         if (r < 0)
                 return bus_reply_error(error, &e, r);
