@@ -11,6 +11,8 @@ pkgs=(
 	libsystemd-dev libjson-c-dev libpci-dev pci.ids check
 	# run and bus tests: a private dbus-daemon, busctl, setpriv
 	dbus-daemon systemd util-linux python3
+	# bus tests: the CDI spec validated against the CDI project's schema
+	python3-jsonschema golang-github-container-orchestrated-devices-container-device-interface-dev
 	# kernel tier: QEMU/TCG, a static busybox for the guest, module tools
 	qemu-system-x86 busybox-static kmod xz-utils zstd cpio
 )

@@ -8,6 +8,7 @@
 #include "util/log.h"
 #include "model/delegate.h"
 #include "model/manager.h"
+#include "platform/cdi.h"
 #include "persist/state.h"
 
 int manager_new(Backend *backend, Config *config, const char *state_dir, const char *runtime_dir, Manager **ret) {
@@ -61,6 +62,10 @@ Manager *manager_free(Manager *m) {
         config_done(&m->config);
         free(m->state_dir);
         free(m->runtime_dir);
+        free(m->cdi_dir);
+        free(m->cdi_hook);
+        free(m->cdi_bus_socket);
+        free(m->cdi_written);
         free(m);
         return NULL;
 }
@@ -144,6 +149,58 @@ static void memfd_count(Manager *m, const Lease *l, int delta) {
         m->n_memfds += (size_t) delta;
 }
 
+int manager_set_cdi(Manager *m, const char *dir, const char *hook, const char *bus_socket) {
+        char *d = strdup(dir), *h = strdup(hook), *b = strdup(bus_socket);
+
+        if (!d || !h || !b) {
+                free(d);
+                free(h);
+                free(b);
+                return -ENOMEM;
+        }
+        free(m->cdi_dir);
+        free(m->cdi_hook);
+        free(m->cdi_bus_socket);
+        m->cdi_dir = d, m->cdi_hook = h, m->cdi_bus_socket = b;
+        free(m->cdi_written);
+        m->cdi_written = NULL;
+        return 0;
+}
+
+/* The spec follows the platform: written when its text differs from what was last written. */
+static void cdi_update(Manager *m) {
+        const CdiOptions o = {
+                .hook = m->cdi_hook,
+                .bus_socket = m->cdi_bus_socket,
+                .bind_devices = m->config.cdi_bind_devices,
+                .n_bind_devices = m->config.n_cdi_bind_devices,
+        };
+        _cleanup_free_ char *json = NULL;
+        size_t n = 0;
+        int r;
+
+        if (!m->cdi_dir)
+                return;
+        r = cdi_spec_build(m->platform, &o, &json);
+        if (r < 0) {
+                log_error_errno(r, "Cannot make the CDI spec");
+                return;
+        }
+        if (m->cdi_written && strcmp(m->cdi_written, json) == 0)
+                return;
+        r = cdi_spec_write(m->cdi_dir, json);
+        if (r < 0) {
+                log_error_errno(r, "Cannot write the CDI spec %s/%s", m->cdi_dir, CDI_SPEC_FILE);
+                return;
+        }
+        for (size_t i = 0; i < m->platform->n_devices; i++)
+                n += cdi_device_listed(&m->platform->devices[i], &o);
+        log_info("Wrote the CDI spec %s/%s (kind %s, %zu device%s)", m->cdi_dir, CDI_SPEC_FILE, CDI_KIND, n,
+                 n == 1 ? "" : "s");
+        free(m->cdi_written);
+        m->cdi_written = TAKE_PTR(json);
+}
+
 int manager_refresh_platform(Manager *m, IovadError *e) {
         _cleanup_free_ char *msg = NULL;
         SysfsPlatform *p = NULL;
@@ -164,6 +221,7 @@ int manager_refresh_platform(Manager *m, IovadError *e) {
                 p->isolation = m->platform->isolation;
         sysfs_platform_free(m->platform);
         m->platform = p;
+        cdi_update(m);
         return 0;
 }
 

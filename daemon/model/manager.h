@@ -86,6 +86,12 @@ struct Manager {
         uint64_t journaled;         /* the newest lease in the journal, answered or not */
         char bus_id[33];
 
+        /* The CDI spec (platform/cdi.h), rewritten when the devices it lists change; NULL dir: none. */
+        char *cdi_dir;
+        char *cdi_hook;
+        char *cdi_bus_socket;
+        char *cdi_written;          /* the text last written, so that an unchanged spec is not rewritten */
+
         bool restoring;             /* re-creating what the state, journal and fd store hold */
         bool stopping;              /* shutting down: what goes now is kept for the next start */
 };
@@ -111,7 +117,16 @@ int manager_set_fd_budget(Manager *m, size_t headroom);
  */
 int manager_check_memfd_budget(Manager *m, uid_t uid, IovadError *e);
 
-/* Re-read devices and groups through the backend's sysfs root. KERNEL when that fails. */
+/*
+ * From now on, keep the CDI spec of the devices iovad hands out in @dir
+ * (cdi.bind_devices of the configuration: the devices its hook may bind),
+ * naming @hook and the host's system bus socket @bus_socket; written by
+ * every manager_refresh_platform() whose devices or drivers changed it.
+ * -ENOMEM.
+ */
+int manager_set_cdi(Manager *m, const char *dir, const char *hook, const char *bus_socket);
+
+/* Re-read devices and groups through the backend's sysfs root (and the CDI spec). KERNEL when that fails. */
 int manager_refresh_platform(Manager *m, IovadError *e);
 
 Container *manager_find_container(Manager *m, const char *name);
