@@ -119,7 +119,7 @@ check "podman kill ends it mid-DMA (podman run: exit $rc)" test "$rc" -ne 0
 wait_until 100 no_oci_containers
 check "afterwards its iovad container is gone ($(oci_containers)), and with it the lease" no_oci_containers
 out=$(busctl get-property org.iovad1 "$lease" org.iovad1.Lease Iova 2>&1)
-check "... $lease does not exist ($out)" contains "$out" "Unknown object"
+check "... $lease does not exist ($out)" contains "$out" "There is no lease"
 prun 1000 "$EDU1" /cdi-workload > "$run/cdi-again.log" 2>&1
 rc=$?
 check "the device can be used again: a new container's workload passes (exit $rc)" \
