@@ -34,9 +34,9 @@
 #   polkitd                the authorization daemon iovad asks
 #   passwd                 useradd, groupadd for the test users
 #   meson ninja-build      `meson install` of iovad inside the guest
-#   podman runc            the container flow: podman 4.3 applies iovad's CDI
-#                          spec (runc: crun refuses hosts with hybrid
-#                          cgroups, where the flow is tried outside the guest)
+#   podman runc crun       the container flow: podman 4.3 applies iovad's CDI
+#                          spec; it runs on runc (crun refuses hosts with
+#                          hybrid cgroups); the guest notes what crun does
 #   python3-jsonschema golang-github-container-orchestrated-devices-container-device-interface-dev
 #                          the CDI schema and its validation (cdi-validate.py)
 #
@@ -49,7 +49,7 @@ pkgs=(qemu-system-x86 busybox-static kmod xz-utils zstd cpio gzip
 case ${1:-} in
 '') ;;
 arm64) pkgs+=(qemu-system-arm gcc-aarch64-linux-gnu device-tree-compiler) ;;
-system) pkgs+=(udev dbus polkitd passwd meson ninja-build podman runc python3-jsonschema
+system) pkgs+=(udev dbus polkitd passwd meson ninja-build podman runc crun python3-jsonschema
                golang-github-container-orchestrated-devices-container-device-interface-dev) ;;
 *) echo "setup.sh: unknown argument '$1' (arm64, system or nothing)" >&2; exit 2 ;;
 esac

@@ -58,6 +58,11 @@ mkdir -p "$ROOTFS" && (cd "$ROOTFS" && mkdir -p usr etc proc sys dev tmp run var
 	ln -sfn usr/bin bin && ln -sfn usr/sbin sbin && ln -sfn usr/lib lib && ln -sfn usr/lib64 lib64)
 printf 'root:x:0:0::/:/bin/sh\n' > "$ROOTFS/etc/passwd"
 printf 'root:x:0:\n' > "$ROOTFS/etc/group"
+# What crun (the other runtime) does here, for the record: the flow uses runc.
+out=$(P run --rm --runtime crun --network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 \
+	-v /usr:/usr:ro --rootfs "$ROOTFS" true 2>&1)
+rc=$?
+say "crun on this guest's cgroups ($(stat -fc %T /sys/fs/cgroup)): exit $rc${out:+: $out}"
 
 # A workload of uid 1000 on the first edu: DMA with the bytes checked, no /dev/vfio.
 t0=$(now_ms)
