@@ -20,6 +20,6 @@ for p in "${pkgs[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "setup-deps: installing ${missing[*]}"
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${missing[@]}"
+	apt-get -o DPkg::Lock::Timeout=900 update -qq
+	apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends "${missing[@]}"
 fi
