@@ -11,8 +11,8 @@ pkgs=(
 	libsystemd-dev libjson-c-dev libpci-dev pci.ids check
 	# run and bus tests: a private dbus-daemon, busctl, setpriv
 	dbus-daemon systemd util-linux python3
-	# man pages
-	scdoc
+	# man pages (scdoc) and bash completion, and the install test that reads both
+	scdoc bash-completion man-db groff-base
 	# kernel tier: QEMU/TCG, a static busybox for the guest, module tools
 	qemu-system-x86 busybox-static kmod xz-utils zstd cpio
 )
