@@ -13,7 +13,7 @@
 #    `complete -p iovactl` names, COMPREPLY): commands, the options of each
 #    command, live container names, PCI addresses, IOMMU groups and lease
 #    ids, and nothing but the commands (and no noise) without a daemon.
-# Meson passes where things go (IOVAD_MANDIR, IOVAD_BINDIR,
+# Meson passes where things go (IOVAD_MANDIR, IOVAD_BINDIR, IOVAD_LIBDIR,
 # IOVAD_COMPLETIONSDIR: as configured, before DESTDIR) and which pages it
 # built (IOVAD_MAN_PAGES).
 #   meson test -C BUILD --suite install
@@ -22,7 +22,7 @@
 # shellcheck source=../bus/bus-env.sh
 source "$IOVAD_SOURCE/tests/bus/bus-env.sh"
 
-for v in IOVAD_MANDIR IOVAD_BINDIR IOVAD_COMPLETIONSDIR; do
+for v in IOVAD_MANDIR IOVAD_BINDIR IOVAD_LIBDIR IOVAD_COMPLETIONSDIR; do
 	[ -n "${!v:-}" ] || fail "$v is not set (run through meson test)"
 done
 for prog in man meson; do
@@ -51,6 +51,8 @@ mandir=$dest$IOVAD_MANDIR
 bindir=$dest$IOVAD_BINDIR
 completion=$dest$IOVAD_COMPLETIONSDIR/iovactl
 [ -x "$bindir/iovactl" ] || fail "iovactl is not installed in $bindir"
+# The installed programs find the installed libraries, if they link any.
+export LD_LIBRARY_PATH=$dest$IOVAD_LIBDIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 
 # ---- man pages -----------------------------------------------------------
 
