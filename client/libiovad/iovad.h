@@ -204,8 +204,10 @@ int iovad_container_create(iovad *h, const char *name, const uint32_t *users, si
  * @h: a handle
  * @name: the container
  *
- * Return: 0; -ENOENT (no such container), -EBUSY (it has groups or
- * leases), -EACCES.
+ * Releases every lease in it (unmapping mapped ones) and detaches every
+ * group first.
+ *
+ * Return: 0; -ENOENT (no such container), -EACCES.
  */
 int iovad_container_destroy(iovad *h, const char *name);
 
@@ -461,6 +463,9 @@ iovad_call *iovad_call_cancel(iovad_call *call);
  * @h: a handle
  * @event: the loop, or NULL for the thread's default loop
  * @priority: the priority of its event sources (SD_EVENT_PRIORITY_NORMAL)
+ *
+ * As with any sd-bus connection, the loop's exit (sd_event_exit()) flushes
+ * and closes the connection: afterwards calls fail with -ENOTCONN.
  *
  * Return: 0; -EBUSY (attached already, or the caller's bus is attached to
  * another loop).
