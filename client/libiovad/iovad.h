@@ -108,7 +108,8 @@ int iovad_open_bus(iovad **ret, sd_bus *bus, uint64_t flags);
  * @h: a handle, or NULL
  *
  * Asynchronous calls still in flight are cancelled without calling their
- * callbacks. A connection opened by iovad_open() is flushed and closed, so
+ * callbacks. It may be called from a callback; inside iovad_process() or
+ * iovad_wait() the handle then goes when they return. A connection opened by iovad_open() is flushed and closed, so
  * every non-persistent lease made through it ends (iovad releases a
  * client's leases when it leaves the bus).
  *

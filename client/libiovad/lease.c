@@ -397,7 +397,7 @@ static void call_complete(iovad_call *c, int result, const iovad_lease_info *inf
         iovad *h = c->h;
 
         call_unlink(c);
-        /* The callback may free the handle, or start new calls: nothing of @c is used after it. */
+        /* The callback may start new calls, cancel others or free the handle: only @c is used after it. */
         c->callback(h, result, result < 0 || c->request.kind == REQUEST_RELEASE ? NULL : info, memfd, c->userdata);
         call_free(c);
 }

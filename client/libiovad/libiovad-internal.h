@@ -29,6 +29,9 @@ struct iovad {
         char *error_message;
 
         iovad_call *calls; /* asynchronous calls in flight */
+
+        unsigned processing; /* iovad_process() frames on the stack */
+        bool free_pending;   /* iovad_free() from a callback inside iovad_process(): done as it returns */
 };
 
 /* Reset the last error, at the start of every public call. */

@@ -65,10 +65,7 @@ _public_ int iovad_open_bus(iovad **ret, sd_bus *bus, uint64_t flags) {
         return r;
 }
 
-_public_ iovad *iovad_free(iovad *h) {
-        if (!h)
-                return NULL;
-        calls_cancel_all(h);
+static void handle_destroy(iovad *h) {
         if (h->attached)
                 (void) sd_bus_detach_event(h->bus);
         if (h->own_bus)
@@ -77,6 +74,18 @@ _public_ iovad *iovad_free(iovad *h) {
                 sd_bus_unref(h->bus);
         error_clear(h);
         free(h);
+}
+
+_public_ iovad *iovad_free(iovad *h) {
+        if (!h)
+                return NULL;
+        calls_cancel_all(h);
+        /* From a callback run by iovad_process(): the loop there still uses the handle. */
+        if (h->processing > 0) {
+                h->free_pending = true;
+                return NULL;
+        }
+        handle_destroy(h);
         return NULL;
 }
 
@@ -374,11 +383,18 @@ _public_ int iovad_get_timeout(iovad *h, uint64_t *ret_usec) {
 _public_ int iovad_process(iovad *h) {
         int r;
 
-        return_einval_if(!h);
+        return_einval_if(!h || h->free_pending);
         error_clear(h);
+        h->processing++;
         do
                 r = sd_bus_process(h->bus, NULL);
-        while (r > 0);
+        while (r > 0 && !h->free_pending);
+        h->processing--;
+        if (h->free_pending) {
+                if (h->processing == 0)
+                        handle_destroy(h);
+                return 0;
+        }
         if (r < 0) {
                 /* A callback may have left its error; this is the loop's own. */
                 error_local(h, r, "Failed to process the connection: %s", strerror(-r));
@@ -390,8 +406,15 @@ _public_ int iovad_process(iovad *h) {
 _public_ int iovad_wait(iovad *h, uint64_t timeout_usec) {
         int r;
 
-        return_einval_if(!h);
+        return_einval_if(!h || h->free_pending);
+        h->processing++;
         r = iovad_process(h);
+        h->processing--;
+        if (h->free_pending) {
+                if (h->processing == 0)
+                        handle_destroy(h);
+                return 0;
+        }
         if (r < 0)
                 return r;
         r = sd_bus_wait(h->bus, timeout_usec);

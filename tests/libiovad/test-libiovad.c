@@ -530,6 +530,11 @@ START_TEST(test_async_sd_event) {
 }
 END_TEST
 
+static void on_done_free(iovad *h, int result, const iovad_lease_info *info, int memfd, void *userdata) {
+        on_done(h, result, info, memfd, userdata);
+        iovad_free(h);
+}
+
 /* A poll() loop, as a program with its own event loop drives the handle. */
 static void poll_until(iovad *h, const unsigned *calls, unsigned want) {
         uint64_t deadline = now_usec() + 30 * 1000 * 1000;
@@ -588,6 +593,15 @@ START_TEST(test_async_poll) {
         ck_assert_int_eq(rel.result, 0);
         ck_assert_int_eq(iovad_release(h, alloc.info.object), 0);
         iovad_free(h);
+
+        /* A callback may free its handle, with another call still in flight. */
+        h = open_handle();
+        lease = (Done) {};
+        ck_assert_int_eq(iovad_lease_async(h, "c", PAGE, NULL, on_done_free, &lease, NULL), 0);
+        ck_assert_int_eq(iovad_lease_async(h, "c", PAGE, NULL, on_done_free, &lease, NULL), 0);
+        while (lease.calls < 1)
+                ck_assert_int_eq(iovad_wait(h, 10 * 1000 * 1000), 0);
+        ck_assert_uint_eq(lease.calls, 1);
         env_stop(&e);
 }
 END_TEST
