@@ -409,7 +409,8 @@ int iovad_lease_get_info(iovad *h, const char *lease, iovad_lease_info *ret);
  * iovad_container_list_leases() - the leases of a container the caller may see
  * @h: a handle
  * @container: the container's name
- * @ret_leases: an array (free() it); persistent and owner are not filled
+ * @ret_leases: an array (free() it); writable, persistent and owner are
+ *              not filled (ListLeases does not say: iovad_lease_get_info())
  *
  * Return: the number of leases; -ENOENT (no such container).
  */
