@@ -453,6 +453,7 @@ int iovad_release_async(iovad *h, const char *lease, iovad_lease_callback callba
  *
  * The callback will not run. What iovad already did stays done: a lease
  * made meanwhile lives until released or until the connection closes.
+ * Called from the call's own callback, it does nothing.
  *
  * Return: NULL.
  */

@@ -36,6 +36,7 @@ struct iovad_call {
         void *userdata;
         Request request;
         bool looking_up; /* GetContainer is in flight, the request itself not yet */
+        bool completing; /* its callback runs: freed right after, not by a cancel from it */
         char *lease_path; /* Release */
 };
 
@@ -380,7 +381,7 @@ static void call_free(iovad_call *c) {
 }
 
 _public_ iovad_call *iovad_call_cancel(iovad_call *c) {
-        if (!c)
+        if (!c || c->completing)
                 return NULL;
         call_unlink(c);
         call_free(c);
@@ -397,6 +398,7 @@ static void call_complete(iovad_call *c, int result, const iovad_lease_info *inf
         iovad *h = c->h;
 
         call_unlink(c);
+        c->completing = true;
         /* The callback may start new calls, cancel others or free the handle: only @c is used after it. */
         c->callback(h, result, result < 0 || c->request.kind == REQUEST_RELEASE ? NULL : info, memfd, c->userdata);
         call_free(c);

@@ -416,6 +416,7 @@ typedef struct Done {
         char error_name[128];
         sd_event *event;
         unsigned want; /* exit the loop after this many */
+        iovad_call *call;
 } Done;
 
 static void on_done(iovad *h, int result, const iovad_lease_info *info, int memfd, void *userdata) {
@@ -530,6 +531,14 @@ START_TEST(test_async_sd_event) {
 }
 END_TEST
 
+static void on_done_cancel_self(iovad *h, int result, const iovad_lease_info *info, int memfd, void *userdata) {
+        Done *d = userdata;
+
+        on_done(h, result, info, memfd, userdata);
+        /* Too late to cancel: a no-op, not a double free. */
+        ck_assert_ptr_null(iovad_call_cancel(d->call));
+}
+
 static void on_done_free(iovad *h, int result, const iovad_lease_info *info, int memfd, void *userdata) {
         on_done(h, result, info, memfd, userdata);
         iovad_free(h);
@@ -592,6 +601,13 @@ START_TEST(test_async_poll) {
                 ck_assert_int_eq(iovad_wait(h, 10 * 1000 * 1000), 0);
         ck_assert_int_eq(rel.result, 0);
         ck_assert_int_eq(iovad_release(h, alloc.info.object), 0);
+
+        lease = (Done) {};
+        ck_assert_int_eq(iovad_lease_async(h, "c", PAGE, NULL, on_done_cancel_self, &lease, &lease.call), 0);
+        while (lease.calls < 1)
+                ck_assert_int_eq(iovad_wait(h, 10 * 1000 * 1000), 0);
+        ck_assert_int_eq(lease.result, 0);
+        ck_assert_int_eq(iovad_release(h, lease.info.object), 0);
         iovad_free(h);
 
         /* A callback may free its handle, with another call still in flight. */
