@@ -92,11 +92,15 @@ int iovad_open(iovad **ret, uint64_t flags);
 /**
  * iovad_open_bus() - use iovad over a bus connection the caller has
  * @ret: the new handle, on success
- * @bus: an sd-bus connection, started or not; the handle takes a reference
+ * @bus: a started sd-bus connection to the bus iovad is on (as
+ *       sd_bus_open_system() makes one); the handle takes a reference
  * @flags: IOVAD_OPEN_* flags, or 0
  *
- * The handle never changes the connection's settings, and does not close
- * it: iovad_free() drops its reference only.
+ * The handle never changes the connection's settings (only
+ * iovad_attach_event() attaches it to a loop, when asked to) and does not
+ * close it: iovad_free() drops its reference only. If the connection is
+ * attached to an sd_event loop already, that loop runs the asynchronous
+ * calls' callbacks.
  *
  * Return: 0; -EINVAL for a NULL @bus or unknown flags; -EOPNOTSUPP for
  * IOVAD_OPEN_DIRECT.
