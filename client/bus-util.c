@@ -163,29 +163,6 @@ int bus_call(Iovactl *c, const char *path, const char *iface, const char *member
         return r;
 }
 
-int bus_new_call(Iovactl *c, const char *path, const char *iface, const char *member,
-                 sd_bus_message **ret) {
-        int r;
-
-        r = bus_connect(c);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_new_method_call(c->bus, ret, IOVAD_BUS_NAME, path, iface, member);
-        if (r < 0)
-                return log_errno(r, "Failed to create %s call", member);
-        return 0;
-}
-
-int bus_send(Iovactl *c, sd_bus_message *m, const char *what, sd_bus_message **ret_reply) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        int r;
-
-        r = sd_bus_call(c->bus, m, 0, &error, ret_reply);
-        if (r < 0)
-                return log_bus_error(c, &error, r, what);
-        return r;
-}
-
 int container_path(Iovactl *c, const char *name, char **ret) {
         int r;
 

@@ -92,9 +92,6 @@ int parse_size_arg(Iovactl *c, const char *what, const char *s, uint64_t *ret);
 /* Call a method of iovad with no a{sv} in its arguments; errors are reported. */
 int bus_call(Iovactl *c, const char *path, const char *iface, const char *member,
              sd_bus_message **ret_reply, const char *types, ...);
-int bus_new_call(Iovactl *c, const char *path, const char *iface, const char *member,
-                 sd_bus_message **ret);
-int bus_send(Iovactl *c, sd_bus_message *m, const char *what, sd_bus_message **ret_reply);
 
 /* Report an sd-bus message parsing error; returns r. */
 int log_parse_error(int r);
