@@ -347,6 +347,20 @@ int main(int argc, char **argv) {
         (void) sd_bus_get_property_string(bus, BUS_NAME, container, CONTAINER_IFACE, "Name", NULL, &name);
         check(users_have(bus, container, getuid(), users, sizeof(users)), "iovad container '%s' is this uid's (Users %s)",
               name ?: "?", users);
+        {
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *g = NULL;
+                const void *p;
+                size_t n = 0;
+
+                if (sd_bus_get_property(bus, BUS_NAME, container, CONTAINER_IFACE, "Groups", NULL, &g, "au") >= 0 &&
+                    sd_bus_message_read_array(g, 'u', &p, &n) >= 0) {
+                        printf("cdi-workload: iovad container '%s' has %zu group%s:", name ?: "?", n / sizeof(uint32_t),
+                               n == sizeof(uint32_t) ? "" : "s");
+                        for (size_t i = 0; i < n / sizeof(uint32_t); i++)
+                                printf(" %u", ((const uint32_t *) p)[i]);
+                        putchar('\n');
+                }
+        }
 
         r = sd_bus_call_method(bus, BUS_NAME, container, CONTAINER_IFACE, "AllocateMapped", &error, &reply, "ta{sv}",
                                (uint64_t) BUF_SIZE, 1, "limit", "t", EDU_LIMIT);

@@ -25,12 +25,12 @@ RUN_OPTS="--rm --runtime runc --network none --ulimit nofile=1024:1024 --ulimit 
 	-v /usr:/usr:ro -v $WORKLOAD:/cdi-workload:ro"
 # prun UID ADDRESS COMMAND...: a container of that uid with that iovad device.
 # --rootfs DIR ends podman's options: what follows DIR is the command.
-# PRUN_NAME names the container.
+# PRUN_NAME names the container; PRUN_EXTRA has more options (more devices).
 prun() {
 	u=$1 a=$2
 	shift 2
 	# shellcheck disable=SC2086
-	P run $RUN_OPTS ${PRUN_NAME:+--name "$PRUN_NAME"} --user "$u" --device "iovad.org/pci=$a" --rootfs "$ROOTFS" "$@"
+	P run $RUN_OPTS ${PRUN_NAME:+--name "$PRUN_NAME"} $PRUN_EXTRA --user "$u" --device "iovad.org/pci=$a" --rootfs "$ROOTFS" "$@"
 }
 oci_containers() { iovad_call /org/iovad1 Manager ListContainers | grep -o '"oci-[0-9a-f]*"' | tr '\n' ' '; }
 no_oci_containers() { [ -z "$(oci_containers)" ]; }
@@ -125,10 +125,17 @@ wait_until 100 no_oci_containers
 check "afterwards its iovad container is gone ($(oci_containers)), and with it the lease" no_oci_containers
 out=$(busctl get-property org.iovad1 "$lease" org.iovad1.Lease Iova 2>&1)
 check "... $lease does not exist ($out)" contains "$out" "There is no lease"
-prun 1000 "$EDU1" /cdi-workload > "$run/cdi-again.log" 2>&1
+# ... by a container with both edu devices: one iovad container with both groups.
+PRUN_EXTRA="--device iovad.org/pci=$EDU2" prun 1000 "$EDU1" /cdi-workload > "$run/cdi-again.log" 2>&1
 rc=$?
+sed 's/^/cdi-again| /' "$run/cdi-again.log"
 check "the device can be used again: a new container's workload passes (exit $rc)" \
 	grep -q '^cdi-workload: PASS' "$run/cdi-again.log"
+check "... in a container given both edu devices, whose one iovad container has both groups ($(grep -o 'has [0-9]* groups*:.*' "$run/cdi-again.log"))" \
+	grep -q -e "^cdi-workload: iovad container 'oci-[0-9a-f]*' has 2 groups: $EDU_GROUPS\$" \
+	-e "^cdi-workload: iovad container 'oci-[0-9a-f]*' has 2 groups: ${EDU_GROUPS##* } ${EDU_GROUPS%% *}\$" "$run/cdi-again.log"
+wait_until 100 no_oci_containers
+check "... and afterwards no oci-* container is left ($(oci_containers))" no_oci_containers
 
 # The e1000e on its own driver: the hook binds it to vfio-pci and hands it back afterwards.
 check "$NIC is on $(drv "$NIC") before" test "$(drv "$NIC")" = "$NIC_DRIVER"
