@@ -490,7 +490,7 @@ static int method_destroy(sd_bus_message *msg, void *userdata, sd_bus_error *err
                 memcpy(groups, c->groups, n_groups * sizeof(unsigned));
 
         /* InterfacesRemoved lists the object's interfaces: announce it while it still exists. */
-        (void) sd_bus_emit_object_removed(sd_bus_message_get_bus(msg), path);
+        (void) sd_bus_emit_object_removed(s->bus, path);
         manager_destroy_container(s->manager, c);
         log_info_f(LOG_FIELDS(.container = name), "Destroyed container '%s'", name);
         for (size_t i = 0; i < n_groups; i++)

@@ -233,7 +233,8 @@ static int method_create_container(sd_bus_message *msg, void *userdata, sd_bus_e
         path = iovad_container_path(c->name);
         if (!path)
                 return -ENOMEM;
-        (void) sd_bus_emit_object_added(sd_bus_message_get_bus(msg), path);
+        /* On the bus, where watchers are, also when the call came on a direct connection. */
+        (void) sd_bus_emit_object_added(s->bus, path);
         return sd_bus_reply_method_return(msg, "o", path);
 }
 
@@ -255,6 +256,34 @@ static int method_get_container(sd_bus_message *msg, void *userdata, sd_bus_erro
         return sd_bus_reply_method_return(msg, "o", path);
 }
 
+static int method_open_direct_connection(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_close_ int fd = -1;
+        Server *s = userdata;
+        int r;
+
+        r = sd_bus_message_enter_container(msg, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_enter_container(msg, 'e', "sv");
+        if (r < 0)
+                return r;
+        if (r > 0) {
+                const char *key;
+                r = sd_bus_message_read(msg, "s", &key);
+                if (r < 0)
+                        return r;
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Unknown option '%s'", key);
+        }
+        r = sd_bus_message_exit_container(msg);
+        if (r < 0)
+                return r;
+        /* Anyone may: the connection can do nothing its uid could not do over the bus. */
+        r = server_open_direct(s, msg, &fd, error);
+        if (r < 0)
+                return r;
+        return sd_bus_reply_method_return(msg, "h", fd);
+}
+
 const sd_bus_vtable manager_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_PROPERTY("Version", "s", property_get_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
@@ -273,5 +302,7 @@ const sd_bus_vtable manager_vtable[] = {
                                 SD_BUS_RESULT("o", container), method_create_container, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetContainer", SD_BUS_ARGS("s", name), SD_BUS_RESULT("o", container),
                                 method_get_container, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("OpenDirectConnection", SD_BUS_ARGS("a{sv}", options), SD_BUS_RESULT("h", connection),
+                                method_open_direct_connection, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END,
 };
