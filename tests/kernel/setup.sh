@@ -71,5 +71,5 @@ flock 9
 find_missing
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "setup.sh: installing ${missing[*]}"
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}"
+apt-get -o DPkg::Lock::Timeout=900 update -qq
+apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends "${missing[@]}"
