@@ -126,6 +126,18 @@ static void user_direct(void *userdata) {
         prop_fail(d, ERR_ACCESS_DENIED, p->root_lease, IOVAD_LEASE_IFACE, "Iova");
         free(call_fail(d, ERR_ACCESS_DENIED, p->root_lease, IOVAD_LEASE_IFACE, "Release", NULL));
 
+        /* A device of the container's group opens as over the bus: the fd comes back on the connection. */
+        {
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+                _cleanup_(freep) char *dev = iovad_device_path("0000:01:00.0");
+                int devfd;
+
+                reply = call_ok(d, dev, IOVAD_DEVICE_IFACE, "Open", NULL);
+                ck_assert_int_ge(sd_bus_message_read(reply, "h", &devfd), 0);
+                ck_assert_int_ge(fcntl(devfd, F_GETFD), 0);
+                free(call_fail(d, ERR_ACCESS_DENIED, dev, IOVAD_DEVICE_IFACE, "Unbind", NULL));
+        }
+
         msg = call_fail(d, ERR_ACCESS_DENIED, IOVAD_MANAGER_PATH, IOVAD_MANAGER_IFACE, "CreateContainer", "sa{sv}",
                         "mine", 0);
         ck_assert_msg(strstr(msg, "direct connection"), "%s", msg);
