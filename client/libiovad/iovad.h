@@ -59,10 +59,13 @@ typedef struct iovad_call iovad_call;
 /* Flags of iovad_open() and iovad_open_bus(). */
 enum {
         /*
-         * Reserved for a peer-to-peer "direct connection" to iovad (a
-         * socket handed out by the Manager, bypassing the bus daemon).
-         * iovad does not offer one yet: asking for it fails with
-         * -EOPNOTSUPP, and never falls back to the bus silently.
+         * A peer-to-peer "direct connection" to iovad: the handle asks
+         * iovad over the bus for one (Manager.OpenDirectConnection) and
+         * makes every call over it, with no bus daemon in between. It
+         * acts for the caller's uid; privileged calls on it are refused
+         * (-EACCES) to everyone but root, its leases go when the handle
+         * is freed, and no signals come over it. An iovad without direct
+         * connections is -EOPNOTSUPP: never the bus silently.
          */
         IOVAD_OPEN_DIRECT = UINT64_C(1) << 0,
         /*
@@ -83,9 +86,13 @@ enum {
  * sent to iovad yet: a missing daemon shows at the first call (or is
  * started by D-Bus activation).
  *
- * Return: 0; -EINVAL for unknown flags; -EOPNOTSUPP for IOVAD_OPEN_DIRECT
- * (not offered by iovad yet); the errno of the failed connect (-ENOENT,
- * -ECONNREFUSED, -EACCES, ...) when the bus cannot be reached.
+ * With IOVAD_OPEN_DIRECT it asks iovad for a direct connection at once,
+ * closes the bus connection again and keeps the direct one.
+ *
+ * Return: 0; -EINVAL for unknown flags; the errno of the failed connect
+ * (-ENOENT, -ECONNREFUSED, -EACCES, ...) when the bus cannot be reached;
+ * with IOVAD_OPEN_DIRECT, -EOPNOTSUPP when iovad has no direct
+ * connections and -EDQUOT when the uid has as many open as it may.
  */
 int iovad_open(iovad **ret, uint64_t flags);
 
@@ -102,8 +109,11 @@ int iovad_open(iovad **ret, uint64_t flags);
  * attached to an sd_event loop already, that loop runs the asynchronous
  * calls' callbacks.
  *
- * Return: 0; -EINVAL for a NULL @bus or unknown flags; -EOPNOTSUPP for
- * IOVAD_OPEN_DIRECT.
+ * With IOVAD_OPEN_DIRECT @bus is only used to ask for the direct
+ * connection, which the handle then owns and closes.
+ *
+ * Return: 0; -EINVAL for a NULL @bus or unknown flags; with
+ * IOVAD_OPEN_DIRECT, the errors of iovad_open().
  */
 int iovad_open_bus(iovad **ret, sd_bus *bus, uint64_t flags);
 

@@ -2,6 +2,7 @@
 /* The handle: connection, errors, calls, event loops. */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,9 +29,53 @@ static int handle_new(iovad **ret, sd_bus *bus, bool own, uint64_t flags) {
 static int check_open_flags(uint64_t flags) {
         if (flags & ~(uint64_t) IOVAD_OPEN_KNOWN)
                 return -EINVAL;
-        /* The daemon has no direct connection yet: say so rather than use the bus behind the caller's back. */
-        if (flags & IOVAD_OPEN_DIRECT)
-                return -EOPNOTSUPP;
+        return 0;
+}
+
+/*
+ * Asks iovad over @bus for a direct connection (Manager.OpenDirectConnection)
+ * and starts an sd-bus client on the socket it hands out. An iovad without
+ * the method is -EOPNOTSUPP: never the bus behind the caller's back.
+ */
+static int open_direct(sd_bus *bus, sd_bus **ret) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        sd_bus *d = NULL;
+        int fd, copy, r;
+
+        r = sd_bus_call_method(bus, IOVAD_BUS_NAME, IOVAD_MANAGER_PATH, IOVAD_MANAGER_IFACE, "OpenDirectConnection",
+                               &error, &reply, "a{sv}", 0);
+        if (r < 0) {
+                IovadErrorCode code = iovad_error_from_name(error.name);
+
+                if (sd_bus_error_has_name(&error, SD_BUS_ERROR_UNKNOWN_METHOD))
+                        return -EOPNOTSUPP;
+                return code != IOVAD_E_NONE ? -iovad_error_errno(code) : r;
+        }
+        r = sd_bus_message_read(reply, "h", &fd);
+        if (r < 0)
+                return r;
+        /* The reply owns its fd. */
+        copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (copy < 0)
+                return -errno;
+        r = sd_bus_new(&d);
+        if (r < 0) {
+                close(copy);
+                return r;
+        }
+        r = sd_bus_set_fd(d, copy, copy);
+        if (r < 0)
+                close(copy);
+        if (r >= 0)
+                r = sd_bus_negotiate_fds(d, true);
+        if (r >= 0)
+                r = sd_bus_start(d);
+        if (r < 0) {
+                sd_bus_unref(d);
+                return r;
+        }
+        *ret = d;
         return 0;
 }
 
@@ -46,6 +91,15 @@ _public_ int iovad_open(iovad **ret, uint64_t flags) {
         r = sd_bus_open_system(&bus);
         if (r < 0)
                 return r;
+        if (flags & IOVAD_OPEN_DIRECT) {
+                /* The direct connection outlives the bus connection that asked for it. */
+                sd_bus *d = NULL;
+                r = open_direct(bus, &d);
+                sd_bus_flush_close_unref(bus);
+                if (r < 0)
+                        return r;
+                bus = d;
+        }
         r = handle_new(ret, bus, true, flags);
         if (r < 0)
                 sd_bus_flush_close_unref(bus);
@@ -59,6 +113,16 @@ _public_ int iovad_open_bus(iovad **ret, sd_bus *bus, uint64_t flags) {
         r = check_open_flags(flags);
         if (r < 0)
                 return r;
+        if (flags & IOVAD_OPEN_DIRECT) {
+                sd_bus *d = NULL;
+                r = open_direct(bus, &d);
+                if (r < 0)
+                        return r;
+                r = handle_new(ret, d, true, flags);
+                if (r < 0)
+                        sd_bus_flush_close_unref(d);
+                return r;
+        }
         r = handle_new(ret, sd_bus_ref(bus), false, flags);
         if (r < 0)
                 sd_bus_unref(bus);

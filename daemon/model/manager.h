@@ -164,6 +164,27 @@ int manager_group_p2p(Manager *m, unsigned group, P2pReport *ret, IovadError *e)
  */
 int manager_lease(Manager *m, Container *c, uid_t owner, Client *client, uint64_t size, const LeaseOptions *o,
                   int memfd, uint64_t offset, Lease **ret, IovadError *e);
+/**
+ * manager_lease_batch() - @n mapped leases of one @memfd (the caller's,
+ * not taken over) for @owner, as container_lease_batch(): all or none,
+ * the uid's memory-fd budget checked for all @n first. Each gets an id,
+ * @client (unless persistent) and its record; @ret[0..@n-1] has them in
+ * the order of @pieces. *@ret_failed: the failing piece, or -1.
+ */
+int manager_lease_batch(Manager *m, Container *c, uid_t owner, Client *client, const LeaseOptions *o, int memfd,
+                        const LeasePiece *pieces, size_t n, Lease **ret, ssize_t *ret_failed, IovadError *e);
+/**
+ * manager_release_leases() - releases @n leases, all or none: NO_SUCH_LEASE
+ * for an id that is unknown (or listed twice), ACCESS_DENIED for one
+ * @caller may not release (not its owner, and @caller is not root), and
+ * then nothing is released; *@ret_failed is its index. Once they are
+ * checked every one is released; KERNEL when the kernel failed to unmap
+ * some (they stay, as with manager_release_lease(); *@ret_failed the
+ * first of them). Containers whose DMA entries came back go in
+ * @changed (up to @n_max); *@ret_n_changed says how many.
+ */
+int manager_release_leases(Manager *m, uid_t caller, const uint64_t *ids, size_t n, ssize_t *ret_failed,
+                           Container **changed, size_t n_max, size_t *ret_n_changed, IovadError *e);
 /* Ends @l: unmapped, its range freed, its records gone. KERNEL when the kernel failed to unmap it (it stays). */
 int manager_release_lease(Manager *m, Lease *l, IovadError *e);
 Lease *manager_find_lease(Manager *m, uint64_t id);

@@ -68,12 +68,20 @@ START_TEST(test_connection) {
         env_start(&e, NULL, NULL);
         ck_assert_int_eq(iovad_open(&h, UINT64_C(1) << 40), -EINVAL);
         ck_assert_ptr_null(h);
-        /* Reserved until iovad offers it: refused, not emulated over the bus. */
-        ck_assert_int_eq(iovad_open(&h, IOVAD_OPEN_DIRECT), -EOPNOTSUPP);
-        ck_assert_ptr_null(h);
         ck_assert_int_eq(iovad_open_bus(&h, NULL, 0), -EINVAL);
         bus = env_connect();
-        ck_assert_int_eq(iovad_open_bus(&h, bus, IOVAD_OPEN_DIRECT), -EOPNOTSUPP);
+
+        /* Direct connections: the same calls, on a connection of their own, not the bus. */
+        ck_assert_int_eq(iovad_open(&h, IOVAD_OPEN_DIRECT), 0);
+        ck_assert_int_eq(iovad_container_create(h, "direct", NULL, 0, 0, NULL), 0);
+        ck_assert_int_eq(iovad_open_bus(&h2, bus, IOVAD_OPEN_DIRECT), 0);
+        ck_assert_ptr_ne(iovad_get_bus(h2), bus);
+        ck_assert_int_eq(iovad_list_containers(h2, &names), 1);
+        ck_assert_str_eq(names[0], "direct");
+        names = iovad_strv_free(names);
+        ck_assert_int_eq(iovad_container_destroy(h2, "direct"), 0);
+        h2 = iovad_free(h2);
+        h = iovad_free(h);
 
         /* DBUS_SYSTEM_BUS_ADDRESS (set by the harness) leads iovad_open() to the private bus. */
         h = open_handle();
