@@ -75,8 +75,8 @@ int device_method_open_delegated(sd_bus_message *msg, void *userdata, sd_bus_err
                 r = sd_bus_message_close_container(reply);
         if (r < 0)
                 return r;
-        log_info("Handed /dev/iommu and the cdev of %s to %s (uid %u)", address, sd_bus_message_get_sender(msg),
-                 (unsigned) uid);
+        log_info("Handed /dev/iommu and the cdev of %s to %s (uid %u)", address,
+                 sd_bus_message_get_sender(msg) ?: "a direct connection", (unsigned) uid);
         return sd_bus_send(NULL, reply, NULL);
 }
 

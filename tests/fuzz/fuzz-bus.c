@@ -197,12 +197,15 @@ static const Member members[] = {
         { IOVAD_MANAGER_IFACE, "ListContainers", "" },
         { IOVAD_MANAGER_IFACE, "CreateContainer", "sa{sv}" },
         { IOVAD_MANAGER_IFACE, "GetContainer", "s" },
+        { IOVAD_MANAGER_IFACE, "ReleaseLeases", "ao" },
+        { IOVAD_MANAGER_IFACE, "OpenDirectConnection", "a{sv}" },
         { IOVAD_CONTAINER_IFACE, "AttachGroup", "u" },
         { IOVAD_CONTAINER_IFACE, "DetachGroup", "u" },
         { IOVAD_CONTAINER_IFACE, "CheckAttach", "u" },
         { IOVAD_CONTAINER_IFACE, "Lease", "ta{sv}" },
         { IOVAD_CONTAINER_IFACE, "MapMemory", "htta{sv}" },
         { IOVAD_CONTAINER_IFACE, "AllocateMapped", "ta{sv}" },
+        { IOVAD_CONTAINER_IFACE, "MapMemoryBatch", "ha(ttt)a{sv}" },
         { IOVAD_CONTAINER_IFACE, "ListLeases", "" },
         { IOVAD_CONTAINER_IFACE, "Destroy", "" },
         { IOVAD_LEASE_IFACE, "Release", "" },
@@ -295,6 +298,44 @@ static void append_variant(sd_bus_message *m, Reader *r) {
         FUZZ_CHECK(sd_bus_message_close_container(m) >= 0, "v close");
 }
 
+/* MapMemoryBatch's pieces: offsets and sizes near page multiples, IOVAs fixed or "auto" (all ones). */
+static void append_pieces(sd_bus_message *m, Reader *r) {
+        FUZZ_CHECK(sd_bus_message_open_container(m, 'a', "(ttt)") >= 0, "a(ttt)");
+        for (size_t n = rd_u8(r) % 6; n > 0; n--) {
+                uint64_t offset = rd_u8(r) < 200 ? (uint64_t) (rd_u8(r) % 8) * 4096 : rd_number(r);
+                uint64_t size = rd_u8(r) < 200 ? (uint64_t) (rd_u8(r) % 4) * 4096 : rd_number(r);
+                uint64_t iova = rd_u8(r) < 128 ? UINT64_MAX : rd_number(r);
+                FUZZ_CHECK(sd_bus_message_append(m, "(ttt)", offset, size, iova) >= 0, "(ttt)");
+        }
+        FUZZ_CHECK(sd_bus_message_close_container(m) >= 0, "a(ttt) close");
+}
+
+/* ReleaseLeases' argument: paths of leases that exist, of made-up ids, and of other objects. */
+static void append_lease_paths(sd_bus_message *m, Reader *r) {
+        FUZZ_CHECK(sd_bus_message_open_container(m, 'a', "o") >= 0, "ao");
+        for (size_t n = rd_u8(r) % 5; n > 0; n--) {
+                _cleanup_free_ char *p = NULL;
+                Container *c = manager_find_container(W.manager, "c");
+                Lease *l = c ? c->leases : NULL;
+
+                switch (rd_u8(r) % 3) {
+                case 0:
+                        for (uint8_t k = rd_u8(r); l && l->c_next && k > 0; k--)
+                                l = l->c_next;
+                        p = iovad_lease_path(l ? l->id : 1 + rd_u8(r));
+                        break;
+                case 1:
+                        p = iovad_lease_path(rd_u64(r));
+                        break;
+                default:
+                        p = strdup(IOVAD_MANAGER_PATH);
+                }
+                FUZZ_CHECK(p, "lease path");
+                FUZZ_CHECK(sd_bus_message_append(m, "o", p) >= 0, "o");
+        }
+        FUZZ_CHECK(sd_bus_message_close_container(m) >= 0, "ao close");
+}
+
 /* Arguments after @sig, from the input; false when the signature has a type this cannot make. */
 static bool append_args(sd_bus_message *m, const char *sig, Reader *r) {
         char s[80];
@@ -329,7 +370,17 @@ static bool append_args(sd_bus_message *m, const char *sig, Reader *r) {
                 case 'v':
                         append_variant(m, r);
                         break;
-                case 'a': /* only a{sv} */
+                case 'a': /* a{sv}, a(ttt) (MapMemoryBatch's pieces), ao (leases) */
+                        if (strncmp(c, "a(ttt)", 6) == 0) {
+                                c += 5;
+                                append_pieces(m, r);
+                                break;
+                        }
+                        if (strncmp(c, "ao", 2) == 0) {
+                                c += 1;
+                                append_lease_paths(m, r);
+                                break;
+                        }
                         if (strncmp(c, "a{sv}", 5) != 0)
                                 return false;
                         c += 4;
