@@ -39,6 +39,9 @@
 #                          hybrid cgroups); the guest notes what crun does
 #   python3-jsonschema golang-github-container-orchestrated-devices-container-device-interface-dev
 #                          the CDI schema and its validation (cdi-validate.py)
+#   man-db groff-base bash-completion gcc pkg-config
+#                          the installed man pages, iovactl's completion and a
+#                          program built against the installed libiovad
 #
 # The guest kernel itself is not installed: fetch-kernel.sh downloads it.
 set -euo pipefail
@@ -50,7 +53,8 @@ case ${1:-} in
 '') ;;
 arm64) pkgs+=(qemu-system-arm gcc-aarch64-linux-gnu device-tree-compiler) ;;
 system) pkgs+=(udev dbus polkitd passwd meson ninja-build podman runc crun python3-jsonschema
-               golang-github-container-orchestrated-devices-container-device-interface-dev) ;;
+               golang-github-container-orchestrated-devices-container-device-interface-dev
+               man-db groff-base bash-completion gcc pkg-config) ;;
 *) echo "setup.sh: unknown argument '$1' (arm64, system or nothing)" >&2; exit 2 ;;
 esac
 

@@ -255,6 +255,43 @@ out=$(iovactl unbind "$NIC" 2>&1)
 check "iovactl unbind $NIC: back on $(basename "$(readlink "$nic/driver")")${out:+ ($out)}" \
 	test "$(basename "$(readlink "$nic/driver")")" = "$NIC_DRIVER"
 
+# ---- the installed client: man pages, completion, libiovad ---------------
+
+# As a user finds them after meson install: man(1) on its own paths, bash
+# completion where bash-completion looks, libiovad through pkg-config.
+out=$(man -P cat iovactl 2>&1 | head -n 20)
+check "man iovactl renders the installed page" contains "$out" "iovactl - "
+for page in iovad.8 iovad.conf.5 org.iovad1.5 libiovad.3; do
+	where=$(man -w "${page##*.}" "${page%.*}" 2>&1)
+	check "man -w ${page%.*}(${page##*.}): $where" contains "$where" "/usr/share/man/man${page##*.}/$page"
+done
+complete_words() { # complete_words WORD... : what bash completion offers for "iovactl WORD... "
+	bash -c '. /usr/share/bash-completion/bash_completion 2>/dev/null
+		. "$(pkg-config --variable=completionsdir bash-completion)/iovactl" || exit 1
+		COMP_WORDS=(iovactl "$@" ""); COMP_CWORD=$(($# + 1))
+		COMP_LINE="iovactl $* "; COMP_POINT=${#COMP_LINE}
+		_iovactl iovactl "" "${COMP_WORDS[$#]}"
+		printf "%s\n" "${COMPREPLY[@]}"' complete_words "$@"
+}
+out=$(complete_words | tr '\n' ' ')
+check "bash completes iovactl's verbs: $out" contains "$out" "allocate"
+out=$(complete_words show | tr '\n' ' ')
+check "bash completes 'iovactl show' with the live containers: $out" contains "$out" "sys"
+out=$(complete_words open | tr '\n' ' ')
+check "bash completes 'iovactl open' with the devices: $out" contains "$out" "${EDU%% *}"
+consumer=/tmp/libiovad-consumer
+mkdir -p "$consumer"
+cp "$SOURCE/tests/libiovad/consumer/consumer.c" "$consumer/"
+flags=$(pkg-config --cflags --libs libiovad 2>&1)
+out=$(cd "$consumer" && cc -std=c11 -Wall -Werror -o consumer consumer.c $flags 2>&1)
+check "a program outside the tree builds against the installed libiovad (cc ... $flags)${out:+: $out}" \
+	test -x "$consumer/consumer"
+chmod 755 "$consumer" "$consumer/consumer"
+out=$(as "$member" env IOVAD_CONTAINER=sys "$consumer/consumer" 2>&1)
+rc=$?
+echo "$out" | sed 's/^/consumer| /'
+check "... and, as iovad-member on the system bus, has iovad allocate and map memory in 'sys' (exit $rc)" test "$rc" -eq 0
+
 # ---- systemd's fd store, the watchdog, stop and start ---------------------
 
 # The client's orders come through a FIFO (in the guest's RAM: 9p has none).

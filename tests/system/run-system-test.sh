@@ -96,6 +96,7 @@ unit_dir=$(pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null)
 cat > "$run/test.env" <<EOF
 INSTALL_BUILD=$install_build
 CLIENT=$client
+SOURCE=$source
 WORKLOAD=$workload
 CDI_SCHEMA=/usr/share/gocode/src/github.com/container-orchestrated-devices/container-device-interface/schema
 UNIT_DIR=${unit_dir:-/usr/lib/systemd/system}
