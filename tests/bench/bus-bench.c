@@ -1301,11 +1301,13 @@ static void print_report(const Bench *b, const SyncResult *s, const AsyncResult 
 }
 
 static void help(void) {
-        printf("Usage: bus-bench [--quick] [BUILD_DIR]\n"
+        printf("Usage: bus-bench [--quick] [--restore-only|--no-restore] [BUILD_DIR]\n"
                "Times iovad's Lease and Release over a private dbus-daemon against a bare sd-bus ping\n"
                "service, measures iovad's memory per live lease and a restore of many clients' leases\n"
                "after a crash. Runs as root.\n\n"
                "  --quick     %zu calls instead of %zu, %zu live leases instead of %zu, one async run\n"
+               "  --restore-only  only the restore at scale; --no-restore: all but it (so that a\n"
+               "              profiling wrapper sees iovad exit on SIGTERM, not SIGKILL)\n"
                "  BUILD_DIR   where daemon/iovad is (default $IOVAD_BUILD, else the build directory\n"
                "              this program is in); profiles from $IOVAD_PROFILES_DIR, else\n"
                "              BUILD_DIR/../daemon/profiles\n\n"
@@ -1318,6 +1320,8 @@ static void help(void) {
 int main(int argc, char **argv) {
         static const struct option options[] = {
                 { "quick", no_argument, NULL, 'q' },
+                { "restore-only", no_argument, NULL, 'R' },
+                { "no-restore", no_argument, NULL, 'N' },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
@@ -1327,12 +1331,19 @@ int main(int argc, char **argv) {
         AsyncResult a;
         MemResult m;
         RestoreResult rr;
+        bool calls = true, restore = true;
         int c;
 
         while ((c = getopt_long(argc, argv, "qh", options, NULL)) >= 0)
                 switch (c) {
                 case 'q':
                         b.p = &params_quick;
+                        break;
+                case 'R':
+                        calls = false;
+                        break;
+                case 'N':
+                        restore = false;
                         break;
                 case 'h':
                         help();
@@ -1371,13 +1382,18 @@ int main(int argc, char **argv) {
         wait_for_names(&b);
         setup_container(&b);
 
-        /* Memory first, on a fresh daemon, so no freed leases are there to be reused. */
-        m = measure_memory(&b);
-        s = measure_sync(&b);
-        a = measure_async(&b);
-        rr = measure_restore(&b);
-        print_report(&b, &s, &a, &m);
-        print_restore(&rr);
+        if (calls) {
+                /* Memory first, on a fresh daemon, so no freed leases are there to be reused. */
+                m = measure_memory(&b);
+                s = measure_sync(&b);
+                a = measure_async(&b);
+        }
+        if (restore)
+                rr = measure_restore(&b);
+        if (calls)
+                print_report(&b, &s, &a, &m);
+        if (restore)
+                print_restore(&rr);
         print_load("at end");
 
         cleanup();
