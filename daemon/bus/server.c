@@ -8,20 +8,31 @@
 #include "util/log.h"
 #include "bus/server.h"
 
-/* The bus glue's tracking of one Client's connection. */
+/*
+ * The bus glue's tracking of one Client's connection. Departures come
+ * from one match for every unique name the bus drops (server_new()), not
+ * from an sd_bus_track per client: each of those is a match rule of its
+ * own, which dbus-daemon limits to 512 a connection on the system bus
+ * (past that the bus refuses the AddMatch and sd-bus drops the
+ * connection), and a synchronous GetNameOwner round trip per new client.
+ */
 typedef struct ClientTrack {
         Server *server;
         Client *client;
-        sd_bus_track *track;
         sd_event_source *gone;   /* deferred release once the peer left */
+        bool listed;             /* release_departed_clients(): the bus still has it */
 } ClientTrack;
+
+/* Every unique name the bus drops: arg0 the name, arg2 (the new owner) empty. */
+#define MATCH_NAME_GONE                                                                                     \
+        "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"                          \
+        "interface='org.freedesktop.DBus',member='NameOwnerChanged',arg2=''"
 
 static void track_free(ClientTrack *t) {
         if (!t)
                 return;
         t->client->userdata = NULL;
         sd_event_source_disable_unref(t->gone);
-        sd_bus_track_unref(t->track);
         free(t);
 }
 
@@ -40,16 +51,7 @@ static int on_client_gone_deferred(sd_event_source *source, void *userdata) {
         return 0;
 }
 
-static int on_client_gone(sd_bus_track *track, void *userdata) {
-        ClientTrack *t = userdata;
-
-        /*
-         * sd-bus also calls this for every tracked name when our own
-         * connection closes: that is iovad losing the bus, not the client
-         * leaving, and its leases stay for the next start.
-         */
-        if (!sd_bus_is_open(t->server->bus))
-                return 0;
+static int client_left(ClientTrack *t) {
         /*
          * Releasing leases unmaps DMA and emits signals; do it from a defer
          * source rather than inside sd-bus's tracking callback.
@@ -59,9 +61,27 @@ static int on_client_gone(sd_bus_track *track, void *userdata) {
         return sd_event_add_defer(t->server->event, &t->gone, on_client_gone_deferred, t);
 }
 
+static int on_name_gone(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Server *s = userdata;
+        const char *name, *old_owner, *new_owner;
+        Client *c;
+        int r;
+
+        r = sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner);
+        if (r < 0 || name[0] != ':' || new_owner[0] != 0)
+                return 0;
+        c = manager_find_client(s->manager, name);
+        if (!c || !c->userdata)
+                return 0;
+        r = client_left(c->userdata);
+        if (r < 0)
+                log_error_f(LOG_FIELDS(.error = r), "Cannot release the leases of %s, which left the bus: %s", name,
+                            strerror(-r));
+        return 0;
+}
+
 static int track_client(Server *s, Client *c) {
         ClientTrack *t;
-        int r;
 
         if (c->userdata)
                 return 0;
@@ -70,14 +90,6 @@ static int track_client(Server *s, Client *c) {
                 return -ENOMEM;
         t->server = s;
         t->client = c;
-        r = sd_bus_track_new(s->bus, &t->track, on_client_gone, t);
-        if (r >= 0)
-                r = sd_bus_track_add_name(t->track, c->name);
-        if (r < 0) {
-                sd_bus_track_unref(t->track);
-                free(t);
-                return r;
-        }
         c->userdata = t;
         return 0;
 }
@@ -216,13 +228,6 @@ static int register_objects(Server *s) {
         return r;
 }
 
-static bool strv_contains(char **l, const char *s) {
-        for (; l && *l; l++)
-                if (strcmp(*l, s) == 0)
-                        return true;
-        return false;
-}
-
 /*
  * After a restore: every client the journal named is tracked first, then
  * the bus is asked once which names exist, so that a client cannot slip
@@ -244,9 +249,14 @@ static void release_departed_clients(Server *s) {
                 log_error_f(LOG_FIELDS(.error = r), "Cannot list the bus's names, keeping every restored lease: %s", strerror(-r));
                 return;
         }
+        for (char **p = names; p && *p; p++) {
+                Client *c = manager_find_client(s->manager, *p);
+                if (c && c->userdata)
+                        ((ClientTrack *) c->userdata)->listed = true;
+        }
         for (Client *c = s->manager->clients, *next; c; c = next) {
                 next = c->next;
-                if (strv_contains(names, c->name))
+                if (c->userdata && ((ClientTrack *) c->userdata)->listed)
                         continue;
                 log_info("%s left the bus while iovad was away: its %zu lease%s are released", c->name, c->n_leases,
                          c->n_leases == 1 ? "" : "s");
@@ -317,6 +327,13 @@ int server_new(sd_event *event, Manager *manager, const ServerOptions *o, FdStor
         if (r < 0)
                 return r;
 
+        /* Before any client is known, so that none can leave unnoticed. */
+        r = sd_bus_add_match(s->bus, &s->name_gone, MATCH_NAME_GONE, on_name_gone, s);
+        if (r < 0) {
+                log_error_errno(r, "Cannot watch for clients leaving the bus");
+                server_free(s);
+                return r;
+        }
         r = sd_bus_get_bus_id(s->bus, &bus_id);
         if (r < 0)
                 log_error_errno(r, "Cannot learn the bus's id: leases of connections will not survive a restart");
@@ -342,6 +359,7 @@ Server *server_free(Server *s) {
         /* Our own connection closing is not the clients leaving: their leases stay for the next start. */
         for (Client *c = s->manager->clients; c; c = c->next)
                 track_free(c->userdata);
+        sd_bus_slot_unref(s->name_gone);
         sd_event_source_disable_unref(s->answered);
         auth_free(s->auth);
         sd_bus_flush_close_unref(s->bus);

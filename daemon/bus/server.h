@@ -26,6 +26,7 @@ typedef struct Server {
         Auth *auth;
         bool polkit;
         sd_event_source *answered;   /* after each dispatch: have the replies gone out? */
+        sd_bus_slot *name_gone;      /* the match for clients leaving the bus */
 } Server;
 
 typedef struct ServerOptions {
