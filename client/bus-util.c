@@ -78,17 +78,46 @@ int log_bus_error(Iovactl *c, const sd_bus_error *error, int r, const char *what
 int bus_connect(Iovactl *c) {
         int r;
 
-        if (c->bus)
+        if (c->iovad)
                 return 0;
-        /* sd-bus picks up DBUS_SYSTEM_BUS_ADDRESS itself. */
-        r = sd_bus_default_system(&c->bus);
+        /* libiovad opens the system bus as sd-bus does, DBUS_SYSTEM_BUS_ADDRESS included. */
+        r = iovad_open(&c->iovad, c->ask_password ? IOVAD_OPEN_INTERACTIVE : 0);
         if (r < 0) {
                 c->exit_code = EXIT_NO_DAEMON;
                 return log_errno(r, "Failed to connect to the system bus");
         }
-        /* Privileged calls may need a polkit password; only ask when someone can type it. */
+        c->bus = iovad_get_bus(c->iovad);
+        /* The same for the calls iovactl makes on that connection itself. */
         (void) sd_bus_set_allow_interactive_authorization(c->bus, c->ask_password);
         return 0;
+}
+
+/* The handle's last error as an sd_bus_error: the name is NULL (unset) for libiovad's own refusals. */
+static sd_bus_error last_error(Iovactl *c) {
+        const char *name = NULL, *message = NULL;
+
+        if (c->iovad)
+                (void) iovad_last_error(c->iovad, &name, &message);
+        sd_bus_error e = SD_BUS_ERROR_MAKE_CONST(name, message);
+        return e;
+}
+
+int log_iovad_error(Iovactl *c, int r, const char *what) {
+        sd_bus_error e = last_error(c);
+
+        if (!sd_bus_error_is_set(&e) && e.message) {
+                fprintf(stderr, "iovactl: %s failed: %s\n", what, e.message);
+                return r;
+        }
+        return log_bus_error(c, &e, r, what);
+}
+
+int log_iovad_object_error(Iovactl *c, int r, const char *what, const char *kind, const char *id) {
+        sd_bus_error e = last_error(c);
+
+        if (!sd_bus_error_is_set(&e))
+                return log_iovad_error(c, r, what);
+        return log_object_error(c, &e, r, what, kind, id);
 }
 
 int log_object_error(Iovactl *c, const sd_bus_error *error, int r, const char *what,
@@ -134,42 +163,16 @@ int bus_call(Iovactl *c, const char *path, const char *iface, const char *member
         return r;
 }
 
-int bus_new_call(Iovactl *c, const char *path, const char *iface, const char *member,
-                 sd_bus_message **ret) {
+int container_path(Iovactl *c, const char *name, char **ret) {
         int r;
 
         r = bus_connect(c);
         if (r < 0)
                 return r;
-        r = sd_bus_message_new_method_call(c->bus, ret, IOVAD_BUS_NAME, path, iface, member);
+        r = iovad_container_object(c->iovad, name, ret);
         if (r < 0)
-                return log_errno(r, "Failed to create %s call", member);
+                return log_iovad_error(c, r, "GetContainer");
         return 0;
-}
-
-int bus_send(Iovactl *c, sd_bus_message *m, const char *what, sd_bus_message **ret_reply) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        int r;
-
-        r = sd_bus_call(c->bus, m, 0, &error, ret_reply);
-        if (r < 0)
-                return log_bus_error(c, &error, r, what);
-        return r;
-}
-
-int container_path(Iovactl *c, const char *name, char **ret) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        const char *path;
-        int r;
-
-        r = bus_call(c, IOVAD_MANAGER_PATH, IOVAD_MANAGER_IFACE, "GetContainer", &reply, "s", name);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_read(reply, "o", &path);
-        if (r < 0)
-                return log_parse_error(r);
-        *ret = strdup(path);
-        return *ret ? 0 : log_errno(-ENOMEM, "Out of memory");
 }
 
 int device_path(Iovactl *c, const char *address, char **ret_path, char **ret_address) {

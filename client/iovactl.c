@@ -345,7 +345,7 @@ int main(int argc, char *argv[]) {
                 r = dispatch(&c, argc - optind, argv + optind);
 
         free(c.users);
-        sd_bus_flush_close_unref(c.bus);
+        iovad_free(c.iovad);
         if (r < 0)
                 return c.exit_code ?: EXIT_REFUSED;
         return r;

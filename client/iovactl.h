@@ -2,9 +2,11 @@
 #pragma once
 
 /*
- * What iovactl's verbs share: the parsed command line, the bus connection
- * and small helpers to call iovad and report its errors. Verbs return a
- * negative errno after printing why, or an exit status.
+ * What iovactl's verbs share: the parsed command line, the libiovad handle
+ * (and its bus connection, for what libiovad does not wrap: property
+ * tables, the layout, the peer-to-peer and delegation calls) and small
+ * helpers to call iovad and report its errors. Verbs return a negative
+ * errno after printing why, or an exit status.
  */
 
 #include <json-c/json.h>
@@ -13,6 +15,7 @@
 #include <systemd/sd-bus.h>
 
 #include "format.h"
+#include "iovad.h"
 #include "layout.h"
 
 /* Exit statuses, documented in "iovactl --help". */
@@ -38,7 +41,8 @@ typedef enum VerbOption {
 } VerbOption;
 
 typedef struct Iovactl {
-        sd_bus *bus;
+        iovad *iovad; /* the connection to iovad */
+        sd_bus *bus;  /* its bus connection, owned by @iovad */
 
         bool json;
         int json_flags;
@@ -54,7 +58,7 @@ typedef struct Iovactl {
         int exit_code; /* set by helpers when a failure needs a specific status */
 } Iovactl;
 
-/* Connect to the system bus (or DBUS_SYSTEM_BUS_ADDRESS) once; errors are reported. */
+/* Open the libiovad handle on the system bus (or DBUS_SYSTEM_BUS_ADDRESS) once; errors are reported. */
 int bus_connect(Iovactl *c);
 
 /* Print "iovactl: " + message to stderr. Returns -EINVAL and sets EXIT_USAGE. */
@@ -74,6 +78,13 @@ int log_bus_error(Iovactl *c, const sd_bus_error *error, int r, const char *what
 int log_object_error(Iovactl *c, const sd_bus_error *error, int r, const char *what,
                      const char *kind, const char *id);
 
+/*
+ * Report a failed libiovad call, from iovad_last_error(), as
+ * log_bus_error() and log_object_error() report a bus call. Returns r.
+ */
+int log_iovad_error(Iovactl *c, int r, const char *what);
+int log_iovad_object_error(Iovactl *c, int r, const char *what, const char *kind, const char *id);
+
 /* Command line arguments; usage errors are reported. */
 int parse_group(Iovactl *c, const char *s, uint32_t *ret);
 int parse_size_arg(Iovactl *c, const char *what, const char *s, uint64_t *ret);
@@ -81,9 +92,6 @@ int parse_size_arg(Iovactl *c, const char *what, const char *s, uint64_t *ret);
 /* Call a method of iovad with no a{sv} in its arguments; errors are reported. */
 int bus_call(Iovactl *c, const char *path, const char *iface, const char *member,
              sd_bus_message **ret_reply, const char *types, ...);
-int bus_new_call(Iovactl *c, const char *path, const char *iface, const char *member,
-                 sd_bus_message **ret);
-int bus_send(Iovactl *c, sd_bus_message *m, const char *what, sd_bus_message **ret_reply);
 
 /* Report an sd-bus message parsing error; returns r. */
 int log_parse_error(int r);

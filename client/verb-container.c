@@ -27,6 +27,11 @@ typedef struct ContainerInfo {
         bool reserve_peer_windows;
 } ContainerInfo;
 
+DEFINE_TRIVIAL_CLEANUP_FUNC(char **, iovad_strv_free);
+#define strv_freep iovad_strv_freep
+DEFINE_TRIVIAL_CLEANUP_FUNC(iovad_container_info *, iovad_container_info_free);
+#define container_info_freep iovad_container_info_freep
+
 static void container_info_clear(ContainerInfo *i) {
         free(i->name);
         free(i->groups.items);
@@ -57,80 +62,53 @@ int verb_containers(Iovactl *c, int argc, char **argv) {
                 { "USERS", "users", CELL_UINT_LIST, 0 },
                 { "OBJECT", "object", CELL_STRING, COLUMN_JSON_ONLY },
         };
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(strv_freep) char **names = NULL;
         _cleanup_table_ Table *t = NULL;
-        const char *name, *object;
         int r;
 
-        r = bus_call(c, IOVAD_MANAGER_PATH, IOVAD_MANAGER_IFACE, "ListContainers", &reply, NULL);
+        r = bus_connect(c);
         if (r < 0)
                 return r;
+        r = iovad_list_containers(c->iovad, &names);
+        if (r < 0)
+                return log_iovad_error(c, r, "ListContainers");
         t = table_new(columns, ELEMENTSOF(columns));
         if (!t)
                 return log_errno(-ENOMEM, "Out of memory");
 
-        r = sd_bus_message_enter_container(reply, 'a', "(so)");
-        if (r < 0)
-                return log_parse_error(r);
-        while ((r = sd_bus_message_read(reply, "(so)", &name, &object)) > 0) {
-                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-                _cleanup_(container_info_clear) ContainerInfo info = {};
+        for (char **name = names; *name; name++) {
+                _cleanup_(container_info_freep) iovad_container_info *info = NULL;
+                const char *error_name = NULL;
 
-                r = bus_get_all(c, object, IOVAD_CONTAINER_IFACE, container_map, &info, &error);
+                r = iovad_container_get_info(c->iovad, *name, &info);
                 /* Destroyed since ListContainers: it is simply no longer there. */
-                if (r < 0 && sd_bus_error_has_names(&error, SD_BUS_ERROR_UNKNOWN_OBJECT, IOVAD_ERROR_NO_SUCH_CONTAINER))
+                if (r < 0 && iovad_last_error(c->iovad, &error_name, NULL) < 0 && error_name &&
+                    (strcmp(error_name, SD_BUS_ERROR_UNKNOWN_OBJECT) == 0 ||
+                     strcmp(error_name, IOVAD_ERROR_NO_SUCH_CONTAINER) == 0))
                         continue;
                 if (r < 0)
-                        return log_bus_error(c, &error, r, "GetAll");
-                if (table_add_string(t, name) < 0 ||
-                    table_add_uint_list(t, info.groups.items, info.groups.n) < 0 ||
-                    table_add_uint_list(t, info.users.items, info.users.n) < 0 ||
-                    table_add_string(t, object) < 0)
+                        return log_iovad_error(c, r, "GetAll");
+                if (table_add_string(t, *name) < 0 ||
+                    table_add_uint_list(t, info->groups, info->n_groups) < 0 ||
+                    table_add_uint_list(t, info->users, info->n_users) < 0 ||
+                    table_add_string(t, info->object) < 0)
                         return log_errno(-ENOMEM, "Out of memory");
         }
-        if (r < 0)
-                return log_parse_error(r);
 
         return print_table(c, t, "container", "containers");
 }
 
 int verb_create(Iovactl *c, int argc, char **argv) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
-        const char *object;
+        _cleanup_free_ char *object = NULL;
         int r;
 
-        r = bus_new_call(c, IOVAD_MANAGER_PATH, IOVAD_MANAGER_IFACE, "CreateContainer", &m);
+        r = bus_connect(c);
         if (r < 0)
                 return r;
-        r = sd_bus_message_append(m, "s", argv[1]);
-        if (r >= 0)
-                r = sd_bus_message_open_container(m, 'a', "{sv}");
-        if (r >= 0 && c->reserve_peer_windows)
-                r = sd_bus_message_append(m, "{sv}", "reserve_peer_windows", "b", 1);
-        if (r >= 0 && c->n_users > 0) {
-                r = sd_bus_message_open_container(m, 'e', "sv");
-                if (r >= 0)
-                        r = sd_bus_message_append(m, "s", "users");
-                if (r >= 0)
-                        r = sd_bus_message_open_container(m, 'v', "au");
-                if (r >= 0)
-                        r = sd_bus_message_append_array(m, 'u', c->users, c->n_users * sizeof(uint32_t));
-                if (r >= 0)
-                        r = sd_bus_message_close_container(m);
-                if (r >= 0)
-                        r = sd_bus_message_close_container(m);
-        }
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
+        r = iovad_container_create(c->iovad, argv[1], c->users, c->n_users,
+                                   c->reserve_peer_windows ? IOVAD_CONTAINER_RESERVE_PEER_WINDOWS : 0, &object);
         if (r < 0)
-                return log_errno(r, "Failed to build CreateContainer call");
-
-        r = bus_send(c, m, "CreateContainer", &reply);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_read(reply, "o", &object);
-        if (r < 0)
-                return log_parse_error(r);
+                return log_iovad_error(c, r, "CreateContainer");
 
         if (c->json) {
                 json_object *o = json_object_new_object();
@@ -166,7 +144,15 @@ static int container_call(Iovactl *c, const char *name, const char *member, sd_b
 }
 
 int verb_destroy(Iovactl *c, int argc, char **argv) {
-        return container_call(c, argv[1], "Destroy", NULL, NULL);
+        int r;
+
+        r = bus_connect(c);
+        if (r < 0)
+                return r;
+        r = iovad_container_destroy(c->iovad, argv[1]);
+        if (r < 0)
+                return log_iovad_object_error(c, r, "Destroy", "container", argv[1]);
+        return 0;
 }
 
 /*
@@ -211,7 +197,13 @@ int verb_attach(Iovactl *c, int argc, char **argv) {
         /* A warning before the attach, which goes ahead: the kernel accepts it. */
         if (check_msi_window(c, argv[1], group, &w) > 0)
                 warn_msi_window(argv[1], group, &w);
-        return container_call(c, argv[1], "AttachGroup", NULL, "u", group);
+        r = bus_connect(c);
+        if (r < 0)
+                return r;
+        r = iovad_container_attach_group(c->iovad, argv[1], group);
+        if (r < 0)
+                return log_iovad_object_error(c, r, "AttachGroup", "container", argv[1]);
+        return 0;
 }
 
 int verb_detach(Iovactl *c, int argc, char **argv) {
@@ -221,7 +213,13 @@ int verb_detach(Iovactl *c, int argc, char **argv) {
         r = parse_group(c, argv[2], &group);
         if (r < 0)
                 return r;
-        return container_call(c, argv[1], "DetachGroup", NULL, "u", group);
+        r = bus_connect(c);
+        if (r < 0)
+                return r;
+        r = iovad_container_detach_group(c->iovad, argv[1], group);
+        if (r < 0)
+                return log_iovad_object_error(c, r, "DetachGroup", "container", argv[1]);
+        return 0;
 }
 
 static int container_info(Iovactl *c, const char *name, char **ret_path, ContainerInfo *ret) {

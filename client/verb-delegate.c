@@ -110,7 +110,8 @@ int verb_open_delegated(Iovactl *c, int argc, char **argv) {
 
         /* The command runs with iommufd as fd 3 and the device as fd 4, and without our bus. */
         reply = sd_bus_message_unref(reply);
-        c->bus = sd_bus_flush_close_unref(c->bus);
+        c->iovad = iovad_free(c->iovad);
+        c->bus = NULL;
         r = move_fd(iommufd, DELEGATE_IOMMUFD_FD);
         if (r >= 0)
                 r = move_fd(device, DELEGATE_DEVICE_FD);

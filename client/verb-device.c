@@ -91,25 +91,15 @@ int verb_devices(Iovactl *c, int argc, char **argv) {
         return print_table(c, t, "device", "devices");
 }
 
-/* Calls a Device method by address, reporting unknown devices clearly. */
-static int device_call(Iovactl *c, const char *address, const char *member, sd_bus_message **ret_reply,
-                       char **ret_address) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_free_ char *path = NULL, *a = NULL;
+/* The normalized address, for messages, after checking it as a usage error; then connected. */
+static int device_address(Iovactl *c, const char *address, char **ret_address) {
+        _cleanup_free_ char *path = NULL;
         int r;
 
-        r = device_path(c, address, &path, &a);
+        r = device_path(c, address, &path, ret_address);
         if (r < 0)
                 return r;
-        r = bus_connect(c);
-        if (r < 0)
-                return r;
-        r = sd_bus_call_method(c->bus, IOVAD_BUS_NAME, path, IOVAD_DEVICE_IFACE, member, &error, ret_reply, NULL);
-        if (r < 0)
-                return log_object_error(c, &error, r, member, "device", a);
-        if (ret_address)
-                *ret_address = TAKE_PTR(a);
-        return 0;
+        return bus_connect(c);
 }
 
 typedef struct DeviceInfo {
@@ -253,7 +243,8 @@ int verb_device(Iovactl *c, int argc, char **argv) {
         if (!pt || !wt)
                 return log_errno(-ENOMEM, "Out of memory");
         bool attached = d.container && strcmp(d.container, "/") != 0;
-        if (attached && sd_bus_path_decode(d.container, IOVAD_CONTAINER_PREFIX, &container) <= 0)
+        /* The container's name, as libiovad looks it up; without it the object path still says which. */
+        if (attached && iovad_device_container(c->iovad, address, &container) <= 0)
                 container = NULL;
 
         if (c->json) {
@@ -295,23 +286,18 @@ int verb_device(Iovactl *c, int argc, char **argv) {
 }
 
 int verb_open(Iovactl *c, int argc, char **argv) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_free_ char *address = NULL;
         _cleanup_close_ int fd = -1;
         char proc[64], target[PATH_MAX];
         ssize_t n;
-        int r, received;
+        int r;
 
-        r = device_call(c, argv[1], "Open", &reply, &address);
+        r = device_address(c, argv[1], &address);
         if (r < 0)
                 return r;
-        r = sd_bus_message_read(reply, "h", &received);
+        r = iovad_device_open(c->iovad, address, &fd);
         if (r < 0)
-                return log_parse_error(r);
-        /* The message owns the fd it carried; keep our own copy past its lifetime. */
-        fd = fcntl(received, F_DUPFD_CLOEXEC, 3);
-        if (fd < 0)
-                return log_errno(-errno, "Failed to duplicate device fd");
+                return log_iovad_object_error(c, r, "Open", "device", address);
 
         snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
         n = readlink(proc, target, sizeof(target) - 1);
@@ -343,11 +329,29 @@ int verb_open(Iovactl *c, int argc, char **argv) {
 }
 
 int verb_bind(Iovactl *c, int argc, char **argv) {
-        return device_call(c, argv[1], "Bind", NULL, NULL);
+        _cleanup_free_ char *address = NULL;
+        int r;
+
+        r = device_address(c, argv[1], &address);
+        if (r < 0)
+                return r;
+        r = iovad_device_bind(c->iovad, address);
+        if (r < 0)
+                return log_iovad_object_error(c, r, "Bind", "device", address);
+        return 0;
 }
 
 int verb_unbind(Iovactl *c, int argc, char **argv) {
-        return device_call(c, argv[1], "Unbind", NULL, NULL);
+        _cleanup_free_ char *address = NULL;
+        int r;
+
+        r = device_address(c, argv[1], &address);
+        if (r < 0)
+                return r;
+        r = iovad_device_unbind(c->iovad, address);
+        if (r < 0)
+                return log_iovad_object_error(c, r, "Unbind", "device", address);
+        return 0;
 }
 
 int verb_group_regions(Iovactl *c, int argc, char **argv) {

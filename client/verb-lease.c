@@ -14,27 +14,30 @@
 #include "iovad-bus.h"
 #include "util/macro.h"
 
-/* The a{sv} of Lease, MapMemory and AllocateMapped: only what was asked for, of what the method takes. */
-static int append_options(Iovactl *c, sd_bus_message *m, VerbOption accepted) {
+/* Lease, MapMemory and AllocateMapped options: only what was asked for, of what the method takes. */
+static iovad_lease_options lease_options(const Iovactl *c, VerbOption accepted) {
         VerbOption o = c->options & accepted;
-        int r;
+        iovad_lease_options l = {};
 
-        r = sd_bus_message_open_container(m, 'a', "{sv}");
-        if (r >= 0 && (o & OPT_ALIGN))
-                r = sd_bus_message_append(m, "{sv}", "alignment", "t", c->align);
-        if (r >= 0 && (o & OPT_LIMIT))
-                r = sd_bus_message_append(m, "{sv}", "limit", "t", c->limit);
-        if (r >= 0 && (o & OPT_IOVA))
-                r = sd_bus_message_append(m, "{sv}", "iova", "t", c->iova);
-        if (r >= 0 && (o & OPT_PERSISTENT))
-                r = sd_bus_message_append(m, "{sv}", "persistent", "b", 1);
-        if (r >= 0 && (o & OPT_READONLY))
-                r = sd_bus_message_append(m, "{sv}", "readonly", "b", 1);
-        if (r >= 0 && (o & OPT_HUGEPAGES))
-                r = sd_bus_message_append(m, "{sv}", "hugepages", "b", 1);
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
-        return r;
+        if (o & OPT_ALIGN) {
+                l.flags |= IOVAD_LEASE_ALIGNMENT;
+                l.alignment = c->align;
+        }
+        if (o & OPT_LIMIT) {
+                l.flags |= IOVAD_LEASE_LIMIT;
+                l.limit = c->limit;
+        }
+        if (o & OPT_IOVA) {
+                l.flags |= IOVAD_LEASE_FIXED_IOVA;
+                l.iova = c->iova;
+        }
+        if (o & OPT_PERSISTENT)
+                l.flags |= IOVAD_LEASE_PERSISTENT;
+        if (o & OPT_READONLY)
+                l.flags |= IOVAD_LEASE_READONLY;
+        if (o & OPT_HUGEPAGES)
+                l.flags |= IOVAD_LEASE_HUGEPAGES;
+        return l;
 }
 
 static json_object *seals_json(int seals) {
@@ -96,45 +99,32 @@ static int finish(Iovactl *c, const char *lease, bool can_persist) {
 }
 
 int verb_lease(Iovactl *c, int argc, char **argv) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
-        _cleanup_free_ char *path = NULL;
-        const char *lease;
-        uint64_t size, iova;
+        iovad_lease_options o = lease_options(c, OPT_ALIGN | OPT_LIMIT | OPT_IOVA | OPT_PERSISTENT);
+        iovad_lease_info lease;
+        uint64_t size;
         int r;
 
         r = parse_size_arg(c, "size", argv[2], &size);
         if (r < 0)
                 return r;
-        r = container_path(c, argv[1], &path);
+        r = bus_connect(c);
         if (r < 0)
                 return r;
-        r = bus_new_call(c, path, IOVAD_CONTAINER_IFACE, "Lease", &m);
+        r = iovad_lease(c->iovad, argv[1], size, &o, &lease);
         if (r < 0)
-                return r;
-        r = sd_bus_message_append(m, "t", size);
-        if (r >= 0)
-                r = append_options(c, m, OPT_ALIGN | OPT_LIMIT | OPT_IOVA | OPT_PERSISTENT);
-        if (r < 0)
-                return log_errno(r, "Failed to build Lease call");
-        r = bus_send(c, m, "Lease", &reply);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_read(reply, "ot", &lease, &iova);
-        if (r < 0)
-                return log_parse_error(r);
+                return log_iovad_error(c, r, "Lease");
 
-        r = report_lease(c, "Leased", lease, iova, size, -1, -1);
+        r = report_lease(c, "Leased", lease.object, lease.iova, size, -1, -1);
         if (r < 0)
                 return r;
-        return finish(c, lease, true);
+        return finish(c, lease.object, true);
 }
 
 int verb_map(Iovactl *c, int argc, char **argv) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
-        _cleanup_free_ char *path = NULL;
+        iovad_lease_options o = lease_options(c, OPT_ALIGN | OPT_LIMIT | OPT_IOVA | OPT_PERSISTENT | OPT_READONLY);
         _cleanup_close_ int memfd = -1;
-        const char *lease;
-        uint64_t size, iova;
+        iovad_lease_info lease;
+        uint64_t size;
         int r;
 
         r = parse_size_arg(c, "size", argv[2], &size);
@@ -152,76 +142,48 @@ int verb_map(Iovactl *c, int argc, char **argv) {
         if (fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0)
                 return log_errno(-errno, "Failed to seal memfd");
 
-        r = container_path(c, argv[1], &path);
+        r = bus_connect(c);
         if (r < 0)
                 return r;
-        r = bus_new_call(c, path, IOVAD_CONTAINER_IFACE, "MapMemory", &m);
+        r = iovad_map_memory(c->iovad, argv[1], memfd, 0, size, &o, &lease);
         if (r < 0)
-                return r;
-        r = sd_bus_message_append(m, "htt", memfd, UINT64_C(0), size);
-        if (r >= 0)
-                r = append_options(c, m, OPT_ALIGN | OPT_LIMIT | OPT_IOVA | OPT_PERSISTENT | OPT_READONLY);
-        if (r < 0)
-                return log_errno(r, "Failed to build MapMemory call");
-        r = bus_send(c, m, "MapMemory", &reply);
-        if (r < 0)
-                return r;
-        /* The call holds a copy of the memfd; only ours should stay open while holding. */
-        m = sd_bus_message_unref(m);
-        r = sd_bus_message_read(reply, "ot", &lease, &iova);
-        if (r < 0)
-                return log_parse_error(r);
+                return log_iovad_error(c, r, "MapMemory");
 
-        r = report_lease(c, "Mapped", lease, iova, size, memfd, -1);
+        r = report_lease(c, "Mapped", lease.object, lease.iova, size, memfd, -1);
         if (r < 0)
                 return r;
-        return finish(c, lease, true);
+        return finish(c, lease.object, true);
 }
 
 int verb_allocate(Iovactl *c, int argc, char **argv) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
-        _cleanup_free_ char *path = NULL;
+        iovad_lease_options o = lease_options(c, OPT_LIMIT | OPT_READONLY | OPT_HUGEPAGES);
         _cleanup_close_ int memfd = -1;
-        const char *lease;
-        uint64_t size, iova;
-        int r, received, seals;
+        iovad_lease_info lease;
+        uint64_t size;
+        int r, seals;
 
         r = parse_size_arg(c, "size", argv[2], &size);
         if (r < 0)
                 return r;
-        r = container_path(c, argv[1], &path);
+        r = bus_connect(c);
         if (r < 0)
                 return r;
-        r = bus_new_call(c, path, IOVAD_CONTAINER_IFACE, "AllocateMapped", &m);
+        r = iovad_allocate_mapped(c->iovad, argv[1], size, &o, &lease, &memfd);
         if (r < 0)
-                return r;
-        r = sd_bus_message_append(m, "t", size);
-        if (r >= 0)
-                r = append_options(c, m, OPT_LIMIT | OPT_READONLY | OPT_HUGEPAGES);
-        if (r < 0)
-                return log_errno(r, "Failed to build AllocateMapped call");
-        r = bus_send(c, m, "AllocateMapped", &reply);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_read(reply, "oth", &lease, &iova, &received);
-        if (r < 0)
-                return log_parse_error(r);
-        memfd = fcntl(received, F_DUPFD_CLOEXEC, 3);
-        if (memfd < 0)
-                return log_errno(-errno, "Failed to duplicate memfd");
+                return log_iovad_error(c, r, "AllocateMapped");
         /* Show the seals, so that a test or an admin can see iovad sealed what it handed out. */
         seals = fcntl(memfd, F_GET_SEALS);
         if (seals < 0)
                 return log_errno(-errno, "Memory from iovad is not a memfd");
 
-        r = report_lease(c, "Allocated", lease, iova, size, memfd, seals);
+        r = report_lease(c, "Allocated", lease.object, lease.iova, size, memfd, seals);
         if (r < 0)
                 return r;
-        return finish(c, lease, false);
+        return finish(c, lease.object, false);
 }
 
 static int cmp_lease_iova(const void *a, const void *b) {
-        const IovaLease *x = a, *y = b;
+        const iovad_lease_info *x = a, *y = b;
 
         return x->iova < y->iova ? -1 : x->iova > y->iova;
 }
@@ -235,30 +197,25 @@ int verb_leases(Iovactl *c, int argc, char **argv) {
                 { "MAPPED", "mapped", CELL_BOOL, 0 },
                 { "OBJECT", "lease", CELL_STRING, COLUMN_JSON_ONLY },
         };
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        _cleanup_(lease_array_clear) LeaseArray leases = {};
-        _cleanup_free_ char *path = NULL;
+        _cleanup_free_ iovad_lease_info *leases = NULL;
         _cleanup_table_ Table *t = NULL;
-        int r;
+        int r, n;
 
-        r = container_path(c, argv[1], &path);
+        r = bus_connect(c);
         if (r < 0)
                 return r;
-        r = bus_call(c, path, IOVAD_CONTAINER_IFACE, "ListLeases", &reply, NULL);
-        if (r < 0)
-                return r;
-        r = bus_read_leases(reply, &leases);
-        if (r < 0)
-                return log_parse_error(r);
+        n = iovad_container_list_leases(c->iovad, argv[1], &leases);
+        if (n < 0)
+                return log_iovad_error(c, n, "ListLeases");
         /* In address order, as "layout" draws them. */
-        if (leases.n > 0)
-                qsort(leases.items, leases.n, sizeof(IovaLease), cmp_lease_iova);
+        if (n > 0)
+                qsort(leases, (size_t) n, sizeof(iovad_lease_info), cmp_lease_iova);
 
         t = table_new(columns, ELEMENTSOF(columns));
         if (!t)
                 return log_errno(-ENOMEM, "Out of memory");
-        for (size_t i = 0; i < leases.n; i++) {
-                const IovaLease *l = &leases.items[i];
+        for (int i = 0; i < n; i++) {
+                const iovad_lease_info *l = &leases[i];
                 uint64_t end = l->size > 0 && l->iova + (l->size - 1) >= l->iova ? l->iova + (l->size - 1) : l->iova;
 
                 if (table_add_string(t, lease_id(l->object)) < 0 ||
@@ -273,7 +230,6 @@ int verb_leases(Iovactl *c, int argc, char **argv) {
 }
 
 int verb_release(Iovactl *c, int argc, char **argv) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_free_ char *path = NULL;
         const char *arg = argv[1];
         uint64_t id;
@@ -295,8 +251,8 @@ int verb_release(Iovactl *c, int argc, char **argv) {
         r = bus_connect(c);
         if (r < 0)
                 return r;
-        r = sd_bus_call_method(c->bus, IOVAD_BUS_NAME, path, IOVAD_LEASE_IFACE, "Release", &error, NULL, NULL);
+        r = iovad_release(c->iovad, path);
         if (r < 0)
-                return log_object_error(c, &error, r, "Release", "lease", lease_id(path));
+                return log_iovad_object_error(c, r, "Release", "lease", lease_id(path));
         return 0;
 }

@@ -14,6 +14,7 @@
 #include "util/log.h"
 #include "model/manager.h"
 #include "bus/server.h"
+#include "platform/cdi.h"
 
 typedef struct Args {
         const char *simulate;
@@ -152,6 +153,57 @@ static int open_backend(const Args *a, const char *runtime_dir, Backend **ret) {
         return r;
 }
 
+/*
+ * The host's end of the system bus for the CDI spec's bind mount: the
+ * first unix:path= address of DBUS_SYSTEM_BUS_ADDRESS, else where the
+ * system bus is. NULL when the bus is on no socket file a container could
+ * be given (an abstract socket, TCP).
+ */
+static char *system_bus_socket(void) {
+        const char *a = getenv("DBUS_SYSTEM_BUS_ADDRESS");
+        const char *p;
+
+        if (!a || !*a)
+                return strdup(CDI_DEFAULT_BUS_SOCKET);
+        if (strncmp(a, "unix:", 5) != 0)
+                return NULL;
+        p = strstr(a, "path=");
+        if (!p || (p != a + 5 && p[-1] != ','))
+                return NULL;
+        p += 5;
+        /* The path ends at the address's next key (',') or the next address (';'). */
+        return strndup(p, strcspn(p, ",;"));
+}
+
+/*
+ * The CDI spec goes to cdi.spec_dir; by default to /run/cdi, where
+ * container runtimes look, except on the simulated backend, whose devices
+ * no runtime could use: there it goes below the runtime directory.
+ */
+static int setup_cdi(Manager *m, const Args *a, const char *runtime_dir) {
+        _cleanup_free_ char *dir = NULL, *socket = NULL;
+        const char *conf = m->config.cdi_spec_dir;
+
+        if (conf && !*conf)
+                return 0;
+        if (conf)
+                dir = strdup(conf);
+        else if (a->simulate) {
+                if (asprintf(&dir, "%s/cdi", runtime_dir) < 0)
+                        dir = NULL;
+        } else
+                dir = strdup(CDI_DEFAULT_SPEC_DIR);
+        if (!dir)
+                return -ENOMEM;
+        socket = system_bus_socket();
+        if (!socket || socket[0] != '/') {
+                log_warning("The system bus (DBUS_SYSTEM_BUS_ADDRESS=%s) is on no socket file: no CDI spec",
+                            getenv("DBUS_SYSTEM_BUS_ADDRESS"));
+                return 0;
+        }
+        return manager_set_cdi(m, dir, IOVAD_CDI_HOOK, socket);
+}
+
 static int run(int argc, char **argv) {
         _cleanup_free_ char *msg = NULL;
         Args a = {};
@@ -195,6 +247,9 @@ static int run(int argc, char **argv) {
                 config_done(&config);
                 return log_error_errno(r, "Cannot allocate the manager");
         }
+        r = setup_cdi(m, &a, runtime_dir);
+        if (r < 0)
+                goto finish;
         r = manager_refresh_platform(m, &e);
         if (r < 0) {
                 log_error("%s", e.message);

@@ -9,8 +9,12 @@ pkgs=(
 	# build
 	gcc meson ninja-build pkg-config libc6-dev
 	libsystemd-dev libjson-c-dev libpci-dev pci.ids check
+	# man pages (scdoc), where bash completions go, and man for the install test
+	scdoc bash-completion man-db groff-base
 	# run and bus tests: a private dbus-daemon, busctl, setpriv
 	dbus-daemon systemd util-linux python3
+	# bus tests: the CDI spec validated against the CDI project's schema
+	python3-jsonschema golang-github-container-orchestrated-devices-container-device-interface-dev
 	# kernel tier: QEMU/TCG, a static busybox for the guest, module tools
 	qemu-system-x86 busybox-static kmod xz-utils zstd cpio
 )
@@ -20,6 +24,6 @@ for p in "${pkgs[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "setup-deps: installing ${missing[*]}"
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${missing[@]}"
+	apt-get -o DPkg::Lock::Timeout=900 update -qq
+	apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends "${missing[@]}"
 fi

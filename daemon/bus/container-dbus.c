@@ -296,6 +296,37 @@ static int method_check_msi_window(sd_bus_message *msg, void *userdata, sd_bus_e
 }
 
 /*
+ * Who a new lease of @c belongs to: the caller's uid, and its connection
+ * unless @o makes it persistent (which needs authorization). 1 yes, 0
+ * waiting for polkit, negative refused.
+ */
+static int lease_owner(Server *s, sd_bus_message *msg, Container *c, const LeaseOptions *o, uid_t *ret_uid,
+                       Client **ret_client, sd_bus_error *error) {
+        IovadError e = {};
+        int r;
+
+        *ret_client = NULL;
+        r = server_authorize_container_use(s, c, msg, ret_uid, error);
+        if (r < 0)
+                return r;
+        if (o->persistent)
+                return server_authorize(s, msg, IOVAD_ACTION_PERSISTENT_LEASE,
+                                        (const char *const[]) { "container", c->name, NULL }, error);
+        r = server_get_client(s, msg, *ret_uid, ret_client);
+        if (r == -EBADMSG)
+                return bus_reply_error(error, &e,
+                                       iovad_error(&e, IOVAD_E_NOT_SUPPORTED,
+                                                   "A lease of a connection needs a bus connection with a "
+                                                   "unique name"));
+        if (r == -ENOTCONN)
+                return bus_reply_error(error, &e,
+                                       iovad_error(&e, IOVAD_E_NOT_ATTACHED, "The calling connection has left the bus"));
+        if (r < 0)
+                return r;
+        return 1;
+}
+
+/*
  * Common tail of Lease, MapMemory and AllocateMapped. Returns 1 with the
  * lease in *@ret, 0 when the call waits for polkit (the handler returns 1),
  * negative on error.
@@ -308,27 +339,9 @@ static int make_lease(Server *s, sd_bus_message *msg, Container *c, uint64_t siz
         uid_t uid;
         int r;
 
-        r = server_authorize_container_use(s, c, msg, &uid, error);
-        if (r < 0)
+        r = lease_owner(s, msg, c, o, &uid, &client, error);
+        if (r <= 0)
                 return r;
-        if (o->persistent) {
-                r = server_authorize(s, msg, IOVAD_ACTION_PERSISTENT_LEASE,
-                                     (const char *const[]) { "container", c->name, NULL }, error);
-                if (r <= 0)
-                        return r;
-        } else {
-                r = server_get_client(s, msg, uid, &client);
-                if (r == -EBADMSG)
-                        return bus_reply_error(error, &e,
-                                               iovad_error(&e, IOVAD_E_NOT_SUPPORTED,
-                                                           "A lease of a connection needs a bus connection with a "
-                                                           "unique name"));
-                if (r == -ENOTCONN)
-                        return bus_reply_error(error, &e,
-                                               iovad_error(&e, IOVAD_E_NOT_ATTACHED, "The calling connection has left the bus"));
-                if (r < 0)
-                        return r;
-        }
         r = manager_lease(s->manager, c, uid, client, size, o, TAKE_FD(fd), offset, ret, &e);
         if (r < 0)
                 return bus_reply_error(error, &e, r);
@@ -457,6 +470,93 @@ static int method_allocate_mapped(sd_bus_message *msg, void *userdata, sd_bus_er
         return reply_lease(s, msg, l, fd);
 }
 
+static int method_map_memory_batch(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Server *s = server_of_bus(sd_bus_message_get_bus(msg));
+        _cleanup_free_ LeasePiece *pieces = NULL;
+        _cleanup_free_ Lease **leases = NULL;
+        Container *c = userdata;
+        Client *client = NULL;
+        size_t n = 0, allocated = 0;
+        IovadError e = {};
+        ssize_t failed;
+        LeaseOptions o;
+        uid_t uid;
+        int fd, r;
+
+        r = sd_bus_message_read(msg, "h", &fd);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_enter_container(msg, 'a', "(ttt)");
+        if (r < 0)
+                return r;
+        for (;;) {
+                LeasePiece p;
+
+                r = sd_bus_message_read(msg, "(ttt)", &p.offset, &p.size, &p.iova);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        break;
+                if (n >= LEASE_BATCH_MAX)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "A batch holds at most %u pieces", LEASE_BATCH_MAX);
+                if (n == allocated) {
+                        size_t more = allocated ? allocated * 2 : 64;
+                        LeasePiece *a = reallocarray(pieces, more, sizeof(LeasePiece));
+                        if (!a)
+                                return -ENOMEM;
+                        pieces = a;
+                        allocated = more;
+                }
+                pieces[n++] = p;
+        }
+        r = sd_bus_message_exit_container(msg);
+        if (r < 0)
+                return r;
+        r = bus_read_lease_options(msg, LEASE_OPTIONS_MAP, &o, error);
+        if (r < 0)
+                return r;
+        if (o.fixed)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "Option 'iova' is not for a batch: each piece gives its own");
+        if (n == 0)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "A batch needs at least one piece");
+        r = lease_owner(s, msg, c, &o, &uid, &client, error);
+        if (r <= 0)
+                return r == 0 ? 1 : r;
+        leases = calloc(n, sizeof(Lease *));
+        if (!leases)
+                return -ENOMEM;
+        r = manager_lease_batch(s->manager, c, uid, client, &o, fd, pieces, n, leases, &failed, &e);
+        if (r < 0) {
+                log_info_f(LOG_FIELDS(.container = c->name, .error = r), "Batch of %zu pieces in '%s' for uid %u refused: %s",
+                           n, c->name, (unsigned) uid, e.message);
+                return bus_reply_error(error, &e, r);
+        }
+        log_info_f(LOG_FIELDS(.container = c->name, .lease = leases[0]->id),
+                   "Leases %" PRIu64 "-%" PRIu64 " in '%s' for uid %u%s%s: a batch of %zu mapped pieces of one memfd",
+                   leases[0]->id, leases[n - 1]->id, c->name, (unsigned) uid, client ? " of " : "",
+                   client ? client->name : ", persistent", n);
+        bus_emit_container_changed(s, c, "DmaMappingsAvailable", NULL);
+
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'a', "(ot)");
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                char path[sizeof(IOVAD_LEASE_PREFIX) + 24];
+                snprintf(path, sizeof(path), IOVAD_LEASE_PREFIX "/%" PRIu64, leases[i]->id);
+                r = sd_bus_message_append(reply, "(ot)", path, leases[i]->iova);
+        }
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        /* Ids grow within the batch: the last one's note covers them all. */
+        manager_lease_replying(s->manager, leases[n - 1]);
+        return sd_bus_send(NULL, reply, NULL);
+}
+
 static int method_list_leases(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         Server *s = server_of_bus(sd_bus_message_get_bus(msg));
@@ -508,7 +608,7 @@ static int method_destroy(sd_bus_message *msg, void *userdata, sd_bus_error *err
                 memcpy(groups, c->groups, n_groups * sizeof(unsigned));
 
         /* InterfacesRemoved lists the object's interfaces: announce it while it still exists. */
-        (void) sd_bus_emit_object_removed(sd_bus_message_get_bus(msg), path);
+        (void) sd_bus_emit_object_removed(s->bus, path);
         manager_destroy_container(s->manager, c);
         log_info_f(LOG_FIELDS(.container = name), "Destroyed container '%s'", name);
         for (size_t i = 0; i < n_groups; i++)
@@ -543,6 +643,8 @@ const sd_bus_vtable container_vtable[] = {
         SD_BUS_METHOD_WITH_ARGS("AllocateMapped", SD_BUS_ARGS("t", size, "a{sv}", options),
                                 SD_BUS_RESULT("o", lease, "t", iova, "h", memfd), method_allocate_mapped,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("MapMemoryBatch", SD_BUS_ARGS("h", memfd, "a(ttt)", pieces, "a{sv}", options),
+                                SD_BUS_RESULT("a(ot)", leases), method_map_memory_batch, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("ListLeases", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(ottb)", leases), method_list_leases,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Destroy", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_destroy,

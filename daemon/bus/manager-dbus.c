@@ -233,7 +233,8 @@ static int method_create_container(sd_bus_message *msg, void *userdata, sd_bus_e
         path = iovad_container_path(c->name);
         if (!path)
                 return -ENOMEM;
-        (void) sd_bus_emit_object_added(sd_bus_message_get_bus(msg), path);
+        /* On the bus, where watchers are, also when the call came on a direct connection. */
+        (void) sd_bus_emit_object_added(s->bus, path);
         return sd_bus_reply_method_return(msg, "o", path);
 }
 
@@ -255,6 +256,93 @@ static int method_get_container(sd_bus_message *msg, void *userdata, sd_bus_erro
         return sd_bus_reply_method_return(msg, "o", path);
 }
 
+static int method_open_direct_connection(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_close_ int fd = -1;
+        Server *s = userdata;
+        int r;
+
+        r = sd_bus_message_enter_container(msg, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_enter_container(msg, 'e', "sv");
+        if (r < 0)
+                return r;
+        if (r > 0) {
+                const char *key;
+                r = sd_bus_message_read(msg, "s", &key);
+                if (r < 0)
+                        return r;
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Unknown option '%s'", key);
+        }
+        r = sd_bus_message_exit_container(msg);
+        if (r < 0)
+                return r;
+        /* Anyone may: the connection can do nothing its uid could not do over the bus. */
+        r = server_open_direct(s, msg, &fd, error);
+        if (r < 0)
+                return r;
+        return sd_bus_reply_method_return(msg, "h", fd);
+}
+
+static int method_release_leases(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_free_ uint64_t *ids = NULL;
+        Server *s = userdata;
+        size_t n = 0, allocated = 0, n_changed;
+        Container *changed[64];
+        IovadError e = {};
+        const char *path;
+        ssize_t failed;
+        uid_t uid;
+        int r;
+
+        r = sd_bus_message_enter_container(msg, 'a', "o");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_read(msg, "o", &path)) > 0) {
+                const char *p = strncmp(path, IOVAD_LEASE_PREFIX "/", strlen(IOVAD_LEASE_PREFIX) + 1) == 0
+                                        ? path + strlen(IOVAD_LEASE_PREFIX) + 1
+                                        : NULL;
+                uint64_t id = 0;
+                char *end = NULL;
+
+                if (p && *p >= '1' && *p <= '9') {
+                        errno = 0;
+                        id = strtoull(p, &end, 10);
+                        if (errno != 0 || *end != 0)
+                                id = 0;
+                }
+                if (id == 0)
+                        return bus_reply_error(error, &e,
+                                               iovad_error(&e, IOVAD_E_NO_SUCH_LEASE,
+                                                           "Lease %zu of the list: %s is not a lease's path; nothing "
+                                                           "was released", n, path));
+                if (n == allocated) {
+                        size_t more = allocated ? allocated * 2 : 64;
+                        uint64_t *a = reallocarray(ids, more, sizeof(uint64_t));
+                        if (!a)
+                                return -ENOMEM;
+                        ids = a;
+                        allocated = more;
+                }
+                ids[n++] = id;
+        }
+        if (r < 0)
+                return r;
+        r = sd_bus_message_exit_container(msg);
+        if (r < 0)
+                return r;
+        r = server_caller_uid(s, msg, &uid);
+        if (r < 0)
+                return r;
+        r = manager_release_leases(s->manager, uid, ids, n, &failed, changed, ELEMENTSOF(changed), &n_changed, &e);
+        for (size_t i = 0; i < n_changed; i++)
+                bus_emit_container_changed(s, changed[i], "DmaMappingsAvailable", NULL);
+        if (r < 0)
+                return bus_reply_error(error, &e, r);
+        log_info("Released %zu leases for uid %u in one call", n, (unsigned) uid);
+        return sd_bus_reply_method_return(msg, NULL);
+}
+
 const sd_bus_vtable manager_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_PROPERTY("Version", "s", property_get_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
@@ -273,5 +361,9 @@ const sd_bus_vtable manager_vtable[] = {
                                 SD_BUS_RESULT("o", container), method_create_container, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetContainer", SD_BUS_ARGS("s", name), SD_BUS_RESULT("o", container),
                                 method_get_container, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("OpenDirectConnection", SD_BUS_ARGS("a{sv}", options), SD_BUS_RESULT("h", connection),
+                                method_open_direct_connection, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ReleaseLeases", SD_BUS_ARGS("ao", leases), SD_BUS_NO_RESULT, method_release_leases,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END,
 };

@@ -3,6 +3,8 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "iovad-bus.h"
 #include "util/log.h"
@@ -27,6 +29,25 @@ typedef struct ClientTrack {
 #define MATCH_NAME_GONE                                                                                     \
         "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"                          \
         "interface='org.freedesktop.DBus',member='NameOwnerChanged',arg2=''"
+
+/*
+ * One direct connection: iovad's end of the socketpair, served as a
+ * peer-to-peer sd-bus server, and the Client its leases belong to, named
+ * "direct-PID.N" (never a bus name, so that a restarted iovad, which
+ * finds no such name on the bus, releases its journaled leases as those
+ * of a client that left while it was away).
+ */
+#define DIRECT_CLIENT_PREFIX "direct-"
+
+struct DirectConn {
+        Server *server;
+        sd_bus *bus;
+        uid_t uid;               /* who opened it: the authority for every call on it */
+        Client *client;
+        ClientTrack *track;      /* the client's userdata */
+        sd_event_source *gone;   /* deferred close once the peer hung up */
+        DirectConn *prev, *next;
+};
 
 static void track_free(ClientTrack *t) {
         if (!t)
@@ -94,10 +115,32 @@ static int track_client(Server *s, Client *c) {
         return 0;
 }
 
+static DirectConn *direct_of_bus(Server *s, sd_bus *bus) {
+        /* Few of them (DIRECT_MAX): a walk costs less than the call's parsing. */
+        for (DirectConn *d = s->direct; d; d = d->next)
+                if (d->bus == bus)
+                        return d;
+        return NULL;
+}
+
+bool server_is_direct(Server *s, sd_bus_message *m) {
+        return sd_bus_message_get_bus(m) != s->bus;
+}
+
 int server_get_client(Server *s, sd_bus_message *m, uid_t uid, Client **ret) {
         const char *sender = sd_bus_message_get_sender(m);
         Client *c;
         int r;
+
+        if (server_is_direct(s, m)) {
+                DirectConn *d = direct_of_bus(s, sd_bus_message_get_bus(m));
+                if (!d)
+                        return -EBADMSG;
+                if (d->gone)
+                        return -ENOTCONN;
+                *ret = d->client;
+                return 0;
+        }
 
         /* A peer-to-peer connection has no unique name to tie leases to. */
         if (!sender)
@@ -126,8 +169,18 @@ Server *server_of_bus(sd_bus *bus) {
 int server_caller_uid(Server *s, sd_bus_message *m, uid_t *ret) {
         _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
         const char *sender = sd_bus_message_get_sender(m);
-        Client *c = sender ? manager_find_client(s->manager, sender) : NULL;
+        Client *c;
         int r;
+
+        if (server_is_direct(s, m)) {
+                DirectConn *d = direct_of_bus(s, sd_bus_message_get_bus(m));
+                /* The uid recorded when it was opened, whatever the socket's peer credentials say. */
+                if (!d)
+                        return -EPERM;
+                *ret = d->uid;
+                return 0;
+        }
+        c = sender ? manager_find_client(s->manager, sender) : NULL;
 
         /*
          * dbus-daemon attaches no credentials to messages, so asking is a
@@ -168,6 +221,18 @@ int server_authorize(Server *s, sd_bus_message *m, const char *action, const cha
         r = server_caller_uid(s, m, &uid);
         if (r < 0)
                 return r;
+        /*
+         * polkit judges a subject, here the caller's bus name; a direct
+         * connection has none, and whoever holds its fd acts as its uid,
+         * so polkit's answer for the process that opened it would be
+         * handed to whoever holds the fd now. Privileged calls go over
+         * the bus; root needs no polkit either way.
+         */
+        if (uid != 0 && server_is_direct(s, m))
+                return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
+                                         "uid %u may not do this on a direct connection: privileged calls, "
+                                         "which polkit authorizes, go over the bus",
+                                         (unsigned) uid);
         return auth_check(s->auth, m, uid, action, details, error);
 }
 
@@ -213,31 +278,34 @@ static int on_post(sd_event_source *source, void *userdata) {
                 return 0;
         if (sd_bus_get_n_queued_write(s->bus, &queued) < 0 || queued > 0)
                 return 0;
+        for (DirectConn *d = s->direct; d; d = d->next)
+                if (!d->gone && (sd_bus_get_n_queued_write(d->bus, &queued) < 0 || queued > 0))
+                        return 0;
         manager_leases_answered(s->manager);
         return 0;
 }
 
-static int register_objects(Server *s) {
+static int register_objects(Server *s, sd_bus *bus) {
         int r;
 
-        r = sd_bus_add_object_vtable(s->bus, NULL, IOVAD_MANAGER_PATH, IOVAD_MANAGER_IFACE, manager_vtable, s);
+        r = sd_bus_add_object_vtable(bus, NULL, IOVAD_MANAGER_PATH, IOVAD_MANAGER_IFACE, manager_vtable, s);
         if (r >= 0)
-                r = sd_bus_add_fallback_vtable(s->bus, NULL, IOVAD_CONTAINER_PREFIX, IOVAD_CONTAINER_IFACE,
+                r = sd_bus_add_fallback_vtable(bus, NULL, IOVAD_CONTAINER_PREFIX, IOVAD_CONTAINER_IFACE,
                                                container_vtable, container_object_find, s);
         if (r >= 0)
-                r = sd_bus_add_node_enumerator(s->bus, NULL, IOVAD_CONTAINER_PREFIX, container_node_enumerator, s);
+                r = sd_bus_add_node_enumerator(bus, NULL, IOVAD_CONTAINER_PREFIX, container_node_enumerator, s);
         if (r >= 0)
-                r = sd_bus_add_fallback_vtable(s->bus, NULL, IOVAD_LEASE_PREFIX, IOVAD_LEASE_IFACE, lease_vtable,
+                r = sd_bus_add_fallback_vtable(bus, NULL, IOVAD_LEASE_PREFIX, IOVAD_LEASE_IFACE, lease_vtable,
                                                lease_object_find, s);
         if (r >= 0)
-                r = sd_bus_add_node_enumerator(s->bus, NULL, IOVAD_LEASE_PREFIX, lease_node_enumerator, s);
+                r = sd_bus_add_node_enumerator(bus, NULL, IOVAD_LEASE_PREFIX, lease_node_enumerator, s);
         if (r >= 0)
-                r = sd_bus_add_fallback_vtable(s->bus, NULL, IOVAD_DEVICE_PREFIX, IOVAD_DEVICE_IFACE, device_vtable,
+                r = sd_bus_add_fallback_vtable(bus, NULL, IOVAD_DEVICE_PREFIX, IOVAD_DEVICE_IFACE, device_vtable,
                                                device_object_find, s);
         if (r >= 0)
-                r = sd_bus_add_node_enumerator(s->bus, NULL, IOVAD_DEVICE_PREFIX, device_node_enumerator, s);
+                r = sd_bus_add_node_enumerator(bus, NULL, IOVAD_DEVICE_PREFIX, device_node_enumerator, s);
         if (r >= 0)
-                r = sd_bus_add_object_manager(s->bus, NULL, IOVAD_MANAGER_PATH);
+                r = sd_bus_add_object_manager(bus, NULL, IOVAD_MANAGER_PATH);
         return r;
 }
 
@@ -250,7 +318,15 @@ static void release_departed_clients(Server *s) {
         char **names = NULL;
         int r;
 
-        for (Client *c = s->manager->clients; c; c = c->next) {
+        for (Client *c = s->manager->clients, *next; c; c = next) {
+                next = c->next;
+                /* A direct connection ends with the iovad that served it. */
+                if (strncmp(c->name, DIRECT_CLIENT_PREFIX, strlen(DIRECT_CLIENT_PREFIX)) == 0) {
+                        log_info("Direct connection %s closed with the previous iovad: its %zu lease%s are released",
+                                 c->name, c->n_leases, c->n_leases == 1 ? "" : "s");
+                        (void) manager_client_gone(s->manager, c, NULL, 0);
+                        continue;
+                }
                 r = track_client(s, c);
                 if (r < 0)
                         log_error_f(LOG_FIELDS(.error = r), "Cannot track %s: %s", c->name, strerror(-r));
@@ -281,6 +357,161 @@ static void release_departed_clients(Server *s) {
         free(names);
 }
 
+
+/* ---- direct connections ---- */
+
+static DirectConn *direct_free(DirectConn *d) {
+        Server *s;
+
+        if (!d)
+                return NULL;
+        s = d->server;
+        if (d->prev)
+                d->prev->next = d->next;
+        else if (s->direct == d)
+                s->direct = d->next;
+        if (d->next)
+                d->next->prev = d->prev;
+        s->n_direct--;
+        sd_event_source_disable_unref(d->gone);
+        if (d->track) {
+                if (d->track->client)
+                        d->track->client->userdata = NULL;
+                free(d->track);
+        }
+        sd_bus_flush_close_unref(d->bus);
+        free(d);
+        return NULL;
+}
+
+static int on_direct_gone_deferred(sd_event_source *source, void *userdata) {
+        DirectConn *d = userdata;
+        Server *s = d->server;
+        Client *c = d->client;
+        Container *changed[64];
+        size_t n;
+
+        log_debug("Direct connection %s of uid %u closed", c->name, (unsigned) d->uid);
+        direct_free(d);
+        /* Its leases go as a bus client's do when it leaves the bus. */
+        n = manager_client_gone(s->manager, c, changed, ELEMENTSOF(changed));
+        for (size_t i = 0; i < n; i++)
+                bus_emit_container_changed(s, changed[i], "DmaMappingsAvailable", NULL);
+        return 0;
+}
+
+static int on_direct_disconnected(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        DirectConn *d = userdata;
+
+        /* Not inside sd-bus's dispatch of this very connection: from a defer source. */
+        if (d->gone)
+                return 0;
+        return sd_event_add_defer(d->server->event, &d->gone, on_direct_gone_deferred, d);
+}
+
+int server_open_direct(Server *s, sd_bus_message *m, int *ret_fd, sd_bus_error *error) {
+        _cleanup_close_ int theirs = -1;
+        IovadError e = {};
+        DirectConn *d = NULL;
+        sd_id128_t id;
+        size_t n_uid = 0;
+        int pair[2], r;
+        char name[64];
+        uid_t uid;
+        Client *c;
+
+        r = server_caller_uid(s, m, &uid);
+        if (r < 0)
+                return r;
+        for (DirectConn *x = s->direct; x; x = x->next)
+                n_uid += x->uid == uid && !x->gone;
+        if (n_uid >= DIRECT_MAX_PER_UID)
+                return bus_reply_error(error, &e,
+                                       iovad_error(&e, IOVAD_E_QUOTA_EXCEEDED,
+                                                   "uid %u has %zu direct connections open, the most allowed",
+                                                   (unsigned) uid, n_uid));
+        if (s->n_direct >= DIRECT_MAX)
+                return bus_reply_error(error, &e,
+                                       iovad_error(&e, IOVAD_E_TOO_MANY_FILES,
+                                                   "iovad has %zu direct connections open, the most it serves",
+                                                   s->n_direct));
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
+                return bus_reply_error(error, &e,
+                                       iovad_error(&e, errno == EMFILE || errno == ENFILE ? IOVAD_E_TOO_MANY_FILES
+                                                                                           : IOVAD_E_KERNEL,
+                                                   "Cannot make a socketpair: %m"));
+        theirs = pair[1];
+
+        d = calloc(1, sizeof(*d));
+        if (!d) {
+                safe_close(pair[0]);
+                return -ENOMEM;
+        }
+        d->server = s;
+        d->uid = uid;
+        d->next = s->direct;
+        if (s->direct)
+                s->direct->prev = d;
+        s->direct = d;
+        s->n_direct++;
+
+        r = sd_bus_new(&d->bus);
+        if (r < 0) {
+                safe_close(pair[0]);
+                goto fail;
+        }
+        r = sd_bus_set_fd(d->bus, pair[0], pair[0]);
+        if (r < 0) {
+                safe_close(pair[0]);
+                goto fail;
+        }
+        r = sd_id128_randomize(&id);
+        if (r >= 0)
+                r = sd_bus_set_server(d->bus, true, id);
+        /*
+         * The socketpair's peer credentials are iovad's own: the uid that
+         * counts is the one recorded above, so the client's SASL EXTERNAL
+         * claim is not held against them.
+         */
+        if (r >= 0)
+                r = sd_bus_set_anonymous(d->bus, true);
+        if (r >= 0)
+                r = sd_bus_negotiate_fds(d->bus, true);
+        if (r >= 0)
+                r = sd_bus_start(d->bus);
+        if (r >= 0)
+                r = sd_bus_attach_event(d->bus, s->event, SD_EVENT_PRIORITY_NORMAL);
+        if (r >= 0)
+                r = register_objects(s, d->bus);
+        if (r >= 0)
+                r = sd_bus_match_signal(d->bus, NULL, NULL, "/org/freedesktop/DBus/Local", "org.freedesktop.DBus.Local",
+                                        "Disconnected", on_direct_disconnected, d);
+        if (r < 0)
+                goto fail;
+
+        snprintf(name, sizeof(name), DIRECT_CLIENT_PREFIX "%d.%" PRIu64, (int) getpid(), ++s->direct_seq);
+        d->track = calloc(1, sizeof(ClientTrack));
+        if (!d->track) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        r = manager_get_client(s->manager, name, uid, &c);
+        if (r < 0)
+                goto fail;
+        d->client = c;
+        d->track->server = s;
+        d->track->client = c;
+        c->userdata = d->track;
+        log_info("Direct connection %s opened for uid %u (%s)", name, (unsigned) uid,
+                 sd_bus_message_get_sender(m) ?: "a direct connection");
+        *ret_fd = TAKE_FD(theirs);
+        return 0;
+
+fail:
+        direct_free(d);
+        return r;
+}
+
 int server_new_on_bus(sd_event *event, sd_bus *bus, Manager *manager, const ServerOptions *o, Server **ret) {
         Server *s;
         int r;
@@ -306,7 +537,7 @@ int server_new_on_bus(sd_event *event, sd_bus *bus, Manager *manager, const Serv
         r = auth_new(s->bus, o->polkit, NULL, &s->auth);
         if (r < 0)
                 goto fail;
-        r = register_objects(s);
+        r = register_objects(s, s->bus);
         if (r < 0) {
                 log_error_errno(r, "Cannot register the objects");
                 goto fail;
@@ -370,6 +601,8 @@ Server *server_free(Server *s) {
         if (!s)
                 return NULL;
         /* Our own connection closing is not the clients leaving: their leases stay for the next start. */
+        while (s->direct)
+                direct_free(s->direct);
         for (Client *c = s->manager->clients; c; c = c->next)
                 track_free(c->userdata);
         sd_bus_slot_unref(s->name_gone);

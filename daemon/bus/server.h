@@ -19,6 +19,16 @@
 #include "persist/fd-store.h"
 #include "model/manager.h"
 
+typedef struct DirectConn DirectConn;
+
+/*
+ * Direct connections (OpenDirectConnection, docs/api.md): peer-to-peer
+ * connections on which the same objects are served, acting for the uid
+ * that opened them. At most this many per uid, and in all.
+ */
+#define DIRECT_MAX_PER_UID 8
+#define DIRECT_MAX 256
+
 typedef struct Server {
         sd_event *event;
         sd_bus *bus;
@@ -27,6 +37,9 @@ typedef struct Server {
         bool polkit;
         sd_event_source *answered;   /* after each dispatch: have the replies gone out? */
         sd_bus_slot *name_gone;      /* the match for clients leaving the bus */
+        DirectConn *direct;          /* the open direct connections */
+        size_t n_direct;
+        uint64_t direct_seq;         /* for their client names */
 } Server;
 
 typedef struct ServerOptions {
@@ -47,6 +60,17 @@ Server *server_free(Server *s);
  */
 int server_new_on_bus(sd_event *event, sd_bus *bus, Manager *manager, const ServerOptions *o, Server **ret);
 
+/**
+ * server_open_direct() - a direct connection for the caller of @m: a
+ * socketpair whose one end iovad serves peer-to-peer, acting for the
+ * caller's uid, and whose other end is returned in *@ret_fd (the caller's
+ * to close). QUOTA_EXCEEDED past DIRECT_MAX_PER_UID for the uid,
+ * TOO_MANY_FILES past DIRECT_MAX or when no socket can be made.
+ */
+int server_open_direct(Server *s, sd_bus_message *m, int *ret_fd, sd_bus_error *error);
+/* Whether @m came on a direct connection rather than the bus. */
+bool server_is_direct(Server *s, sd_bus_message *m);
+
 /* Bus helpers for the *-dbus.c files. */
 
 /* The Server behind the object the current call is addressed to. */
@@ -55,14 +79,18 @@ Server *server_of_bus(sd_bus *bus);
 /*
  * The caller's effective uid, from the bus (never from the message body,
  * never from /proc); asked of the bus once per client that holds leases,
- * then remembered.
+ * then remembered. On a direct connection: the uid that opened it.
  */
 int server_caller_uid(Server *s, sd_bus_message *m, uid_t *ret);
 
 /* The model's error as the reply: its code's D-Bus name and its message. Returns a negative errno. */
 int bus_reply_error(sd_bus_error *error, const IovadError *e, int r);
 
-/* Authorization, as auth_check(): 1 yes, 0 pending (return 1 from the handler), negative no. */
+/*
+ * Authorization, as auth_check(): 1 yes, 0 pending (return 1 from the
+ * handler), negative no. On a direct connection only root is authorized:
+ * polkit's subject is a bus name, which a direct connection has none of.
+ */
 int server_authorize(Server *s, sd_bus_message *m, const char *action, const char *const *details,
                      sd_bus_error *error);
 /* May the caller use @c (uid in Users, or root)? 1 yes, -EACCES with AccessDenied. */

@@ -908,6 +908,254 @@ fail:
         return r;
 }
 
+/* The quotas of @owner with @n more mapped leases of @bytes in all. */
+static int check_quota_n(Container *c, uid_t owner, size_t n, uint64_t bytes, IovadError *e) {
+        const Config *cfg = c->config;
+        QuotaUse *q;
+
+        if (owner == 0)
+                return 0;
+        q = quota_get(c, owner, false);
+        QuotaUse use = q ? *q : (QuotaUse) { .uid = owner };
+        if (n > cfg->max_leases || use.leases > cfg->max_leases - n)
+                return iovad_error(e, IOVAD_E_QUOTA_EXCEEDED,
+                                   "uid %u has %" PRIu32 " leases in '%s': %zu more would pass the most allowed, %" PRIu32,
+                                   (unsigned) owner, use.leases, c->name, n, cfg->max_leases);
+        if (n > cfg->max_dma_entries || use.dma_entries > cfg->max_dma_entries - n)
+                return iovad_error(e, IOVAD_E_QUOTA_EXCEEDED,
+                                   "uid %u has %" PRIu32 " DMA mappings in '%s': %zu more would pass the most allowed, %" PRIu32,
+                                   (unsigned) owner, use.dma_entries, c->name, n, cfg->max_dma_entries);
+        if (bytes > cfg->max_mapped_bytes || use.mapped_bytes > cfg->max_mapped_bytes - bytes)
+                return iovad_error(e, IOVAD_E_QUOTA_EXCEEDED,
+                                   "uid %u would have 0x%" PRIx64 " more bytes mapped in '%s', over the quota of %" PRIu64,
+                                   (unsigned) owner, bytes, c->name, cfg->max_mapped_bytes);
+        return 0;
+}
+
+/* Prefixes @e's message with the piece it is about. Returns @r. */
+static int piece_error(IovadError *e, int r, size_t i, const LeasePiece *p) {
+        char msg[sizeof(e->message)];
+
+        if (!e)
+                return r;
+        memcpy(msg, e->message, sizeof(msg));
+        (void) iovad_error(e, e->code, "Piece %zu (offset 0x%" PRIx64 ", size 0x%" PRIx64 "): %s", i, p->offset,
+                           p->size, msg);
+        return r;
+}
+
+int container_lease_batch(Container *c, uid_t owner, const LeaseOptions *o, int memfd, const LeasePiece *pieces,
+                          size_t n, Lease **ret, ssize_t *ret_failed, IovadError *e) {
+        _cleanup_free_ bool *taken = NULL;
+        uint64_t page, bytes = 0;
+        size_t mapped = 0;
+        ssize_t failed = -1;
+        struct stat st;
+        int r;
+
+        *ret_failed = -1;
+        if (!c->alloc)
+                return iovad_error(e, IOVAD_E_NOT_ATTACHED,
+                                   "Container '%s' has no group attached: its IOVA space exists once one is", c->name);
+        if (c->faulted)
+                return iovad_error(e, IOVAD_E_KERNEL,
+                                   "Container '%s' takes no new leases: the kernel failed to unmap one of its leases",
+                                   c->name);
+        if (n == 0 || n > LEASE_BATCH_MAX)
+                return iovad_error(e, IOVAD_E_INVALID_ARGS, "A batch holds 1 to %u pieces, not %zu", LEASE_BATCH_MAX, n);
+        if (o->fixed)
+                return iovad_error(e, IOVAD_E_INVALID_ARGS, "A batch gives each piece its IOVA, not one for all");
+        /* The memfd once (a memfd, sealed, writable if asked), each piece's bounds against its size below. */
+        r = check_memfd(memfd, 0, 0, !o->readonly, e);
+        if (r < 0)
+                return r;
+        if (fstat(memfd, &st) < 0)
+                return iovad_error(e, IOVAD_E_BAD_MEMORY, "Cannot read the memfd's size: %m");
+
+        page = iova_page_size(c->alloc);
+        for (size_t i = 0; i < n; i++) {
+                const LeasePiece *p = &pieces[i];
+                LeaseOptions po = *o;
+
+                if (p->iova != LEASE_IOVA_AUTO) {
+                        po.fixed = true;
+                        po.iova = p->iova;
+                }
+                r = check_options(c, p->size, &po, e);
+                if (r >= 0 && p->offset % page != 0)
+                        r = iovad_error(e, IOVAD_E_BAD_MEMORY, "Offset 0x%" PRIx64 " into the memfd is not page aligned",
+                                        p->offset);
+                if (r >= 0 && (p->offset > (uint64_t) st.st_size || p->size > (uint64_t) st.st_size - p->offset))
+                        r = iovad_error(e, IOVAD_E_BAD_MEMORY,
+                                        "The memfd is too short: %jd bytes, but offset 0x%" PRIx64 " + size 0x%" PRIx64
+                                        " were asked for",
+                                        (intmax_t) st.st_size, p->offset, p->size);
+                if (r >= 0 && p->size > UINT64_MAX - bytes)
+                        r = iovad_error(e, IOVAD_E_INVALID_ARGS, "The pieces' sizes add up past 64 bits");
+                if (r < 0) {
+                        *ret_failed = (ssize_t) i;
+                        return piece_error(e, r, i, p);
+                }
+                bytes += p->size;
+        }
+        /* The whole batch against the quotas and the kernel's DMA entries, before any of it is mapped. */
+        r = check_quota_n(c, owner, n, bytes, e);
+        if (r < 0)
+                return r;
+        if (c->dma_avail < n)
+                return iovad_error(e, IOVAD_E_DMA_LIMIT,
+                                   "Container '%s' has %" PRIu32 " DMA mapping entries left (dma_entry_limit), "
+                                   "fewer than the batch's %zu pieces",
+                                   c->name, c->dma_avail, n);
+        if (!quota_get(c, owner, true))
+                return iovad_error(e, IOVAD_E_NO_MEMORY, "Out of memory");
+        for (size_t i = 0; i < n; i++) {
+                ret[i] = calloc(1, sizeof(Lease));
+                if (!ret[i]) {
+                        for (size_t k = 0; k < i; k++)
+                                free(ret[k]);
+                        return iovad_error(e, IOVAD_E_NO_MEMORY, "Out of memory");
+                }
+                ret[i]->memfd = -1;
+        }
+
+        /*
+         * IOVA space for every piece, the fixed ones first so that no
+         * chosen one takes their place: a fixed one in a hole, on a lease
+         * or on another piece fails here, before anything is mapped.
+         */
+        taken = calloc(n, sizeof(bool));
+        if (!taken) {
+                r = iovad_error(e, IOVAD_E_NO_MEMORY, "Out of memory");
+                failed = 0;
+                goto fail;
+        }
+        for (int pass = 0; pass < 2; pass++)
+                for (size_t i = 0; i < n; i++) {
+                        const LeasePiece *p = &pieces[i];
+                        uint64_t iova;
+
+                        if ((p->iova != LEASE_IOVA_AUTO) != (pass == 0))
+                                continue;
+                        if (p->iova != LEASE_IOVA_AUTO) {
+                                iova = p->iova;
+                                r = iova_reserve(c->alloc, iova, p->size);
+                                if (r == -EBUSY) {
+                                        r = 0;
+                                        for (size_t k = 0; r == 0 && k < n; k++)
+                                                if (taken[k] && ret[k]->iova <= iova + (p->size - 1) &&
+                                                    iova <= ret[k]->iova + (pieces[k].size - 1))
+                                                        r = iovad_error(e, IOVAD_E_RESERVED_CONFLICT,
+                                                                        "IOVA range 0x%" PRIx64 "-0x%" PRIx64
+                                                                        " overlaps piece %zu of the batch",
+                                                                        iova, iova + (p->size - 1), k);
+                                        if (r == 0)
+                                                r = fixed_conflict(c, iova, p->size, e);
+                                } else if (r < 0)
+                                        r = iovad_error_errno_(e, r, "Cannot reserve the fixed IOVA");
+                        } else {
+                                r = iova_alloc(c->alloc, p->size, o->has_alignment ? o->alignment : 0, o->limit, &iova);
+                                if (r == -ENOSPC)
+                                        r = iovad_error(e, IOVAD_E_NO_SPACE,
+                                                        "No usable IOVA range of '%s' fits 0x%" PRIx64 " bytes%s",
+                                                        c->name, p->size, o->limit != UINT64_MAX ? " below the limit" : "");
+                                else if (r < 0)
+                                        r = iovad_error_errno_(e, r, "Cannot allocate IOVA space");
+                        }
+                        if (r < 0) {
+                                failed = (ssize_t) i;
+                                goto fail;
+                        }
+                        ret[i]->iova = iova;
+                        taken[i] = true;
+                }
+
+        for (; mapped < n; mapped++) {
+                const LeasePiece *p = &pieces[mapped];
+                Lease *l = ret[mapped];
+
+                l->memfd = fcntl(memfd, F_DUPFD_CLOEXEC, 3);
+                if (l->memfd < 0) {
+                        r = iovad_error(e, errno == EMFILE || errno == ENFILE ? IOVAD_E_TOO_MANY_FILES : IOVAD_E_KERNEL,
+                                        "Cannot duplicate the memfd: %m");
+                        failed = (ssize_t) mapped;
+                        goto fail;
+                }
+                l->vaddr = mmap(NULL, p->size, PROT_READ | (o->readonly ? 0 : PROT_WRITE), MAP_SHARED, memfd,
+                                (off_t) p->offset);
+                if (l->vaddr == MAP_FAILED) {
+                        l->vaddr = NULL;
+                        r = iovad_error(e, IOVAD_E_BAD_MEMORY, "Cannot map the memfd: %m");
+                        failed = (ssize_t) mapped;
+                        goto fail;
+                }
+                r = c->backend->ops->map_dma(c->kernel, l->iova, p->size, l->vaddr, !o->readonly);
+                if (r < 0) {
+                        r = map_errno_to_error(r, e);
+                        failed = (ssize_t) mapped;
+                        goto fail;
+                }
+        }
+
+        for (size_t i = 0; i < n; i++) {
+                Lease *l = ret[i];
+                QuotaUse *q = quota_get(c, owner, false);
+
+                *l = (Lease) {
+                        .container = c,
+                        .iova = l->iova,
+                        .size = pieces[i].size,
+                        .owner = owner,
+                        .persistent = o->persistent,
+                        .mapped = true,
+                        .writable = !o->readonly,
+                        .memfd = l->memfd,
+                        .vaddr = l->vaddr,
+                        .offset = pieces[i].offset,
+                };
+                lease_link(c, l);
+                q->leases++;
+                q->dma_entries++;
+                q->mapped_bytes += l->size;
+                c->dma_avail--;
+        }
+        return 0;
+
+fail:
+        piece_error(e, r, (size_t) failed, &pieces[failed]);
+        *ret_failed = failed;
+        for (size_t i = 0; i < n; i++) {
+                Lease *l = ret[i];
+                bool keep = false;
+
+                if (i < mapped) {
+                        uint64_t unmapped = 0;
+                        int k = c->backend->ops->unmap_dma(c->kernel, l->iova, pieces[i].size, &unmapped);
+                        if (k < 0 || unmapped != pieces[i].size) {
+                                /*
+                                 * The kernel keeps pages of it pinned: its range stays out of the
+                                 * allocator and its memory mapped until the container goes.
+                                 */
+                                log_error("Container '%s': undoing piece %zu of a batch, VFIO_IOMMU_UNMAP_DMA of "
+                                          "0x%" PRIx64 "+0x%" PRIx64 " failed: no new leases",
+                                          c->name, i, l->iova, pieces[i].size);
+                                c->faulted = true;
+                                keep = true;
+                        }
+                }
+                if (!keep) {
+                        if (l->vaddr)
+                                (void) munmap(l->vaddr, pieces[i].size);
+                        safe_close(l->memfd);
+                        if (taken && taken[i])
+                                (void) iova_release(c->alloc, l->iova, pieces[i].size);
+                }
+                free(l);
+                ret[i] = NULL;
+        }
+        return r;
+}
+
 int container_memfd_new(Container *c, uint64_t size, bool hugepages, int *ret_fd, IovadError *e) {
         _cleanup_close_ int fd = -1;
 

@@ -193,6 +193,35 @@ int container_detach(Container *c, const SysfsPlatform *p, unsigned group, Iovad
 int container_lease_new(Container *c, uid_t owner, uint64_t size, const LeaseOptions *o, int memfd, uint64_t offset,
                         Lease **ret, IovadError *e);
 
+/* One piece of a batch (container_lease_batch()): a range of the memfd and where it goes. */
+typedef struct LeasePiece {
+        uint64_t offset;       /* into the memfd */
+        uint64_t size;
+        uint64_t iova;         /* LEASE_IOVA_AUTO: allocated; any other value is fixed (0 included) */
+} LeasePiece;
+
+/* No range of a positive size starts here (its end would pass 2^64): "choose one". */
+#define LEASE_IOVA_AUTO UINT64_MAX
+/* The most pieces one batch may hold (the default dma_entry_limit). */
+#define LEASE_BATCH_MAX 65535
+
+/**
+ * container_lease_batch() - @n mapped leases of @memfd for @owner, all or none.
+ * Every piece is checked first (options @o as for container_lease_new(),
+ * with each piece's own fixed or automatic IOVA), then the quotas and the
+ * DMA budget for all @n at once, then IOVA space is taken for all of them,
+ * and only then is anything mapped; a MAP_DMA that fails unmaps the pieces
+ * mapped before it. @memfd stays the caller's: each lease holds a
+ * duplicate. On success the leases are in @ret[0..@n-1] (the container's,
+ * id 0, as from container_lease_new()). On failure nothing changed and
+ * *@ret_failed is the index of the piece that failed, named with its
+ * offset and size in @e, or -1 when the batch as a whole was refused.
+ * Errors: those of container_lease_new(); INVALID_ARGS for no pieces or
+ * more than LEASE_BATCH_MAX.
+ */
+int container_lease_batch(Container *c, uid_t owner, const LeaseOptions *o, int memfd, const LeasePiece *pieces,
+                          size_t n, Lease **ret, ssize_t *ret_failed, IovadError *e);
+
 /**
  * container_lease_release() - unmap (if mapped), give the IOVA space back, free.
  * The kernel must say it unmapped exactly the lease's bytes. When it fails

@@ -8,6 +8,7 @@
 #include "util/log.h"
 #include "model/delegate.h"
 #include "model/manager.h"
+#include "platform/cdi.h"
 #include "persist/state.h"
 
 int manager_new(Backend *backend, Config *config, const char *state_dir, const char *runtime_dir, Manager **ret) {
@@ -94,6 +95,10 @@ Manager *manager_free(Manager *m) {
         config_done(&m->config);
         free(m->state_dir);
         free(m->runtime_dir);
+        free(m->cdi_dir);
+        free(m->cdi_hook);
+        free(m->cdi_bus_socket);
+        free(m->cdi_written);
         free(m);
         return NULL;
 }
@@ -151,19 +156,27 @@ static int check_kernel_fd_budget(Manager *m, const char *what, IovadError *e) {
                            what, m->n_memfds + kernel_fds(m));
 }
 
-int manager_check_memfd_budget(Manager *m, uid_t uid, IovadError *e) {
+/* As manager_check_memfd_budget() for @more memory fds at once. */
+static int check_memfd_budget_n(Manager *m, uid_t uid, size_t more, IovadError *e) {
         uint32_t *n = memfd_use_of(m, uid, false);
+        uint32_t have = n ? *n : 0;
 
-        if (uid != 0 && n && *n >= m->config.max_memfds)
+        if (uid != 0 && (more > m->config.max_memfds || have > m->config.max_memfds - more))
                 return iovad_error(e, IOVAD_E_QUOTA_EXCEEDED,
-                                   "uid %u has %" PRIu32 " mapped leases whose memory iovad holds, the most allowed",
-                                   (unsigned) uid, *n);
-        if (m->memfd_budget > 0 && m->n_memfds + kernel_fds(m) >= m->memfd_budget)
+                                   more == 1 ? "uid %u has %" PRIu32 " mapped leases whose memory iovad holds, the most allowed"
+                                             : "uid %u has %" PRIu32 " mapped leases whose memory iovad holds: the batch "
+                                               "would pass the most allowed",
+                                   (unsigned) uid, have);
+        if (m->memfd_budget > 0 && m->n_memfds + kernel_fds(m) + more > m->memfd_budget)
                 return iovad_error(e, IOVAD_E_TOO_MANY_FILES,
                                    "iovad holds the memory of %zu mapped leases and %zu container and group fds, "
                                    "all its file descriptors allow: release some, or raise LimitNOFILE=",
                                    m->n_memfds, kernel_fds(m));
         return 0;
+}
+
+int manager_check_memfd_budget(Manager *m, uid_t uid, IovadError *e) {
+        return check_memfd_budget_n(m, uid, 1, e);
 }
 
 static void memfd_count(Manager *m, const Lease *l, int delta) {
@@ -175,6 +188,58 @@ static void memfd_count(Manager *m, const Lease *l, int delta) {
         if (n)
                 *n += (uint32_t) delta;
         m->n_memfds += (size_t) delta;
+}
+
+int manager_set_cdi(Manager *m, const char *dir, const char *hook, const char *bus_socket) {
+        char *d = strdup(dir), *h = strdup(hook), *b = strdup(bus_socket);
+
+        if (!d || !h || !b) {
+                free(d);
+                free(h);
+                free(b);
+                return -ENOMEM;
+        }
+        free(m->cdi_dir);
+        free(m->cdi_hook);
+        free(m->cdi_bus_socket);
+        m->cdi_dir = d, m->cdi_hook = h, m->cdi_bus_socket = b;
+        free(m->cdi_written);
+        m->cdi_written = NULL;
+        return 0;
+}
+
+/* The spec follows the platform: written when its text differs from what was last written. */
+static void cdi_update(Manager *m) {
+        const CdiOptions o = {
+                .hook = m->cdi_hook,
+                .bus_socket = m->cdi_bus_socket,
+                .bind_devices = m->config.cdi_bind_devices,
+                .n_bind_devices = m->config.n_cdi_bind_devices,
+        };
+        _cleanup_free_ char *json = NULL;
+        size_t n = 0;
+        int r;
+
+        if (!m->cdi_dir)
+                return;
+        r = cdi_spec_build(m->platform, &o, &json);
+        if (r < 0) {
+                log_error_errno(r, "Cannot make the CDI spec");
+                return;
+        }
+        if (m->cdi_written && strcmp(m->cdi_written, json) == 0)
+                return;
+        r = cdi_spec_write(m->cdi_dir, json);
+        if (r < 0) {
+                log_error_errno(r, "Cannot write the CDI spec %s/%s", m->cdi_dir, CDI_SPEC_FILE);
+                return;
+        }
+        for (size_t i = 0; i < m->platform->n_devices; i++)
+                n += cdi_device_listed(&m->platform->devices[i], &o);
+        log_info("Wrote the CDI spec %s/%s (kind %s, %zu device%s)", m->cdi_dir, CDI_SPEC_FILE, CDI_KIND, n,
+                 n == 1 ? "" : "s");
+        free(m->cdi_written);
+        m->cdi_written = TAKE_PTR(json);
 }
 
 int manager_refresh_platform(Manager *m, IovadError *e) {
@@ -197,6 +262,7 @@ int manager_refresh_platform(Manager *m, IovadError *e) {
                 p->isolation = m->platform->isolation;
         sysfs_platform_free(m->platform);
         m->platform = p;
+        cdi_update(m);
         return 0;
 }
 
@@ -526,6 +592,11 @@ static void lease_erased(Manager *m, bool persistent, bool mapped, uint64_t id, 
 
 /* ---- a lease's life ---- */
 
+static int cmp_u64(const void *a, const void *b) {
+        uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+        return x < y ? -1 : x > y;
+}
+
 /* Ids are reserved in the state file this many at a time: one fsync per block, not per lease. */
 #define LEASE_ID_BLOCK 4096
 
@@ -573,6 +644,33 @@ int manager_lease(Manager *m, Container *c, uid_t owner, Client *client, uint64_
         return lease_make(m, c, 0, owner, client, size, o, memfd, offset, ret, e);
 }
 
+int manager_lease_batch(Manager *m, Container *c, uid_t owner, Client *client, const LeaseOptions *o, int memfd,
+                        const LeasePiece *pieces, size_t n, Lease **ret, ssize_t *ret_failed, IovadError *e) {
+        int r;
+
+        *ret_failed = -1;
+        /* The count's slot first, so that counting cannot fail once the leases are made. */
+        if (!memfd_use_of(m, owner, true))
+                return iovad_error(e, IOVAD_E_NO_MEMORY, "Out of memory");
+        r = check_memfd_budget_n(m, owner, n, e);
+        if (r < 0)
+                return r;
+        r = container_lease_batch(c, owner, o, memfd, pieces, n, ret, ret_failed, e);
+        if (r < 0)
+                return r;
+        /*
+         * Ids in order, then the records, one journal line each: a crash
+         * before the reply's "?" line leaves them all unanswered (dropped
+         * by the restore), one after it keeps them all.
+         */
+        for (size_t i = 0; i < n; i++) {
+                memfd_count(m, ret[i], +1);
+                lease_adopt(m, ret[i], 0, client);
+                lease_written(m, ret[i]);
+        }
+        return 0;
+}
+
 int manager_release_lease(Manager *m, Lease *l, IovadError *e) {
         IovadError local = {};
         bool persistent = l->persistent, mapped = l->mapped, had_client = l->client != NULL;
@@ -595,6 +693,74 @@ int manager_release_lease(Manager *m, Lease *l, IovadError *e) {
         }
         lease_erased(m, persistent, mapped, id, had_client);
         return 0;
+}
+
+int manager_release_leases(Manager *m, uid_t caller, const uint64_t *ids, size_t n, ssize_t *ret_failed,
+                           Container **changed, size_t n_max, size_t *ret_n_changed, IovadError *e) {
+        _cleanup_free_ Lease **ls = NULL;
+        size_t n_changed = 0;
+        int r = 0;
+
+        *ret_failed = -1;
+        *ret_n_changed = 0;
+        ls = calloc(n ? n : 1, sizeof(Lease *));
+        if (!ls)
+                return iovad_error(e, IOVAD_E_NO_MEMORY, "Out of memory");
+        for (size_t i = 0; i < n; i++) {
+                ls[i] = manager_find_lease(m, ids[i]);
+                if (!ls[i]) {
+                        *ret_failed = (ssize_t) i;
+                        return iovad_error(e, IOVAD_E_NO_SUCH_LEASE, "Lease %zu of the list: there is no lease %" PRIu64
+                                           " (never made, or released); nothing was released", i, ids[i]);
+                }
+                if (caller != 0 && ls[i]->owner != caller) {
+                        *ret_failed = (ssize_t) i;
+                        return iovad_error(e, IOVAD_E_ACCESS_DENIED,
+                                           "Lease %zu of the list: lease %" PRIu64 " belongs to another user; nothing "
+                                           "was released", i, ids[i]);
+                }
+                /* Marked as seen, so that an id listed twice is caught (ids are few per call: n^2 is fine below 4096). */
+                for (size_t k = 0; k < i && n <= 4096; k++)
+                        if (ls[k] == ls[i]) {
+                                *ret_failed = (ssize_t) i;
+                                return iovad_error(e, IOVAD_E_NO_SUCH_LEASE,
+                                                   "Lease %zu of the list: lease %" PRIu64 " is listed twice; nothing "
+                                                   "was released", i, ids[i]);
+                        }
+        }
+        if (n > 4096) {
+                /* Many: sort a copy of the ids to find a duplicate. */
+                _cleanup_free_ uint64_t *sorted = malloc(n * sizeof(uint64_t));
+                if (!sorted)
+                        return iovad_error(e, IOVAD_E_NO_MEMORY, "Out of memory");
+                memcpy(sorted, ids, n * sizeof(uint64_t));
+                qsort(sorted, n, sizeof(uint64_t), cmp_u64);
+                for (size_t i = 1; i < n; i++)
+                        if (sorted[i] == sorted[i - 1])
+                                return iovad_error(e, IOVAD_E_NO_SUCH_LEASE,
+                                                   "Lease %" PRIu64 " is listed twice; nothing was released", sorted[i]);
+        }
+        for (size_t i = 0; i < n; i++) {
+                Container *ct = ls[i]->container;
+                bool mapped = ls[i]->mapped, seen = false;
+                IovadError local = {};
+                int k;
+
+                k = manager_release_lease(m, ls[i], &local);
+                if (k < 0) {
+                        if (r == 0) {
+                                *ret_failed = (ssize_t) i;
+                                r = iovad_error(e, local.code, "Lease %zu of the list: %s", i, local.message);
+                        }
+                        continue;
+                }
+                for (size_t x = 0; x < n_changed; x++)
+                        seen = seen || changed[x] == ct;
+                if (mapped && !seen && n_changed < n_max)
+                        changed[n_changed++] = ct;
+        }
+        *ret_n_changed = n_changed;
+        return r;
 }
 
 /*

@@ -89,6 +89,12 @@ struct Manager {
         uint64_t journaled;         /* the newest lease in the journal, answered or not */
         char bus_id[33];
 
+        /* The CDI spec (platform/cdi.h), rewritten when the devices it lists change; NULL dir: none. */
+        char *cdi_dir;
+        char *cdi_hook;
+        char *cdi_bus_socket;
+        char *cdi_written;          /* the text last written, so that an unchanged spec is not rewritten */
+
         bool restoring;             /* re-creating what the state, journal and fd store hold */
         bool stopping;              /* shutting down: what goes now is kept for the next start */
 };
@@ -114,7 +120,16 @@ int manager_set_fd_budget(Manager *m, size_t headroom);
  */
 int manager_check_memfd_budget(Manager *m, uid_t uid, IovadError *e);
 
-/* Re-read devices and groups through the backend's sysfs root. KERNEL when that fails. */
+/*
+ * From now on, keep the CDI spec of the devices iovad hands out in @dir
+ * (cdi.bind_devices of the configuration: the devices its hook may bind),
+ * naming @hook and the host's system bus socket @bus_socket; written by
+ * every manager_refresh_platform() whose devices or drivers changed it.
+ * -ENOMEM.
+ */
+int manager_set_cdi(Manager *m, const char *dir, const char *hook, const char *bus_socket);
+
+/* Re-read devices and groups through the backend's sysfs root (and the CDI spec). KERNEL when that fails. */
 int manager_refresh_platform(Manager *m, IovadError *e);
 
 Container *manager_find_container(Manager *m, const char *name);
@@ -152,6 +167,27 @@ int manager_group_p2p(Manager *m, unsigned group, P2pReport *ret, IovadError *e)
  */
 int manager_lease(Manager *m, Container *c, uid_t owner, Client *client, uint64_t size, const LeaseOptions *o,
                   int memfd, uint64_t offset, Lease **ret, IovadError *e);
+/**
+ * manager_lease_batch() - @n mapped leases of one @memfd (the caller's,
+ * not taken over) for @owner, as container_lease_batch(): all or none,
+ * the uid's memory-fd budget checked for all @n first. Each gets an id,
+ * @client (unless persistent) and its record; @ret[0..@n-1] has them in
+ * the order of @pieces. *@ret_failed: the failing piece, or -1.
+ */
+int manager_lease_batch(Manager *m, Container *c, uid_t owner, Client *client, const LeaseOptions *o, int memfd,
+                        const LeasePiece *pieces, size_t n, Lease **ret, ssize_t *ret_failed, IovadError *e);
+/**
+ * manager_release_leases() - releases @n leases, all or none: NO_SUCH_LEASE
+ * for an id that is unknown (or listed twice), ACCESS_DENIED for one
+ * @caller may not release (not its owner, and @caller is not root), and
+ * then nothing is released; *@ret_failed is its index. Once they are
+ * checked every one is released; KERNEL when the kernel failed to unmap
+ * some (they stay, as with manager_release_lease(); *@ret_failed the
+ * first of them). Containers whose DMA entries came back go in
+ * @changed (up to @n_max); *@ret_n_changed says how many.
+ */
+int manager_release_leases(Manager *m, uid_t caller, const uint64_t *ids, size_t n, ssize_t *ret_failed,
+                           Container **changed, size_t n_max, size_t *ret_n_changed, IovadError *e);
 /* Ends @l: unmapped, its range freed, its records gone. KERNEL when the kernel failed to unmap it (it stays). */
 int manager_release_lease(Manager *m, Lease *l, IovadError *e);
 Lease *manager_find_lease(Manager *m, uint64_t id);

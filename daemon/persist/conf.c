@@ -9,6 +9,7 @@
 #include "util/json-util.h"
 #include "util/macro.h"
 #include "util/parse-error.h"
+#include "platform/sysfs.h"
 
 
 void config_init(Config *c) {
@@ -22,6 +23,58 @@ void config_init(Config *c) {
 
 void config_done(Config *c) {
         region_list_clear(&c->reserved);
+        free(c->cdi_spec_dir);
+        c->cdi_spec_dir = NULL;
+        for (size_t i = 0; i < c->n_cdi_bind_devices; i++)
+                free(c->cdi_bind_devices[i]);
+        free(c->cdi_bind_devices);
+        c->cdi_bind_devices = NULL;
+        c->n_cdi_bind_devices = 0;
+}
+
+/* "cdi": where the Container Device Interface spec goes, and the devices its hook may bind. */
+static int parse_cdi(Config *n, json_object *val, char **ret_error) {
+        if (!json_object_is_type(val, json_type_object))
+                return parse_error(ret_error, -EINVAL, "cdi: expected an object");
+        json_object_object_foreach(val, k, v) {
+                if (strcmp(k, "spec_dir") == 0) {
+                        const char *d = json_object_get_string(v);
+                        if (!json_object_is_type(v, json_type_string) || (d[0] != 0 && d[0] != '/'))
+                                return parse_error(ret_error, -EINVAL,
+                                                   "cdi.spec_dir: expected an absolute path, or \"\" for no spec");
+                        free(n->cdi_spec_dir);
+                        n->cdi_spec_dir = strdup(d);
+                        if (!n->cdi_spec_dir)
+                                return -ENOMEM;
+                } else if (strcmp(k, "bind_devices") == 0) {
+                        size_t len;
+
+                        if (!json_object_is_type(v, json_type_array))
+                                return parse_error(ret_error, -EINVAL, "cdi.bind_devices: expected an array of PCI addresses");
+                        len = json_object_array_length(v);
+                        for (size_t i = 0; i < n->n_cdi_bind_devices; i++)
+                                free(n->cdi_bind_devices[i]);
+                        free(n->cdi_bind_devices);
+                        n->n_cdi_bind_devices = 0;
+                        n->cdi_bind_devices = calloc(len + 1, sizeof(char *));
+                        if (!n->cdi_bind_devices)
+                                return -ENOMEM;
+                        for (size_t i = 0; i < len; i++) {
+                                json_object *e = json_object_array_get_idx(v, i);
+
+                                if (!json_object_is_type(e, json_type_string) ||
+                                    !pci_address_valid(json_object_get_string(e)))
+                                        return parse_error(ret_error, -EINVAL,
+                                                           "cdi.bind_devices[%zu]: expected a PCI address such as \"0000:01:00.0\"", i);
+                                n->cdi_bind_devices[i] = strdup(json_object_get_string(e));
+                                if (!n->cdi_bind_devices[i])
+                                        return -ENOMEM;
+                                n->n_cdi_bind_devices = i + 1;
+                        }
+                } else
+                        return parse_error(ret_error, -EINVAL, "cdi.%s: unknown key", k);
+        }
+        return 0;
 }
 
 static int get_u64(json_object *v, const char *path, uint64_t max, uint64_t *ret, char **ret_error) {
@@ -92,6 +145,10 @@ int config_parse(Config *c, const char *json, char **ret_error) {
                                 }
                                 n.refuse_unsafe_interrupts = json_object_get_boolean(iv);
                         }
+                } else if (strcmp(key, "cdi") == 0) {
+                        r = parse_cdi(&n, val, ret_error);
+                        if (r < 0)
+                                goto error;
                 } else if (strcmp(key, "reserved_regions") == 0) {
                         if (!json_object_is_type(val, json_type_array)) {
                                 r = parse_error(ret_error, -EINVAL, "reserved_regions: expected an array of strings");

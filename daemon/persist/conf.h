@@ -17,6 +17,9 @@ typedef struct Config {
         uint32_t max_memfds;         /* per uid, all containers: memory fds iovad holds for mapped leases */
         RegionList reserved;         /* origin "policy" */
         bool refuse_unsafe_interrupts; /* refuse groups whose MSIs are not isolated, whatever the kernel allows */
+        char *cdi_spec_dir;          /* cdi.spec_dir: NULL for the default, "" for no spec */
+        char **cdi_bind_devices;     /* cdi.bind_devices: PCI addresses the CDI hook may bind to vfio-pci */
+        size_t n_cdi_bind_devices;
 } Config;
 
 #define CONFIG_DEFAULT_MAX_LEASES 65536U

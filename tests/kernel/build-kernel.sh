@@ -69,10 +69,10 @@ if [ ${#missing[@]} -gt 0 ]; then
 	export DEBIAN_FRONTEND=noninteractive
 	echo "build-kernel: installing ${missing[*]}" >&2
 	if ! apt-cache show --no-all-versions "$src_pkg" 2>/dev/null | grep -q '^Filename:'; then
-		apt-get update -qq >&2 || true
+		apt-get -o DPkg::Lock::Timeout=900 update -qq >&2 || true
 	fi
 	if apt-cache show --no-all-versions "$src_pkg" 2>/dev/null | grep -q '^Filename:'; then
-		apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+		apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends "${missing[@]}" >&2
 	else
 		# Only bookworm-backports has it: download it through the private
 		# lists, install it (and the rest) from the machine's sources.
@@ -81,7 +81,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 		tmp=$(mktemp -d)
 		trap 'rm -rf "$tmp"' EXIT
 		(cd "$tmp" && "${APT_GET[@]}" -qq download "$src_pkg" >&2)
-		apt-get install -y -qq --no-install-recommends "$tmp"/"$src_pkg"_*.deb \
+		apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends "$tmp"/"$src_pkg"_*.deb \
 			"${missing[@]/$src_pkg/}" >&2
 	fi
 	version=$(dpkg-query -W -f='${Version}' "$src_pkg")

@@ -48,7 +48,7 @@ flock 9
 
 glob="linux-image-$series.*-$arch"
 if [ "$series" = 6.1 ] && [ "$arch" = amd64 ]; then
-	apt_get=(apt-get -q -o APT::Sandbox::User=root)
+	apt_get=(apt-get -q -o APT::Sandbox::User=root -o DPkg::Lock::Timeout=900)
 	apt_cache=(apt-cache)
 	# The metapackage depends on the current ABI's package, for example
 	# linux-image-amd64 -> linux-image-6.1.0-NN-amd64.

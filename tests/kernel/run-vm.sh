@@ -39,6 +39,7 @@
 #   -N         intel, amd: an e1000e at 00:07.0 too (virtio and arm64
 #              always have one)
 #
+# IOVAD_VM_MEMORY sets the guest's RAM (default 1G; map-bench.sh asks for more).
 # The console goes to stdout and LOG. Exit status: the script's, 124 when
 # the time limit hit, 125 when the guest printed no result.
 set -uo pipefail
@@ -57,7 +58,7 @@ if [ -z "$kdir" ] || [ -z "$initrd" ] || [ -z "$share" ] || [ -z "$script" ]; th
 	exit 2
 fi
 
-common=(-accel tcg -m 1G -smp 1 -nodefaults -display none -serial stdio -no-reboot)
+common=(-accel tcg -m "${IOVAD_VM_MEMORY:-1G}" -smp 1 -nodefaults -display none -serial stdio -no-reboot)
 kargs="panic=-1 quiet iovad.script=$script iovad.share=$share"
 case $iommu in
 intel | amd | virtio)

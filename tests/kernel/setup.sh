@@ -34,6 +34,11 @@
 #   polkitd                the authorization daemon iovad asks
 #   passwd                 useradd, groupadd for the test users
 #   meson ninja-build      `meson install` of iovad inside the guest
+#   podman runc crun       the container flow: podman 4.3 applies iovad's CDI
+#                          spec; it runs on runc (crun refuses hosts with
+#                          hybrid cgroups); the guest notes what crun does
+#   python3-jsonschema golang-github-container-orchestrated-devices-container-device-interface-dev
+#                          the CDI schema and its validation (cdi-validate.py)
 #
 # The guest kernel itself is not installed: fetch-kernel.sh downloads it.
 set -euo pipefail
@@ -44,7 +49,8 @@ pkgs=(qemu-system-x86 busybox-static kmod xz-utils zstd cpio gzip
 case ${1:-} in
 '') ;;
 arm64) pkgs+=(qemu-system-arm gcc-aarch64-linux-gnu device-tree-compiler) ;;
-system) pkgs+=(udev dbus polkitd passwd meson ninja-build) ;;
+system) pkgs+=(udev dbus polkitd passwd meson ninja-build podman runc crun python3-jsonschema
+               golang-github-container-orchestrated-devices-container-device-interface-dev) ;;
 *) echo "setup.sh: unknown argument '$1' (arm64, system or nothing)" >&2; exit 2 ;;
 esac
 
@@ -71,5 +77,5 @@ flock 9
 find_missing
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "setup.sh: installing ${missing[*]}"
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}"
+apt-get -o DPkg::Lock::Timeout=900 update -qq
+apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends "${missing[@]}"

@@ -367,4 +367,9 @@ check "journal: lease $id's messages have IOVAD_LEASE=$id (${e# *})" test -n "$e
 journalctl -b -u iovad.service -o verbose --no-pager IOVAD_LEASE="$id" | head -n 40 | sed 's/^/verbose| /'
 journalctl -b -u iovad.service --no-pager -o short-monotonic | sed 's/^/iovad-journal| /'
 
+# ---- containers through CDI: podman, iovad's spec and hook ---------------
+
+# shellcheck source=guest-cdi.sh
+. "$run/guest-cdi.sh"
+
 verdict

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# run-system-test.sh --build-root DIR --run-dir DIR --source-root DIR --client PATH
+# run-system-test.sh --build-root DIR --run-dir DIR --source-root DIR --client PATH --workload PATH
 #                    [--install-build DIR] [--vm-timeout SECS] [--hold-device-fd]
 #
 # The system tier (meson registers it as `system`): iovad as a real system
@@ -14,7 +14,7 @@
 # (--prefix=/usr; made or brought up to date here), and checks the unit,
 # D-Bus activation, polkit, VFIO work under the sandbox, systemd's fd store,
 # the watchdog and the journal (README.md). --client is the build's
-# tests/kernel/kernel-client.
+# tests/kernel/kernel-client, --workload its tests/system/cdi-workload.
 #
 # RUN-DIR (inside the build root, shared with the guest) gets console.log,
 # the guest's journal (journal.txt, journal-iovad-verbose.txt), the client
@@ -23,13 +23,14 @@
 set -uo pipefail
 here=$(dirname "$(realpath "$0")")
 kernel=$here/../kernel
-build='' run='' source='' client='' install_build='' vm_timeout=900 hold_fd=0
+build='' run='' source='' client='' workload='' install_build='' vm_timeout=900 hold_fd=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--build-root) build=$2 ;;
 	--run-dir) run=$2 ;;
 	--source-root) source=$2 ;;
 	--client) client=$2 ;;
+	--workload) workload=$2 ;;
 	--install-build) install_build=$2 ;;
 	--vm-timeout) vm_timeout=$2 ;;
 	--hold-device-fd) hold_fd=1; shift; continue ;;
@@ -37,12 +38,12 @@ while [ $# -gt 0 ]; do
 	esac
 	shift 2 || { echo "run-system-test: $1 needs a value" >&2; exit 2; }
 done
-if [ -z "$build" ] || [ -z "$run" ] || [ -z "$source" ] || [ -z "$client" ]; then
+if [ -z "$build" ] || [ -z "$run" ] || [ -z "$source" ] || [ -z "$client" ] || [ -z "$workload" ]; then
 	sed -n '4,5s/^# \{0,1\}//p' "$0" >&2
 	exit 2
 fi
 name=system
-build=$(realpath "$build") run=$(realpath -m "$run") source=$(realpath "$source") client=$(realpath -m "$client")
+build=$(realpath "$build") run=$(realpath -m "$run") source=$(realpath "$source") client=$(realpath -m "$client") workload=$(realpath -m "$workload")
 [ -n "$install_build" ] || install_build=$build/tests/system/install-build
 install_build=$(realpath -m "$install_build")
 for d in "$run" "$install_build"; do
@@ -51,7 +52,9 @@ for d in "$run" "$install_build"; do
 	*) echo "$name: $d must be inside the build root ($build), which the guest sees" >&2; exit 2 ;;
 	esac
 done
-[ -x "$client" ] || { echo "$name: $client is missing: build the project first" >&2; exit 1; }
+for p in "$client" "$workload"; do
+	[ -x "$p" ] || { echo "$name: $p is missing: build the project first" >&2; exit 1; }
+done
 # The guest sees the host's root, but with /tmp and /var/tmp of its own:
 # the build root is shared at its path there, and a source tree below /tmp
 # or /var/tmp is bound back at its path, read-only (iovad.keep=).
@@ -86,12 +89,15 @@ step "install build ($install_build)"
 
 rm -rf "$run"
 mkdir -p "$run"
-install -m 644 "$kernel/guest-lib.sh" "$here/guest-system.sh" "$here/guest-prepare.sh" "$run/"
+install -m 644 "$kernel/guest-lib.sh" "$here/guest-system.sh" "$here/guest-prepare.sh" "$here/guest-cdi.sh" \
+	"$source/tests/bus/cdi-validate.py" "$run/"
 sed "s|@RUN@|$run|g" "$here/iovad-system-test.service.in" > "$run/iovad-system-test.service"
 unit_dir=$(pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null)
 cat > "$run/test.env" <<EOF
 INSTALL_BUILD=$install_build
 CLIENT=$client
+WORKLOAD=$workload
+CDI_SCHEMA=/usr/share/gocode/src/github.com/container-orchestrated-devices/container-device-interface/schema
 UNIT_DIR=${unit_dir:-/usr/lib/systemd/system}
 RULES_EXAMPLE=/usr/share/doc/iovad/examples/50-iovad.rules
 SECURITY_THRESHOLD=$(sed -n 's/^Gate: `--threshold=\([0-9]*\)`.*/\1/p' "$source/docs/install.md")

@@ -1,0 +1,275 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Batches in the model: container_lease_batch() and manager_lease_batch()
+ * all or nothing, with a MAP_DMA that fails in the middle (the simulated
+ * backend's operations wrapped to count calls and fail one), quotas and
+ * the DMA budget checked before the first MAP_DMA, and
+ * manager_release_leases() all or nothing.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "backend/backend.h"
+#include "model/manager.h"
+#include "platform/profile.h"
+#include "util/macro.h"
+
+#define PROFILES SOURCE_ROOT "/daemon/profiles"
+#define PAGE 4096ULL
+
+typedef struct World {
+        char dir[64];
+        char state[96];
+        char runtime[96];
+} World;
+
+/* The simulated backend's operations, with map_dma and unmap_dma counted and one map_dma made to fail. */
+static const BackendOps *sim_ops;
+static BackendOps wrapped;
+static unsigned n_map, n_unmap, fail_map_at; /* fail_map_at: the 1-based call that fails; 0 none */
+
+static int counting_map(BackendContainer *c, uint64_t iova, uint64_t size, void *vaddr, bool writable) {
+        if (++n_map == fail_map_at)
+                return -EFAULT;
+        return sim_ops->map_dma(c, iova, size, vaddr, writable);
+}
+
+static int counting_unmap(BackendContainer *c, uint64_t iova, uint64_t size, uint64_t *ret_unmapped) {
+        n_unmap++;
+        return sim_ops->unmap_dma(c, iova, size, ret_unmapped);
+}
+
+static Manager *world_manager(World *w, const char *profile, const Config *config) {
+        _cleanup_free_ char *msg = NULL;
+        Profile *p = NULL;
+        Backend *b = NULL;
+        Manager *m = NULL;
+        Config c;
+
+        snprintf(w->dir, sizeof(w->dir), "/tmp/test-batch.XXXXXX");
+        ck_assert_ptr_nonnull(mkdtemp(w->dir));
+        snprintf(w->state, sizeof(w->state), "%s/state", w->dir);
+        snprintf(w->runtime, sizeof(w->runtime), "%s/run", w->dir);
+        ck_assert_int_eq(mkdir(w->state, 0700), 0);
+        ck_assert_int_eq(mkdir(w->runtime, 0755), 0);
+        ck_assert_msg(profile_load(profile, PROFILES, &p, &msg) == 0, "%s: %s", profile, msg);
+        ck_assert_int_eq(backend_sim_new(p, w->runtime, &b), 0);
+        sim_ops = b->ops;
+        wrapped = *b->ops;
+        wrapped.map_dma = counting_map;
+        wrapped.unmap_dma = counting_unmap;
+        b->ops = &wrapped;
+        n_map = n_unmap = fail_map_at = 0;
+        if (config)
+                c = *config;
+        else
+                config_init(&c);
+        ck_assert_int_eq(manager_new(b, &c, w->state, w->runtime, &m), 0);
+        ck_assert_int_eq(manager_refresh_platform(m, NULL), 0);
+        return m;
+}
+
+static void world_done(World *w, Manager *m) {
+        char cmd[128];
+
+        manager_free(m);
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", w->dir);
+        ck_assert_int_eq(system(cmd), 0);
+}
+
+static Container *container_with(Manager *m, uid_t user, unsigned group) {
+        IovadError e = {};
+        Container *c;
+
+        ck_assert_int_eq(manager_create_container(m, "c", &user, 1, &c, &e), 0);
+        ck_assert_msg(manager_attach_group(m, c, group, &e) == 0, "%s", e.message);
+        return c;
+}
+
+static int sealed_memfd(uint64_t size) {
+        int fd = memfd_create("batch", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(ftruncate(fd, (off_t) size), 0);
+        ck_assert_int_eq(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK), 0);
+        return fd;
+}
+
+static size_t open_fds(void) {
+        size_t n = 0;
+
+        for (int fd = 0; fd < 4096; fd++)
+                n += fcntl(fd, F_GETFD) >= 0;
+        return n;
+}
+
+START_TEST(test_map_fails_midway) {
+        LeaseOptions o = LEASE_OPTIONS_INIT;
+        LeasePiece pieces[6];
+        Lease *ls[6];
+        IovadError e = {};
+        ssize_t failed;
+        uint32_t avail;
+        size_t fds;
+        World w;
+        Manager *m = world_manager(&w, "x86-vtd", NULL);
+        Container *c = container_with(m, 1000, 5);
+        int fd = sealed_memfd(6 * PAGE);
+
+        for (size_t i = 0; i < 6; i++)
+                pieces[i] = (LeasePiece) { i * PAGE, PAGE, i == 1 ? 0x40000000ULL : LEASE_IOVA_AUTO };
+        avail = c->dma_avail;
+        fds = open_fds();
+
+        /* The fourth MAP_DMA fails: three were mapped and are unmapped again, the fourth is named. */
+        fail_map_at = 4;
+        ck_assert_int_eq(manager_lease_batch(m, c, 1000, NULL, &o, fd, pieces, 6, ls, &failed, &e), -iovad_error_errno(IOVAD_E_KERNEL));
+        ck_assert_int_eq(e.code, IOVAD_E_KERNEL);
+        ck_assert_int_eq(failed, 3);
+        ck_assert_msg(strstr(e.message, "Piece 3 (offset 0x3000, size 0x1000)"), "%s", e.message);
+        ck_assert_uint_eq(n_map, 4);
+        ck_assert_uint_eq(n_unmap, 3);
+        ck_assert_uint_eq(c->n_leases, 0);
+        ck_assert_uint_eq(m->n_leases, 0);
+        ck_assert_uint_eq(c->dma_avail, avail);
+        ck_assert_uint_eq(m->n_memfds, 0);
+        ck_assert_uint_eq(open_fds(), fds);
+
+        /* Nothing was kept: the same batch, the fixed piece included, maps whole. */
+        fail_map_at = 0;
+        n_map = n_unmap = 0;
+        ck_assert_msg(manager_lease_batch(m, c, 1000, NULL, &o, fd, pieces, 6, ls, &failed, &e) == 0, "%s", e.message);
+        ck_assert_uint_eq(n_map, 6);
+        ck_assert_uint_eq(c->n_leases, 6);
+        ck_assert_uint_eq(c->dma_avail, avail - 6);
+        ck_assert_uint_eq(ls[1]->iova, 0x40000000ULL);
+        ck_assert_uint_eq(m->n_memfds, 6);
+        for (size_t i = 0; i < 6; i++) {
+                ck_assert(ls[i]->mapped);
+                ck_assert_uint_eq(ls[i]->offset, i * PAGE);
+                ck_assert_uint_gt(ls[i]->id, 0);
+                ck_assert_ptr_eq(manager_find_lease(m, ls[i]->id), ls[i]);
+                /* Ids in the order of the pieces. */
+                if (i > 0)
+                        ck_assert_uint_eq(ls[i]->id, ls[i - 1]->id + 1);
+        }
+        close(fd);
+        world_done(&w, m);
+}
+END_TEST
+
+START_TEST(test_checked_before_mapping) {
+        LeaseOptions o = LEASE_OPTIONS_INIT;
+        LeasePiece pieces[4];
+        Lease *ls[4];
+        IovadError e = {};
+        ssize_t failed;
+        World w;
+        Config cfg;
+        Manager *m;
+        Container *c;
+        int fd;
+
+        config_init(&cfg);
+        cfg.max_leases = 3;
+        m = world_manager(&w, "x86-vtd", &cfg);
+        c = container_with(m, 1000, 5);
+        fd = sealed_memfd(4 * PAGE);
+        for (size_t i = 0; i < 4; i++)
+                pieces[i] = (LeasePiece) { i * PAGE, PAGE, LEASE_IOVA_AUTO };
+
+        /* The quota for the whole batch, before anything is mapped. */
+        ck_assert_int_eq(manager_lease_batch(m, c, 1000, NULL, &o, fd, pieces, 4, ls, &failed, &e), -iovad_error_errno(IOVAD_E_QUOTA_EXCEEDED));
+        ck_assert_int_eq(failed, -1);
+        ck_assert_uint_eq(n_map, 0);
+        /* Root has none. */
+        ck_assert_int_eq(manager_lease_batch(m, c, 0, NULL, &o, fd, pieces, 4, ls, &failed, &e), 0);
+        ck_assert_uint_eq(n_map, 4);
+
+        /* The DMA budget, likewise. */
+        n_map = 0;
+        c->dma_avail = 3;
+        ck_assert_int_eq(manager_lease_batch(m, c, 0, NULL, &o, fd, pieces, 4, ls, &failed, &e), -iovad_error_errno(IOVAD_E_DMA_LIMIT));
+        ck_assert_int_eq(e.code, IOVAD_E_DMA_LIMIT);
+        ck_assert_uint_eq(n_map, 0);
+
+        /* A fixed piece in the MSI window, last: nothing is mapped for the pieces before it. */
+        pieces[3].iova = 0xfee00000ULL;
+        c->dma_avail = 100;
+        ck_assert_int_eq(manager_lease_batch(m, c, 0, NULL, &o, fd, pieces, 4, ls, &failed, &e), -iovad_error_errno(IOVAD_E_RESERVED_CONFLICT));
+        ck_assert_int_eq(e.code, IOVAD_E_RESERVED_CONFLICT);
+        ck_assert_int_eq(failed, 3);
+        ck_assert_uint_eq(n_map, 0);
+        ck_assert_uint_eq(c->n_leases, 4);
+        close(fd);
+        world_done(&w, m);
+}
+END_TEST
+
+START_TEST(test_release_all_or_nothing) {
+        LeaseOptions o = LEASE_OPTIONS_INIT;
+        LeasePiece pieces[3];
+        Lease *ls[3];
+        Container *changed[4];
+        IovadError e = {};
+        uint64_t ids[4];
+        size_t n_changed;
+        ssize_t failed;
+        World w;
+        Manager *m = world_manager(&w, "x86-vtd", NULL);
+        Container *c = container_with(m, 1000, 5);
+        int fd = sealed_memfd(3 * PAGE);
+
+        for (size_t i = 0; i < 3; i++)
+                pieces[i] = (LeasePiece) { i * PAGE, PAGE, LEASE_IOVA_AUTO };
+        ck_assert_int_eq(manager_lease_batch(m, c, 1000, NULL, &o, fd, pieces, 3, ls, &failed, &e), 0);
+        for (size_t i = 0; i < 3; i++)
+                ids[i] = ls[i]->id;
+
+        ids[3] = 424242;
+        ck_assert_int_eq(manager_release_leases(m, 1000, ids, 4, &failed, changed, 4, &n_changed, &e), -iovad_error_errno(IOVAD_E_NO_SUCH_LEASE));
+        ck_assert_int_eq(failed, 3);
+        ck_assert_uint_eq(c->n_leases, 3);
+        ids[3] = ids[0];
+        ck_assert_int_lt(manager_release_leases(m, 1000, ids, 4, &failed, changed, 4, &n_changed, &e), 0);
+        ck_assert_int_eq(failed, 3);
+        ck_assert_uint_eq(c->n_leases, 3);
+        /* Another uid's: refused; root may. */
+        ck_assert_int_eq(manager_release_leases(m, 1001, ids, 3, &failed, changed, 4, &n_changed, &e), -iovad_error_errno(IOVAD_E_ACCESS_DENIED));
+        ck_assert_int_eq(failed, 0);
+        ck_assert_uint_eq(n_unmap, 0);
+        ck_assert_int_eq(manager_release_leases(m, 0, ids, 3, &failed, changed, 4, &n_changed, &e), 0);
+        ck_assert_uint_eq(n_unmap, 3);
+        ck_assert_uint_eq(n_changed, 1);
+        ck_assert_ptr_eq(changed[0], c);
+        ck_assert_uint_eq(c->n_leases, 0);
+        ck_assert_uint_eq(m->n_memfds, 0);
+        close(fd);
+        world_done(&w, m);
+}
+END_TEST
+
+int main(void) {
+        Suite *s = suite_create("batch");
+        TCase *tc = tcase_create("batch");
+        SRunner *sr;
+        int failed;
+
+        tcase_add_test(tc, test_map_fails_midway);
+        tcase_add_test(tc, test_checked_before_mapping);
+        tcase_add_test(tc, test_release_all_or_nothing);
+        suite_add_tcase(s, tc);
+        sr = srunner_create(s);
+        srunner_run_all(sr, CK_NORMAL);
+        failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
