@@ -273,6 +273,13 @@ static int on_post(sd_event_source *source, void *userdata) {
         for (unsigned i = 0; i < PROCESS_BATCH && sd_bus_is_open(s->bus); i++)
                 if (sd_bus_process(s->bus, NULL) <= 0)
                         break;
+        /* The same for every direct connection; they are freed only from defer sources, never in here. */
+        for (DirectConn *d = s->direct, *next; d; d = next) {
+                next = d->next;
+                for (unsigned i = 0; i < PROCESS_BATCH && !d->gone && sd_bus_is_open(d->bus); i++)
+                        if (sd_bus_process(d->bus, NULL) <= 0)
+                                break;
+        }
 
         if (s->manager->journaled == 0)
                 return 0;
