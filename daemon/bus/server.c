@@ -10,13 +10,25 @@
 #include "util/log.h"
 #include "bus/server.h"
 
-/* The bus glue's tracking of one Client's connection. */
+/*
+ * The bus glue's tracking of one Client's connection. Departures come
+ * from one match for every unique name the bus drops (server_new()), not
+ * from an sd_bus_track per client: each of those is a match rule of its
+ * own, which dbus-daemon limits to 512 a connection on the system bus
+ * (past that the bus refuses the AddMatch and sd-bus drops the
+ * connection), and a synchronous GetNameOwner round trip per new client.
+ */
 typedef struct ClientTrack {
         Server *server;
         Client *client;
-        sd_bus_track *track;     /* NULL for a direct connection's client */
         sd_event_source *gone;   /* deferred release once the peer left */
+        bool listed;             /* release_departed_clients(): the bus still has it */
 } ClientTrack;
+
+/* Every unique name the bus drops: arg0 the name, arg2 (the new owner) empty. */
+#define MATCH_NAME_GONE                                                                                     \
+        "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"                          \
+        "interface='org.freedesktop.DBus',member='NameOwnerChanged',arg2=''"
 
 /*
  * One direct connection: iovad's end of the socketpair, served as a
@@ -42,7 +54,6 @@ static void track_free(ClientTrack *t) {
                 return;
         t->client->userdata = NULL;
         sd_event_source_disable_unref(t->gone);
-        sd_bus_track_unref(t->track);
         free(t);
 }
 
@@ -61,16 +72,7 @@ static int on_client_gone_deferred(sd_event_source *source, void *userdata) {
         return 0;
 }
 
-static int on_client_gone(sd_bus_track *track, void *userdata) {
-        ClientTrack *t = userdata;
-
-        /*
-         * sd-bus also calls this for every tracked name when our own
-         * connection closes: that is iovad losing the bus, not the client
-         * leaving, and its leases stay for the next start.
-         */
-        if (!sd_bus_is_open(t->server->bus))
-                return 0;
+static int client_left(ClientTrack *t) {
         /*
          * Releasing leases unmaps DMA and emits signals; do it from a defer
          * source rather than inside sd-bus's tracking callback.
@@ -80,9 +82,27 @@ static int on_client_gone(sd_bus_track *track, void *userdata) {
         return sd_event_add_defer(t->server->event, &t->gone, on_client_gone_deferred, t);
 }
 
+static int on_name_gone(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Server *s = userdata;
+        const char *name, *old_owner, *new_owner;
+        Client *c;
+        int r;
+
+        r = sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner);
+        if (r < 0 || name[0] != ':' || new_owner[0] != 0)
+                return 0;
+        c = manager_find_client(s->manager, name);
+        if (!c || !c->userdata)
+                return 0;
+        r = client_left(c->userdata);
+        if (r < 0)
+                log_error_f(LOG_FIELDS(.error = r), "Cannot release the leases of %s, which left the bus: %s", name,
+                            strerror(-r));
+        return 0;
+}
+
 static int track_client(Server *s, Client *c) {
         ClientTrack *t;
-        int r;
 
         if (c->userdata)
                 return 0;
@@ -91,14 +111,6 @@ static int track_client(Server *s, Client *c) {
                 return -ENOMEM;
         t->server = s;
         t->client = c;
-        r = sd_bus_track_new(s->bus, &t->track, on_client_gone, t);
-        if (r >= 0)
-                r = sd_bus_track_add_name(t->track, c->name);
-        if (r < 0) {
-                sd_bus_track_unref(t->track);
-                free(t);
-                return r;
-        }
         c->userdata = t;
         return 0;
 }
@@ -245,9 +257,29 @@ int server_authorize_container_use(Server *s, Container *c, sd_bus_message *m, u
  * of them are in the bus socket and reach their clients even if iovad dies
  * now, so the leases made so far count as answered.
  */
+/* At most this many messages a turn of the event loop, so that timers and signals still get theirs. */
+#define PROCESS_BATCH 64
+
 static int on_post(sd_event_source *source, void *userdata) {
         Server *s = userdata;
         uint64_t queued = 0;
+
+        /*
+         * sd-bus's event source handles one message per turn of the event
+         * loop, and each turn costs an epoll_wait() and the loop's own
+         * bookkeeping, about as much as the call itself: with many calls in
+         * flight, handle what has already arrived here.
+         */
+        for (unsigned i = 0; i < PROCESS_BATCH && sd_bus_is_open(s->bus); i++)
+                if (sd_bus_process(s->bus, NULL) <= 0)
+                        break;
+        /* The same for every direct connection; they are freed only from defer sources, never in here. */
+        for (DirectConn *d = s->direct, *next; d; d = next) {
+                next = d->next;
+                for (unsigned i = 0; i < PROCESS_BATCH && !d->gone && sd_bus_is_open(d->bus); i++)
+                        if (sd_bus_process(d->bus, NULL) <= 0)
+                                break;
+        }
 
         if (s->manager->journaled == 0)
                 return 0;
@@ -284,13 +316,6 @@ static int register_objects(Server *s, sd_bus *bus) {
         return r;
 }
 
-static bool strv_contains(char **l, const char *s) {
-        for (; l && *l; l++)
-                if (strcmp(*l, s) == 0)
-                        return true;
-        return false;
-}
-
 /*
  * After a restore: every client the journal named is tracked first, then
  * the bus is asked once which names exist, so that a client cannot slip
@@ -320,9 +345,14 @@ static void release_departed_clients(Server *s) {
                 log_error_f(LOG_FIELDS(.error = r), "Cannot list the bus's names, keeping every restored lease: %s", strerror(-r));
                 return;
         }
+        for (char **p = names; p && *p; p++) {
+                Client *c = manager_find_client(s->manager, *p);
+                if (c && c->userdata)
+                        ((ClientTrack *) c->userdata)->listed = true;
+        }
         for (Client *c = s->manager->clients, *next; c; c = next) {
                 next = c->next;
-                if (strv_contains(names, c->name))
+                if (c->userdata && ((ClientTrack *) c->userdata)->listed)
                         continue;
                 log_info("%s left the bus while iovad was away: its %zu lease%s are released", c->name, c->n_leases,
                          c->n_leases == 1 ? "" : "s");
@@ -548,6 +578,13 @@ int server_new(sd_event *event, Manager *manager, const ServerOptions *o, FdStor
         if (r < 0)
                 return r;
 
+        /* Before any client is known, so that none can leave unnoticed. */
+        r = sd_bus_add_match(s->bus, &s->name_gone, MATCH_NAME_GONE, on_name_gone, s);
+        if (r < 0) {
+                log_error_errno(r, "Cannot watch for clients leaving the bus");
+                server_free(s);
+                return r;
+        }
         r = sd_bus_get_bus_id(s->bus, &bus_id);
         if (r < 0)
                 log_error_errno(r, "Cannot learn the bus's id: leases of connections will not survive a restart");
@@ -575,6 +612,7 @@ Server *server_free(Server *s) {
                 direct_free(s->direct);
         for (Client *c = s->manager->clients; c; c = c->next)
                 track_free(c->userdata);
+        sd_bus_slot_unref(s->name_gone);
         sd_event_source_disable_unref(s->answered);
         auth_free(s->auth);
         sd_bus_flush_close_unref(s->bus);

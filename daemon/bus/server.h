@@ -36,6 +36,7 @@ typedef struct Server {
         Auth *auth;
         bool polkit;
         sd_event_source *answered;   /* after each dispatch: have the replies gone out? */
+        sd_bus_slot *name_gone;      /* the match for clients leaving the bus */
         DirectConn *direct;          /* the open direct connections */
         size_t n_direct;
         uint64_t direct_seq;         /* for their client names */

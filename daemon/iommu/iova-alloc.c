@@ -113,6 +113,31 @@ struct IovaAllocator {
         size_t n_spare;
         size_t n_slabs;
         Slab *slabs;
+        /*
+         * The last request that found no space, as (size, alignment,
+         * limit) after the alignment was raised to the page size; fail_size
+         * 0 for none. Until space is given back, a request at least as
+         * large, at least as aligned and limited at most as high cannot
+         * fit either: any fit for it would hold a fit for the failed one
+         * (alignments are powers of two, so the larger is a multiple of the
+         * smaller). Such requests fail in O(1), as the kernel's
+         * max32_alloc_size lets its 32-bit allocations do.
+         */
+        uint64_t fail_size, fail_align, fail_limit;
+        /*
+         * Where the last allocation came from, when it was page-aligned or
+         * size-aligned (so its range held the lowest fit) and only cut the
+         * front off that range (so the tree kept its shape and the path is
+         * still good). Until anything else changes the allocator, the same
+         * request's lowest fit can only be in that range again, since
+         * every range below did not fit and has not grown: a run of equal
+         * requests (a fill, the space above an exhausted window) takes
+         * its ranges without a descent. Any other operation clears it.
+         */
+        bool finger;
+        unsigned finger_j;
+        uint64_t finger_size, finger_align, finger_limit;
+        Path finger_path;
 };
 
 static inline unsigned min_u(unsigned x, unsigned y) {
@@ -790,10 +815,12 @@ static int give(IovaAllocator *a, uint64_t start, uint64_t last) {
                 insert_at(a, &path, j, start, last);
         }
         account_add(a, last - start);
+        a->fail_size = 0;
         return 0;
 }
 
 int iova_add_free(IovaAllocator *a, uint64_t start, uint64_t end) {
+        a->finger = false;
         if (start > end || !page_aligned_range(a, start, end))
                 return -EINVAL;
         int r = give(a, start, end);
@@ -803,6 +830,7 @@ int iova_add_free(IovaAllocator *a, uint64_t start, uint64_t end) {
 int iova_release(IovaAllocator *a, uint64_t start, uint64_t size) {
         uint64_t last;
 
+        a->finger = false;
         if (!range_last(start, size, &last) || !page_aligned_range(a, start, last))
                 return -EINVAL;
         int r = give(a, start, last);
@@ -843,6 +871,7 @@ int iova_reserve(IovaAllocator *a, uint64_t start, uint64_t size) {
         Path path;
         unsigned j;
 
+        a->finger = false;
         if (!range_last(start, size, &last) || !page_aligned_range(a, start, last))
                 return -EINVAL;
         descend(a, start, &path);
@@ -940,7 +969,8 @@ static int scan(Node *n, unsigned level, uint64_t size, uint64_t align, uint64_t
 
 int iova_alloc(IovaAllocator *a, uint64_t size, uint64_t align, uint64_t limit, uint64_t *ret_iova) {
         uint64_t iova;
-        Path path;
+        /* The allocator keeps the path: a run of equal requests starts from it (the finger). */
+        Path *path = &a->finger_path;
         unsigned j;
         bool found;
 
@@ -950,34 +980,63 @@ int iova_alloc(IovaAllocator *a, uint64_t size, uint64_t align, uint64_t limit, 
                 align = a->page;
         if (!is_pow2_u64(align))
                 return -EINVAL;
+        if (a->fail_size != 0 && size >= a->fail_size && align >= a->fail_align && limit <= a->fail_limit)
+                return -ENOSPC;
+
+        if (a->finger && size == a->finger_size && align == a->finger_align && limit == a->finger_limit) {
+                const Leaf *fl = path->leaf;
+                unsigned fj = a->finger_j;
+                a->finger = false;
+                if (fj < fl->n && fit(fl->start[fj], fl->last[fj], size, align, limit, &iova)) {
+                        j = fj;
+                        goto found;
+                }
+        }
+        a->finger = false;
 
         if (align == a->page)
                 /* Any range of length >= size fits at its start: exact. */
-                found = leftmost_candidate(a, size - 1, 0, limit, &path, &j);
+                found = leftmost_candidate(a, size - 1, 0, limit, path, &j);
         else if (align == size)
                 /* A size-aligned power of two fits exactly where an aligned block of its order is. */
-                found = leftmost_candidate(a, size - 1, (unsigned) __builtin_ctzll(size), limit, &path, &j);
+                found = leftmost_candidate(a, size - 1, (unsigned) __builtin_ctzll(size), limit, path, &j);
         else {
                 /* Ranges starting on a page boundary always fit once they are align - page longer. */
                 uint64_t need = size - 1 + (align - a->page);
-                found = need >= size - 1 && leftmost_candidate(a, need, 0, limit, &path, &j) &&
-                        fit(path.leaf->start[j], path.leaf->last[j], size, align, limit, &iova);
+                found = need >= size - 1 && leftmost_candidate(a, need, 0, limit, path, &j) &&
+                        fit(path->leaf->start[j], path->leaf->last[j], size, align, limit, &iova);
                 if (!found)
-                        found = scan(a->root, a->height, size, align, limit, &path, &j, &iova) > 0;
+                        found = scan(a->root, a->height, size, align, limit, path, &j, &iova) > 0;
                 if (!found)
-                        return -ENOSPC;
+                        goto nospace;
                 goto found;
         }
 
         /* The leftmost candidate holds the lowest fit; if that crosses the limit, all do. */
-        if (!found || !fit(path.leaf->start[j], path.leaf->last[j], size, align, limit, &iova))
-                return -ENOSPC;
+        if (!found || !fit(path->leaf->start[j], path->leaf->last[j], size, align, limit, &iova))
+                goto nospace;
 found:;
-        int r = take(a, &path, j, iova, iova + (size - 1));
+        /* Only the front of the range goes: the tree keeps its shape, and the path stays good. */
+        bool keeps = (align == a->page || align == size) && iova == path->leaf->start[j] &&
+                     iova + (size - 1) != path->leaf->last[j];
+        int r = take(a, path, j, iova, iova + (size - 1));
         if (r < 0)
                 return r;
+        if (keeps) {
+                a->finger = true;
+                a->finger_j = j;
+                a->finger_size = size;
+                a->finger_align = align;
+                a->finger_limit = limit;
+        }
         *ret_iova = iova;
         return 0;
+
+nospace:
+        a->fail_size = size;
+        a->fail_align = align;
+        a->fail_limit = limit;
+        return -ENOSPC;
 }
 
 size_t iova_free_ranges(const IovaAllocator *a) {
@@ -1087,5 +1146,14 @@ int iova_allocator_verify(const IovaAllocator *a) {
                 spare++;
         if (spare != a->n_spare || v.nodes + spare != a->n_slabs * SLAB_NODES)
                 return -EUCLEAN;
+        /* The remembered failure still holds: an exhaustive search finds no fit for it. */
+        if (a->fail_size != 0) {
+                Path path;
+                unsigned j;
+                uint64_t iova;
+                if (!is_pow2_u64(a->fail_align) || a->fail_align < a->page ||
+                    scan(a->root, a->height, a->fail_size, a->fail_align, a->fail_limit, &path, &j, &iova) > 0)
+                        return -EUCLEAN;
+        }
         return 0;
 }

@@ -32,7 +32,39 @@ int manager_new(Backend *backend, Config *config, const char *state_dir, const c
         return 0;
 }
 
+static size_t client_bucket(const Manager *m, const char *name) {
+        uint64_t h = 0xcbf29ce484222325ULL;     /* FNV-1a */
+
+        for (const char *p = name; *p; p++)
+                h = (h ^ (unsigned char) *p) * 0x100000001b3ULL;
+        return (size_t) (h & (m->client_buckets - 1));
+}
+
+/* Keeps the table at most one client a bucket; false when it cannot grow (the chains just get longer). */
+static bool client_table_grow(Manager *m) {
+        size_t n = m->client_buckets ? m->client_buckets * 2 : 64;
+        Client **t = calloc(n, sizeof(Client *));
+
+        if (!t)
+                return false;
+        free(m->client_table);
+        m->client_table = t;
+        m->client_buckets = n;
+        for (Client *c = m->clients; c; c = c->next) {
+                size_t b = client_bucket(m, c->name);
+                c->hash_next = t[b];
+                t[b] = c;
+        }
+        return true;
+}
+
 static void client_free(Manager *m, Client *c) {
+        Client **p = &m->client_table[client_bucket(m, c->name)];
+
+        while (*p != c)
+                p = &(*p)->hash_next;
+        *p = c->hash_next;
+        m->n_clients--;
         if (c->prev)
                 c->prev->next = c->next;
         else
@@ -52,6 +84,7 @@ Manager *manager_free(Manager *m) {
         free(m->containers);
         while (m->clients)
                 client_free(m, m->clients);
+        free(m->client_table);
         free(m->lease_table);
         lease_journal_free(m->journal);
         free(m->rebind);
@@ -416,6 +449,14 @@ static void client_unlink(Lease *l) {
 
 /* ---- what outlives the process ---- */
 
+/* What snprintf("%s") would write, without its cost on every Lease. */
+static void copy_name(char *dst, size_t size, const char *src) {
+        size_t n = strnlen(src, size - 1);
+
+        memcpy(dst, src, n);
+        dst[n] = 0;
+}
+
 static void record_of(const Lease *l, LeaseRecord *ret) {
         *ret = (LeaseRecord) {
                 .id = l->id,
@@ -426,9 +467,10 @@ static void record_of(const Lease *l, LeaseRecord *ret) {
                 .writable = l->writable,
                 .offset = l->offset,
         };
-        snprintf(ret->client, sizeof(ret->client), "%s", l->client ? l->client->name : "");
-        snprintf(ret->container, sizeof(ret->container), "%s", l->container->name);
+        copy_name(ret->client, sizeof(ret->client), l->client ? l->client->name : "");
+        copy_name(ret->container, sizeof(ret->container), l->container->name);
 }
+
 
 void manager_leases_answered(Manager *m) {
         int r;
@@ -451,24 +493,42 @@ void manager_lease_replying(Manager *m, const Lease *l) {
                 log_error("Cannot note the reply of lease %" PRIu64 " in the lease journal: %s", l->id, strerror(-r));
 }
 
+/* The leases of connections, one at a time, for the journal's rewrite. */
+typedef struct JournalCursor {
+        Manager *m;
+        size_t container;
+        Lease *next;
+} JournalCursor;
+
+static int journal_next(void *userdata, LeaseRecord *ret) {
+        JournalCursor *k = userdata;
+
+        for (;;) {
+                while (k->next && !k->next->client)
+                        k->next = k->next->c_next;
+                if (k->next) {
+                        record_of(k->next, ret);
+                        k->next = k->next->c_next;
+                        return 1;
+                }
+                if (++k->container >= k->m->n_containers)
+                        return 0;
+                k->next = k->m->containers[k->container]->leases;
+        }
+}
+
 int manager_compact_journal(Manager *m) {
-        _cleanup_free_ LeaseRecord *all = NULL;
-        size_t n = 0;
+        JournalCursor k = { m, 0, NULL };
         int r;
 
         if (!m->runtime_dir || !m->bus_id[0])
                 return 0;
-        all = calloc(m->n_leases ? m->n_leases : 1, sizeof(LeaseRecord));
-        if (!all)
-                return -ENOMEM;
-        for (size_t i = 0; i < m->n_containers; i++)
-                for (Lease *l = m->containers[i]->leases; l; l = l->c_next)
-                        if (l->client)
-                                record_of(l, &all[n++]);
+        if (m->n_containers > 0)
+                k.next = m->containers[0]->leases;
         if (m->journal)
-                r = lease_journal_compact(m->journal, all, n);
+                r = lease_journal_compact_from(m->journal, journal_next, &k);
         else
-                r = lease_journal_new(m->runtime_dir, m->bus_id, all, n, &m->journal);
+                r = lease_journal_new_from(m->runtime_dir, m->bus_id, journal_next, &k, &m->journal);
         if (r < 0)
                 log_error_f(LOG_FIELDS(.error = r), "Writing the lease journal in %s failed: %s", m->runtime_dir, strerror(-r));
         return r;
@@ -908,7 +968,9 @@ void manager_keep_kernel(Manager *m) {
 /* ---- clients ---- */
 
 Client *manager_find_client(Manager *m, const char *name) {
-        for (Client *c = m->clients; c; c = c->next)
+        if (m->n_clients == 0)
+                return NULL;
+        for (Client *c = m->client_table[client_bucket(m, name)]; c; c = c->hash_next)
                 if (strcmp(c->name, name) == 0)
                         return c;
         return NULL;
@@ -921,6 +983,8 @@ int manager_get_client(Manager *m, const char *name, uid_t uid, Client **ret) {
                 *ret = c;
                 return 0;
         }
+        if (m->n_clients >= m->client_buckets && !client_table_grow(m) && !m->client_table)
+                return -ENOMEM;
         c = calloc(1, sizeof(*c));
         if (!c)
                 return -ENOMEM;
@@ -934,6 +998,10 @@ int manager_get_client(Manager *m, const char *name, uid_t uid, Client **ret) {
         if (m->clients)
                 m->clients->prev = c;
         m->clients = c;
+        size_t b = client_bucket(m, name);
+        c->hash_next = m->client_table[b];
+        m->client_table[b] = c;
+        m->n_clients++;
         *ret = c;
         return 1;
 }
@@ -1088,13 +1156,54 @@ static int restore_lease(Manager *m, const LeaseRecord *rec, Client *client, FdS
         return r;
 }
 
-static size_t restore_connection_leases(Manager *m, FdStore *fds, uint64_t *max_id) {
-        _cleanup_free_ LeaseRecord *recs = NULL;
-        _cleanup_free_ char *msg = NULL;
-        size_t n = 0, restored = 0;
+typedef struct RestoreCtx {
+        Manager *m;
+        FdStore *fds;
+        size_t restored;
+        Client *last;           /* a client's leases come one after another: saves most lookups */
+} RestoreCtx;
+
+static int restore_connection_lease(const LeaseRecord *rec, void *userdata) {
+        RestoreCtx *x = userdata;
+        Manager *m = x->m;
+        Client *client;
         int r;
 
-        r = lease_journal_load(m->runtime_dir, m->bus_id, &recs, &n, max_id, &msg);
+        if (rec->unanswered) {
+                /* iovad died before the reply went out: its client never learned of it. */
+                log_info("Lease %" PRIu64 " of %s was never answered before iovad stopped: released", rec->id,
+                         rec->client);
+                return 0;
+        }
+        if (rec->in_doubt)
+                log_info("Lease %" PRIu64 " of %s was being answered when iovad stopped: kept, as its "
+                         "client may have the answer",
+                         rec->id, rec->client);
+        if (x->last && strcmp(x->last->name, rec->client) == 0) {
+                client = x->last;
+                r = 0;
+        } else
+                r = manager_get_client(m, rec->client, rec->owner, &client);
+        if (r < 0) {
+                log_error("Lease %" PRIu64 " of %s: %s", rec->id, rec->client, strerror(-r));
+                return 0;
+        }
+        x->last = client;
+        if (restore_lease(m, rec, client, x->fds) >= 0)
+                x->restored++;
+        else if (r > 0 && client->n_leases == 0) {
+                client_free(m, client);
+                x->last = NULL;
+        }
+        return 0;
+}
+
+static size_t restore_connection_leases(Manager *m, FdStore *fds, uint64_t *max_id) {
+        _cleanup_free_ char *msg = NULL;
+        RestoreCtx x = { .m = m, .fds = fds };
+        int r;
+
+        r = lease_journal_replay(m->runtime_dir, m->bus_id, restore_connection_lease, &x, max_id, &msg);
         if (r == -ENOENT)
                 return 0;
         if (r == -ESTALE) {
@@ -1105,30 +1214,7 @@ static size_t restore_connection_leases(Manager *m, FdStore *fds, uint64_t *max_
                 log_error("Ignoring the lease journal: %s", msg ? msg : strerror(-r));
                 return 0;
         }
-        for (size_t i = 0; i < n; i++) {
-                Client *client;
-
-                if (recs[i].unanswered) {
-                        /* iovad died before the reply went out: its client never learned of it. */
-                        log_info("Lease %" PRIu64 " of %s was never answered before iovad stopped: released",
-                                 recs[i].id, recs[i].client);
-                        continue;
-                }
-                if (recs[i].in_doubt)
-                        log_info("Lease %" PRIu64 " of %s was being answered when iovad stopped: kept, as its "
-                                 "client may have the answer",
-                                 recs[i].id, recs[i].client);
-                r = manager_get_client(m, recs[i].client, recs[i].owner, &client);
-                if (r < 0) {
-                        log_error("Lease %" PRIu64 " of %s: %s", recs[i].id, recs[i].client, strerror(-r));
-                        continue;
-                }
-                if (restore_lease(m, &recs[i], client, fds) >= 0)
-                        restored++;
-                else if (r > 0 && client->n_leases == 0)
-                        client_free(m, client);
-        }
-        return restored;
+        return x.restored;
 }
 
 /* Fds taken from the store for a container that is not adopted after all: out of the service manager's store too. */

@@ -37,6 +37,7 @@ struct Client {
         size_t n_leases;
         void *userdata;             /* the bus glue's (its tracking of the name) */
         Client *prev, *next;
+        Client *hash_next;          /* the manager's table by name */
 };
 
 struct Manager {
@@ -62,6 +63,8 @@ struct Manager {
         uint64_t lease_id_reserved;
 
         Client *clients;
+        Client **client_table;      /* buckets of a chained hash by name; NULL until the first client */
+        size_t client_buckets, n_clients;
 
         /*
          * Memory fds held for mapped leases, against a budget below the

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -13,13 +14,19 @@
 #include "util/macro.h"
 #include "util/parse-error.h"
 
+/* Queued records: a few lines, so the buffer is written well before it fills. */
+#define PENDING_MAX 4096
+
 struct LeaseJournal {
         char *dir;
         char *bus_id;
         int fd;                 /* O_APPEND */
-        size_t records;         /* in the file, header not counted */
-        uint64_t answered;      /* the last "=" written */
+        size_t records;         /* in the file or queued, header not counted */
+        uint64_t answered;      /* the last "=" written or queued */
         uint64_t replying;      /* the last "?" written */
+        size_t n_pending;
+        size_t pending_adds;    /* "+" lines among them */
+        char pending[PENDING_MAX];
 };
 
 static char *journal_path(const char *dir, const char *name) {
@@ -30,16 +37,83 @@ static char *journal_path(const char *dir, const char *name) {
         return p;
 }
 
-/* One record a line, short enough for a single write() to append it whole. */
-static int format_add(char *buf, size_t size, const LeaseRecord *l) {
-        int n = snprintf(buf, size, "+ %" PRIx64 " %" PRIx64 " %" PRIx64 " %u %d %d %" PRIx64 " %s %s\n", l->id,
-                         l->iova, l->size, (unsigned) l->owner, l->mapped, l->writable, l->offset, l->client,
-                         l->container);
-        return n < 0 || (size_t) n >= size ? -ENAMETOOLONG : n;
+/* Lower-case hex without leading zeros, as %PRIx64 writes it; returns the end. */
+static char *put_hex(char *p, uint64_t v) {
+        char tmp[16];
+        unsigned n = 0;
+
+        do {
+                tmp[n++] = "0123456789abcdef"[v & 0xf];
+                v >>= 4;
+        } while (v);
+        while (n > 0)
+                *p++ = tmp[--n];
+        return p;
+}
+
+static char *put_dec(char *p, uint64_t v) {
+        char tmp[20];
+        unsigned n = 0;
+
+        do {
+                tmp[n++] = (char) ('0' + v % 10);
+                v /= 10;
+        } while (v);
+        while (n > 0)
+                *p++ = tmp[--n];
+        return p;
+}
+
+static char *put_str(char *p, const char *s, size_t n) {
+        memcpy(p, s, n);
+        return p + n;
+}
+
+/* The longest line: "+ " and five numbers of 16 hex digits, the owner, two flags, two names and the spaces. */
+#define LINE_MAX_LEN (2 + 5 * 17 + 11 + 4 + LEASE_RECORD_CLIENT_MAX + LEASE_RECORD_CONTAINER_MAX + 1)
+
+/*
+ * One record a line, short enough for a single write() to append it
+ * whole; the names were checked by name_ok(). Returns its length.
+ */
+static size_t format_add(char buf[static LINE_MAX_LEN], const LeaseRecord *l) {
+        char *p = buf;
+
+        p = put_str(p, "+ ", 2);
+        p = put_hex(p, l->id);
+        *p++ = ' ';
+        p = put_hex(p, l->iova);
+        *p++ = ' ';
+        p = put_hex(p, l->size);
+        *p++ = ' ';
+        p = put_dec(p, (unsigned) l->owner);
+        *p++ = ' ';
+        *p++ = l->mapped ? '1' : '0';
+        *p++ = ' ';
+        *p++ = l->writable ? '1' : '0';
+        *p++ = ' ';
+        p = put_hex(p, l->offset);
+        *p++ = ' ';
+        p = put_str(p, l->client, strnlen(l->client, sizeof(l->client)));
+        *p++ = ' ';
+        p = put_str(p, l->container, strnlen(l->container, sizeof(l->container)));
+        *p++ = '\n';
+        return (size_t) (p - buf);
+}
+
+/* "C ID\n" */
+static size_t format_id(char buf[static 20], char c, uint64_t id) {
+        char *p = buf;
+
+        *p++ = c;
+        *p++ = ' ';
+        p = put_hex(p, id);
+        *p++ = '\n';
+        return (size_t) (p - buf);
 }
 
 static bool name_ok(const char *s, size_t max) {
-        size_t n = strlen(s);
+        size_t n = strnlen(s, max);
 
         if (n == 0 || n >= max)
                 return false;
@@ -63,67 +137,121 @@ static int write_all(int fd, const char *buf, size_t n) {
         return 0;
 }
 
+int lease_journal_flush(LeaseJournal *j) {
+        int r;
+
+        if (j->n_pending == 0)
+                return 0;
+        r = write_all(j->fd, j->pending, j->n_pending);
+        /* Written or not, it is not written twice: a failed write() is reported once. */
+        j->n_pending = 0;
+        j->pending_adds = 0;
+        return r;
+}
+
+/* Queues @n bytes, writing what was queued first when they would not fit. */
+static int queue(LeaseJournal *j, const char *line, size_t n) {
+        int r = 0;
+
+        assert(n <= PENDING_MAX);
+        if (j->n_pending + n > PENDING_MAX)
+                r = lease_journal_flush(j);
+        memcpy(j->pending + j->n_pending, line, n);
+        j->n_pending += n;
+        return r;
+}
+
 int lease_journal_add(LeaseJournal *j, const LeaseRecord *l) {
-        char line[512];
-        int n;
+        char line[LINE_MAX_LEN];
+        int r;
 
         if (!name_ok(l->client, sizeof(l->client)) || !name_ok(l->container, sizeof(l->container)))
                 return -EINVAL;
-        n = format_add(line, sizeof(line), l);
-        if (n < 0)
-                return n;
         j->records++;
-        return write_all(j->fd, line, (size_t) n);
+        r = queue(j, line, format_add(line, l));
+        j->pending_adds++;
+        return r;
 }
 
 int lease_journal_remove(LeaseJournal *j, uint64_t id) {
-        char line[32];
-        int n = snprintf(line, sizeof(line), "- %" PRIx64 "\n", id);
+        char line[20];
+        int r;
 
         j->records++;
-        return write_all(j->fd, line, (size_t) n);
+        r = queue(j, line, format_id(line, '-', id));
+        if (r < 0) {
+                (void) lease_journal_flush(j);
+                return r;
+        }
+        return lease_journal_flush(j);
 }
 
 int lease_journal_answered(LeaseJournal *j, uint64_t id) {
-        char line[32];
-        int n, r;
+        char line[20];
+
+        int r;
 
         if (id <= j->answered)
                 return 0;
-        n = snprintf(line, sizeof(line), "= %" PRIx64 "\n", id);
-        r = write_all(j->fd, line, (size_t) n);
-        if (r < 0)
-                return r;
         j->records++;
         j->answered = id;
-        return 0;
+        r = queue(j, line, format_id(line, '=', id));
+        /*
+         * A lease answered without a "?" before its reply (a caller that
+         * does not note replies) must not stay only in the buffer.
+         */
+        if (r >= 0 && j->pending_adds > 0)
+                r = lease_journal_flush(j);
+        return r;
 }
 
 int lease_journal_replying(LeaseJournal *j, uint64_t id) {
-        char line[32];
-        int n, r;
+        char line[20];
+        int r = 0;
 
-        if (id <= j->answered || id <= j->replying)
-                return 0;
-        n = snprintf(line, sizeof(line), "? %" PRIx64 "\n", id);
-        r = write_all(j->fd, line, (size_t) n);
-        if (r < 0)
+        if (id > j->answered && id > j->replying) {
+                j->records++;
+                j->replying = id;
+                r = queue(j, line, format_id(line, '?', id));
+        }
+        /* What is queued (the "+" of this very lease, most often) goes out before the reply. */
+        if (r < 0) {
+                (void) lease_journal_flush(j);
                 return r;
-        j->records++;
-        j->replying = id;
-        return 0;
+        }
+        return lease_journal_flush(j);
 }
 
 bool lease_journal_wants_compaction(const LeaseJournal *j, size_t live) {
         return j->records > 4 * live + 4096;
 }
 
-/* Writes header and @leases to a temporary file and renames it over the journal. */
-static int rewrite(const char *dir, const char *bus_id, const LeaseRecord *leases, size_t n, uint64_t answered,
-                   uint64_t replying, int *ret_fd) {
+typedef struct ArrayNext {
+        const LeaseRecord *leases;
+        size_t n, i;
+} ArrayNext;
+
+static int array_next(void *userdata, LeaseRecord *ret) {
+        ArrayNext *a = userdata;
+
+        if (a->i == a->n)
+                return 0;
+        *ret = a->leases[a->i++];
+        return 1;
+}
+
+/*
+ * Writes header and the leases from @next to a temporary file and renames
+ * it over the journal. *@ret_n: how many; *@ret_answered: the "=" it wrote.
+ */
+static int rewrite(const char *dir, const char *bus_id, LeaseJournalNext next, void *userdata, uint64_t answered,
+                   uint64_t replying, bool answered_from_leases, int *ret_fd, size_t *ret_n,
+                   uint64_t *ret_answered) {
         _cleanup_free_ char *path = journal_path(dir, "leases.journal"), *tmp = journal_path(dir, ".leases.journal.XXXXXX");
         _cleanup_fclose_ FILE *f = NULL;
-        int fd, r = 0;
+        LeaseRecord l;
+        size_t n = 0;
+        int fd, r = 0, k;
 
         if (!path || !tmp)
                 return -ENOMEM;
@@ -138,15 +266,23 @@ static int rewrite(const char *dir, const char *bus_id, const LeaseRecord *lease
                 return r;
         }
         fprintf(f, "iovad-leases %d %s\n", LEASE_JOURNAL_VERSION, bus_id);
-        for (size_t i = 0; i < n && r >= 0; i++) {
-                char line[512];
-                r = format_add(line, sizeof(line), &leases[i]);
-                if (r >= 0)
-                        fputs(line, f);
+        while ((k = next(userdata, &l)) > 0) {
+                char line[LINE_MAX_LEN];
+                if (!name_ok(l.client, sizeof(l.client)) || !name_ok(l.container, sizeof(l.container))) {
+                        r = -EINVAL;
+                        break;
+                }
+                fwrite(line, 1, format_add(line, &l), f);
+                n++;
+                /* What a new journal starts with was answered: it comes from a restore or a compaction. */
+                if (answered_from_leases)
+                        answered = MAX(answered, l.id);
         }
-        if (answered > 0)
+        if (k < 0)
+                r = k;
+        if (r >= 0 && answered > 0)
                 fprintf(f, "= %" PRIx64 "\n", answered);
-        if (replying > answered)
+        if (r >= 0 && replying > answered)
                 fprintf(f, "? %" PRIx64 "\n", replying);
         if (r >= 0 && (fflush(f) != 0 || ferror(f)))
                 r = errno ? -errno : -EIO;
@@ -162,43 +298,59 @@ static int rewrite(const char *dir, const char *bus_id, const LeaseRecord *lease
         if (fd < 0)
                 return -errno;
         *ret_fd = fd;
+        *ret_n = n;
+        *ret_answered = answered;
         return 0;
 }
 
-int lease_journal_new(const char *dir, const char *bus_id, const LeaseRecord *leases, size_t n,
-                      LeaseJournal **ret) {
+static LeaseJournal *journal_alloc(const char *dir, const char *bus_id) {
+        LeaseJournal *j;
+
+        if (!name_ok(bus_id, 256))
+                return NULL;
+        j = calloc(1, sizeof(*j));
+        if (!j)
+                return NULL;
+        j->fd = -1;
+        j->dir = strdup(dir);
+        j->bus_id = strdup(bus_id);
+        if (!j->dir || !j->bus_id)
+                return lease_journal_free(j);
+        return j;
+}
+
+int lease_journal_new_from(const char *dir, const char *bus_id, LeaseJournalNext next, void *userdata,
+                           LeaseJournal **ret) {
         LeaseJournal *j;
         int r;
 
         if (!name_ok(bus_id, 256))
                 return -EINVAL;
-        j = calloc(1, sizeof(*j));
+        j = journal_alloc(dir, bus_id);
         if (!j)
                 return -ENOMEM;
-        j->fd = -1;
-        j->dir = strdup(dir);
-        j->bus_id = strdup(bus_id);
-        if (!j->dir || !j->bus_id) {
-                lease_journal_free(j);
-                return -ENOMEM;
-        }
-        /* What a new journal starts with was answered: it comes from a restore or a compaction. */
-        for (size_t i = 0; i < n; i++)
-                j->answered = MAX(j->answered, leases[i].id);
-        r = rewrite(dir, bus_id, leases, n, j->answered, 0, &j->fd);
+        r = rewrite(dir, bus_id, next, userdata, 0, 0, true, &j->fd, &j->records, &j->answered);
         if (r < 0) {
                 lease_journal_free(j);
                 return r;
         }
-        j->records = n;
         *ret = j;
         return 0;
 }
 
-int lease_journal_compact(LeaseJournal *j, const LeaseRecord *leases, size_t n) {
+int lease_journal_new(const char *dir, const char *bus_id, const LeaseRecord *leases, size_t n,
+                      LeaseJournal **ret) {
+        ArrayNext a = { leases, n, 0 };
+        return lease_journal_new_from(dir, bus_id, array_next, &a, ret);
+}
+
+int lease_journal_compact_from(LeaseJournal *j, LeaseJournalNext next, void *userdata) {
+        size_t n;
         int fd, r;
 
-        r = rewrite(j->dir, j->bus_id, leases, n, j->answered, j->replying, &fd);
+        /* The old file gets what is queued: the new one is written from @next, which has all of it. */
+        (void) lease_journal_flush(j);
+        r = rewrite(j->dir, j->bus_id, next, userdata, j->answered, j->replying, false, &fd, &n, &j->answered);
         if (r < 0)
                 return r;
         safe_close(j->fd);
@@ -207,9 +359,16 @@ int lease_journal_compact(LeaseJournal *j, const LeaseRecord *leases, size_t n) 
         return 0;
 }
 
+int lease_journal_compact(LeaseJournal *j, const LeaseRecord *leases, size_t n) {
+        ArrayNext a = { leases, n, 0 };
+        return lease_journal_compact_from(j, array_next, &a);
+}
+
 LeaseJournal *lease_journal_free(LeaseJournal *j) {
         if (!j)
                 return NULL;
+        if (j->fd >= 0)
+                (void) lease_journal_flush(j);
         safe_close(j->fd);
         free(j->dir);
         free(j->bus_id);
@@ -217,47 +376,178 @@ LeaseJournal *lease_journal_free(LeaseJournal *j) {
         return NULL;
 }
 
-static bool parse_hex(const char *s, uint64_t *ret) {
-        char *end;
+/* Hex digits, 1 to 16 of them, the whole of [s, e). */
+static bool parse_hex_n(const char *s, const char *e, uint64_t *ret) {
+        uint64_t v = 0;
 
-        if (!s || !*s || *s == '-' || *s == '+')
+        if (s == e || e - s > 16)
                 return false;
-        errno = 0;
-        unsigned long long v = strtoull(s, &end, 16);
-        if (errno != 0 || *end)
-                return false;
+        for (; s < e; s++) {
+                unsigned d;
+                if (*s >= '0' && *s <= '9')
+                        d = (unsigned) (*s - '0');
+                else if (*s >= 'a' && *s <= 'f')
+                        d = (unsigned) (*s - 'a' + 10);
+                else if (*s >= 'A' && *s <= 'F')
+                        d = (unsigned) (*s - 'A' + 10);
+                else
+                        return false;
+                v = v << 4 | d;
+        }
         *ret = v;
         return true;
 }
 
-static int parse_add(char *line, LeaseRecord *l) {
-        char *f[10], *save = NULL;
+static bool parse_hex(const char *s, uint64_t *ret) {
+        return s && parse_hex_n(s, s + strlen(s), ret);
+}
+
+static bool parse_dec_n(const char *s, const char *e, uint64_t *ret) {
+        uint64_t v = 0;
+
+        if (s == e || e - s > 19)
+                return false;
+        for (; s < e; s++) {
+                if (*s < '0' || *s > '9')
+                        return false;
+                v = v * 10 + (uint64_t) (*s - '0');
+        }
+        *ret = v;
+        return true;
+}
+
+/*
+ * A "+" record as the replay keeps it: the names are offsets into one
+ * pool where each distinct name is stored once (a thousand clients' names
+ * for a hundred thousand leases).
+ */
+typedef struct Entry {
+        uint64_t id, iova, size, offset;
+        uint32_t owner;
+        uint32_t client, container;     /* offsets into the name pool */
+        bool mapped, writable, removed;
+} Entry;
+
+typedef struct Names {
+        char *pool;
+        size_t n_pool, cap_pool;
+        uint32_t *slot;                 /* open addressing: offset + 1, 0 for empty */
+        size_t n_slots, used;
+} Names;
+
+static void names_done(Names *n) {
+        free(n->pool);
+        free(n->slot);
+}
+
+static uint64_t hash_bytes(const char *s, size_t len) {
+        uint64_t h = 0xcbf29ce484222325ULL;     /* FNV-1a */
+
+        for (size_t i = 0; i < len; i++)
+                h = (h ^ (unsigned char) s[i]) * 0x100000001b3ULL;
+        return h;
+}
+
+static bool names_grow(Names *n) {
+        size_t c = n->n_slots ? n->n_slots * 2 : 64;
+        uint32_t *t = calloc(c, sizeof(uint32_t));
+
+        if (!t)
+                return false;
+        for (size_t i = 0; i < n->n_slots; i++) {
+                if (!n->slot[i])
+                        continue;
+                const char *name = n->pool + n->slot[i] - 1;
+                size_t k = hash_bytes(name, strlen(name)) & (c - 1);
+                while (t[k])
+                        k = (k + 1) & (c - 1);
+                t[k] = n->slot[i];
+        }
+        free(n->slot);
+        n->slot = t;
+        n->n_slots = c;
+        return true;
+}
+
+/* The offset of [s, s + len) in the pool, added when new; -ENOMEM. */
+static int names_intern(Names *n, const char *s, size_t len, uint32_t *ret) {
+        size_t k;
+
+        if (2 * (n->used + 1) > n->n_slots && !names_grow(n))
+                return -ENOMEM;
+        for (k = hash_bytes(s, len) & (n->n_slots - 1); n->slot[k]; k = (k + 1) & (n->n_slots - 1)) {
+                const char *name = n->pool + n->slot[k] - 1;
+                if (strncmp(name, s, len) == 0 && name[len] == 0) {
+                        *ret = n->slot[k] - 1;
+                        return 0;
+                }
+        }
+        if (n->n_pool + len + 1 > n->cap_pool) {
+                size_t c = MAX(n->cap_pool * 2, n->n_pool + len + 1 + 1024);
+                if (c > UINT32_MAX)
+                        return -ENOMEM;
+                char *p = realloc(n->pool, c);
+                if (!p)
+                        return -ENOMEM;
+                n->pool = p;
+                n->cap_pool = c;
+        }
+        memcpy(n->pool + n->n_pool, s, len);
+        n->pool[n->n_pool + len] = 0;
+        *ret = (uint32_t) n->n_pool;
+        n->slot[k] = (uint32_t) n->n_pool + 1;
+        n->n_pool += len + 1;
+        n->used++;
+        return 0;
+}
+
+/* A name field: what name_ok() accepts, in [s, e). */
+static bool name_ok_n(const char *s, const char *e, size_t max) {
+        if (s == e || (size_t) (e - s) >= max)
+                return false;
+        for (; s < e; s++)
+                if ((unsigned char) *s <= ' ' || (unsigned char) *s >= 0x7f)
+                        return false;
+        return true;
+}
+
+/* "+ ID IOVA SIZE OWNER MAPPED WRITABLE OFFSET CLIENT CONTAINER", fields split by runs of spaces. */
+static int parse_add(const char *line, Names *names, Entry *ret) {
+        const char *f[10], *fe[10], *p = line;
         size_t n = 0;
         uint64_t owner, mapped, writable;
+        Entry l = {};
+        int r;
 
-        for (char *t = strtok_r(line, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+        for (;;) {
+                while (*p == ' ')
+                        p++;
+                if (!*p)
+                        break;
                 if (n == ELEMENTSOF(f))
                         return -EINVAL;
-                f[n++] = t;
+                f[n] = p;
+                while (*p && *p != ' ')
+                        p++;
+                fe[n++] = p;
         }
-        if (n != ELEMENTSOF(f))
+        if (n != ELEMENTSOF(f) || fe[0] - f[0] != 1)
                 return -EINVAL;
-        *l = (LeaseRecord) {};
-        char *end;
-        errno = 0;
-        owner = strtoull(f[4], &end, 10);
-        if (errno != 0 || *end || f[4][0] == '-' || owner >= UINT32_MAX)
+        if (!parse_hex_n(f[1], fe[1], &l.id) || l.id == 0 || !parse_hex_n(f[2], fe[2], &l.iova) ||
+            !parse_hex_n(f[3], fe[3], &l.size) || l.size == 0 || !parse_dec_n(f[4], fe[4], &owner) ||
+            owner >= UINT32_MAX || !parse_hex_n(f[5], fe[5], &mapped) || mapped > 1 ||
+            !parse_hex_n(f[6], fe[6], &writable) || writable > 1 || !parse_hex_n(f[7], fe[7], &l.offset) ||
+            !name_ok_n(f[8], fe[8], LEASE_RECORD_CLIENT_MAX) || !name_ok_n(f[9], fe[9], LEASE_RECORD_CONTAINER_MAX))
                 return -EINVAL;
-        if (!parse_hex(f[1], &l->id) || l->id == 0 || !parse_hex(f[2], &l->iova) || !parse_hex(f[3], &l->size) ||
-            l->size == 0 || !parse_hex(f[5], &mapped) || mapped > 1 || !parse_hex(f[6], &writable) || writable > 1 ||
-            !parse_hex(f[7], &l->offset) || !name_ok(f[8], sizeof(l->client)) ||
-            !name_ok(f[9], sizeof(l->container)))
-                return -EINVAL;
-        l->owner = (uid_t) owner;
-        l->mapped = mapped;
-        l->writable = writable;
-        strcpy(l->client, f[8]);
-        strcpy(l->container, f[9]);
+        l.owner = (uint32_t) owner;
+        l.mapped = mapped;
+        l.writable = writable;
+        r = names_intern(names, f[8], (size_t) (fe[8] - f[8]), &l.client);
+        if (r >= 0)
+                r = names_intern(names, f[9], (size_t) (fe[9] - f[9]), &l.container);
+        if (r < 0)
+                return r;
+        *ret = l;
         return 0;
 }
 
@@ -274,21 +564,40 @@ static bool grow(void **p, size_t *cap, size_t n, size_t elem) {
         return true;
 }
 
-static int cmp_u64(const void *a, const void *b) {
-        uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+/* Index of the entry with @id, the entries being sorted by id at [0, n); -1 when none. */
+static ssize_t find_sorted(const Entry *e, const size_t *order, size_t n, uint64_t id) {
+        size_t lo = 0, hi = n;
+
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (e[order[mid]].id < id)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return lo < n && e[order[lo]].id == id ? (ssize_t) order[lo] : -1;
+}
+
+static int cmp_entry_id(const void *a, const void *b, void *userdata) {
+        const Entry *e = userdata;
+        uint64_t x = e[*(const size_t *) a].id, y = e[*(const size_t *) b].id;
         return x < y ? -1 : x > y;
 }
 
-int lease_journal_load(const char *dir, const char *bus_id, LeaseRecord **ret, size_t *ret_n, uint64_t *ret_max_id,
-                       char **ret_error) {
+int lease_journal_replay(const char *dir, const char *bus_id, int (*cb)(const LeaseRecord *l, void *userdata),
+                         void *userdata, uint64_t *ret_max_id, char **ret_error) {
         _cleanup_free_ char *path = journal_path(dir, "leases.journal"), *line = NULL;
-        _cleanup_free_ LeaseRecord *leases = NULL;
+        _cleanup_free_ Entry *entries = NULL;
         _cleanup_free_ uint64_t *removed = NULL;
+        _cleanup_free_ size_t *order = NULL;
         _cleanup_fclose_ FILE *f = NULL;
+        _cleanup_(names_done) Names names = {};
         size_t n = 0, cap = 0, n_removed = 0, cap_removed = 0, size = 0, lineno = 0;
-        uint64_t max_id = 0, answered = UINT64_MAX, replying = 0;
+        uint64_t max_id = 0, answered = UINT64_MAX, replying = 0, last_id = 0;
+        bool sorted = true;
         char version[16], id[257];
         ssize_t len;
+        int r;
 
         if (!path)
                 return -ENOMEM;
@@ -317,12 +626,18 @@ int lease_journal_load(const char *dir, const char *bus_id, LeaseRecord **ret, s
                 }
                 line[len - 1] = '\0';
                 if (line[0] == '+' && line[1] == ' ') {
-                        if (!grow((void **) &leases, &cap, n, sizeof(*leases)))
+                        if (!grow((void **) &entries, &cap, n, sizeof(*entries)))
                                 return -ENOMEM;
-                        if (parse_add(line, &leases[n]) < 0)
+                        r = parse_add(line, &names, &entries[n]);
+                        if (r == -ENOMEM)
+                                return r;
+                        if (r < 0)
                                 return parse_error(ret_error, -EINVAL, "%s:%zu: malformed record", path, lineno);
-                        if (leases[n].id > max_id)
-                                max_id = leases[n].id;
+                        if (entries[n].id > max_id)
+                                max_id = entries[n].id;
+                        if (entries[n].id <= last_id)
+                                sorted = false;
+                        last_id = entries[n].id;
                         n++;
                 } else if (line[0] == '-' && line[1] == ' ') {
                         uint64_t v;
@@ -344,20 +659,92 @@ int lease_journal_load(const char *dir, const char *bus_id, LeaseRecord **ret, s
                 } else
                         return parse_error(ret_error, -EINVAL, "%s:%zu: unknown record", path, lineno);
         }
+        free(line);
+        line = NULL;
+        fclose(f);
+        f = NULL;
 
-        /* Lease ids are never reused, so a removal cancels the one addition of that id. */
-        if (n_removed > 0)
-                qsort(removed, n_removed, sizeof(*removed), cmp_u64);
-        size_t live = 0;
+        /*
+         * Lease ids are never reused, so a removal cancels the one addition
+         * of that id. The additions are in id order but for what a
+         * compaction wrote (in container order): sort an index only then.
+         */
+        order = reallocarray(NULL, n ? n : 1, sizeof(size_t));
+        if (!order)
+                return -ENOMEM;
         for (size_t i = 0; i < n; i++)
-                if (!n_removed || !bsearch(&leases[i].id, removed, n_removed, sizeof(*removed), cmp_u64)) {
+                order[i] = i;
+        if (!sorted)
+                qsort_r(order, n, sizeof(size_t), cmp_entry_id, entries);
+        for (size_t k = 0; k < n_removed; k++) {
+                ssize_t i = find_sorted(entries, order, n, removed[k]);
+                if (i >= 0)
+                        entries[i].removed = true;
+        }
+        free(removed);
+        removed = NULL;
+        free(order);
+        order = NULL;
+
+        *ret_max_id = max_id;
+        for (size_t i = 0; i < n; i++) {
+                const Entry *e = &entries[i];
+                LeaseRecord l;
+
+                if (e->removed)
+                        continue;
+                l = (LeaseRecord) {
+                        .id = e->id,
+                        .iova = e->iova,
+                        .size = e->size,
+                        .owner = (uid_t) e->owner,
+                        .mapped = e->mapped,
+                        .writable = e->writable,
+                        .offset = e->offset,
                         /* Its reply may have gone out (and reached its client) or not: kept. */
-                        leases[i].in_doubt = leases[i].id > answered && leases[i].id <= replying;
-                        leases[i].unanswered = leases[i].id > answered && !leases[i].in_doubt;
-                        leases[live++] = leases[i];
-                }
-        *ret = live ? TAKE_PTR(leases) : NULL;
-        *ret_n = live;
+                        .in_doubt = e->id > answered && e->id <= replying,
+                };
+                l.unanswered = e->id > answered && !l.in_doubt;
+                strcpy(l.client, names.pool + e->client);
+                strcpy(l.container, names.pool + e->container);
+                r = cb(&l, userdata);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+typedef struct Collect {
+        LeaseRecord *leases;
+        size_t n, cap;
+} Collect;
+
+static int collect(const LeaseRecord *l, void *userdata) {
+        Collect *c = userdata;
+
+        if (!grow((void **) &c->leases, &c->cap, c->n, sizeof(*c->leases)))
+                return -ENOMEM;
+        c->leases[c->n++] = *l;
+        return 0;
+}
+
+int lease_journal_load(const char *dir, const char *bus_id, LeaseRecord **ret, size_t *ret_n, uint64_t *ret_max_id,
+                       char **ret_error) {
+        Collect c = {};
+        uint64_t max_id = 0;
+        int r;
+
+        r = lease_journal_replay(dir, bus_id, collect, &c, &max_id, ret_error);
+        if (r < 0) {
+                free(c.leases);
+                return r;
+        }
+        if (c.n == 0) {
+                free(c.leases);
+                c.leases = NULL;
+        }
+        *ret = c.leases;
+        *ret_n = c.n;
         *ret_max_id = max_id;
         return 0;
 }

@@ -1453,11 +1453,13 @@ static void print_direct(const SyncResult *bs, const AsyncResult *ba, const Sync
 }
 
 static void help(void) {
-        printf("Usage: bus-bench [--quick] [BUILD_DIR]\n"
+        printf("Usage: bus-bench [--quick] [--restore-only|--no-restore] [BUILD_DIR]\n"
                "Times iovad's Lease and Release over a private dbus-daemon against a bare sd-bus ping\n"
                "service, and over a direct connection against a bare peer-to-peer ping, measures iovad's memory per live lease and a restore of many clients' leases\n"
                "after a crash. Runs as root.\n\n"
                "  --quick     %zu calls instead of %zu, %zu live leases instead of %zu, one async run\n"
+               "  --restore-only  only the restore at scale; --no-restore: all but it (so that a\n"
+               "              profiling wrapper sees iovad exit on SIGTERM, not SIGKILL)\n"
                "  BUILD_DIR   where daemon/iovad is (default $IOVAD_BUILD, else the build directory\n"
                "              this program is in); profiles from $IOVAD_PROFILES_DIR, else\n"
                "              BUILD_DIR/../daemon/profiles\n\n"
@@ -1470,6 +1472,8 @@ static void help(void) {
 int main(int argc, char **argv) {
         static const struct option options[] = {
                 { "quick", no_argument, NULL, 'q' },
+                { "restore-only", no_argument, NULL, 'R' },
+                { "no-restore", no_argument, NULL, 'N' },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
@@ -1481,12 +1485,19 @@ int main(int argc, char **argv) {
         pid_t bus_ping;
         MemResult m;
         RestoreResult rr;
+        bool calls = true, restore = true;
         int c;
 
         while ((c = getopt_long(argc, argv, "qh", options, NULL)) >= 0)
                 switch (c) {
                 case 'q':
                         b.p = &params_quick;
+                        break;
+                case 'R':
+                        calls = false;
+                        break;
+                case 'N':
+                        restore = false;
                         break;
                 case 'h':
                         help();
@@ -1526,27 +1537,31 @@ int main(int argc, char **argv) {
         wait_for_names(&b);
         setup_container(&b);
 
-        /* Memory first, on a fresh daemon, so no freed leases are there to be reused. */
-        m = measure_memory(&b);
-        s = measure_sync(&b, b.bus, b.bus);
-        a = measure_async(&b, b.bus, b.bus);
+        if (calls) {
+                /* Memory first, on a fresh daemon, so no freed leases are there to be reused. */
+                m = measure_memory(&b);
+                s = measure_sync(&b, b.bus, b.bus);
+                a = measure_async(&b, b.bus, b.bus);
 
-        /* The direct connection against the peer-to-peer ping, whose server takes the bus ping's place in the CPU figures. */
-        b.p2p = connect_p2p(b.p2p_fd);
-        b.p2p_fd = -1;
-        b.direct = open_direct(&b);
-        bus_ping = b.ping_pid;
-        b.ping_pid = b.p2p_pid;
-        ds = measure_sync(&b, b.p2p, b.direct);
-        da = measure_async(&b, b.p2p, b.direct);
-        b.ping_pid = bus_ping;
-        b.direct = sd_bus_flush_close_unref(b.direct);
+                /* The direct connection against the peer-to-peer ping, whose server takes the bus ping's place in the CPU figures. */
+                b.p2p = connect_p2p(b.p2p_fd);
+                b.p2p_fd = -1;
+                b.direct = open_direct(&b);
+                bus_ping = b.ping_pid;
+                b.ping_pid = b.p2p_pid;
+                ds = measure_sync(&b, b.p2p, b.direct);
+                da = measure_async(&b, b.p2p, b.direct);
+                b.ping_pid = bus_ping;
+                b.direct = sd_bus_flush_close_unref(b.direct);
 
-        /* Printed before the restore, whose thousand clients may fail on a bus with tighter limits. */
-        print_report(&b, &s, &a, &m);
-        print_direct(&s, &a, &ds, &da);
-        rr = measure_restore(&b);
-        print_restore(&rr);
+                /* Printed before the restore, whose thousand clients may fail on a bus with tighter limits. */
+                print_report(&b, &s, &a, &m);
+                print_direct(&s, &a, &ds, &da);
+        }
+        if (restore) {
+                rr = measure_restore(&b);
+                print_restore(&rr);
+        }
         print_load("at end");
 
         cleanup();

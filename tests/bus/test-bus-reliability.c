@@ -272,9 +272,10 @@ END_TEST
 /*
  * A lease whose reply reached its client is never dropped by a restore.
  * iovad notes "= ID" in the lease journal once the reply has gone into the
- * bus socket, so a crash after the reply and before that line leaves the
- * journal without it: what the journal looks like then is made here by
- * killing iovad after the answer and taking its "=" lines out.
+ * bus socket (queued for its next write), so a crash after the reply and
+ * before that line leaves the journal without it: what the journal looks
+ * like then is made here by killing iovad after the answer and taking any
+ * "=" lines out.
  */
 START_TEST(test_crash_after_reply_keeps_lease) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
@@ -289,13 +290,13 @@ START_TEST(test_crash_after_reply_keeps_lease) {
         c = create_container(bus, "c", NULL, 0);
         attach(bus, c, 5);
         a = lease(bus, c, 2 * PAGE, &iova); /* answered: the client has it */
-        /* One more round trip: iovad has certainly written its "=" line by the time it answers. */
         sd_bus_message_unref(manager_ok(bus, "ListContainers", NULL));
         env_daemon_kill(&e);
 
         xsprintf(path, "%s/leases.journal", e.runtime_dir);
         journal = read_text(path);
-        ck_assert_msg(strstr(journal, "\n= "), "no \"=\" line to take out:\n%s", journal);
+        /* The "?" written before the reply is there whatever happens to the "=". */
+        ck_assert_msg(strstr(journal, "\n? "), "no \"?\" line before the reply:\n%s", journal);
         f = fopen(path, "we");
         ck_assert_ptr_nonnull(f);
         for (char *save = NULL, *line = strtok_r(journal, "\n", &save); line; line = strtok_r(NULL, "\n", &save))

@@ -218,6 +218,12 @@ START_TEST(test_journal_replay) {
         /* Replies written up to lease 50: those after it stay unanswered. */
         ck_assert_int_eq(lease_journal_answered(j, 50), 0);
         ck_assert_int_eq(lease_journal_answered(j, 20), 0); /* never backwards */
+        /* "=" is queued for the next write: until then the leases it covers are in doubt, so kept. */
+        ck_assert_int_eq(lease_journal_load(dir, "0123abcd", &got, &n, &max_id, NULL), 0);
+        for (size_t i = 0; i < n; i++)
+                ck_assert(got[i].unanswered);
+        free(got);
+        ck_assert_int_eq(lease_journal_flush(j), 0);
         ck_assert_int_eq(lease_journal_load(dir, "0123abcd", &got, &n, &max_id, NULL), 0);
         for (size_t i = 0; i < n; i++)
                 ck_assert_msg(got[i].unanswered == (got[i].id > 50), "lease %" PRIu64 " unanswered %d", got[i].id,
@@ -252,6 +258,20 @@ START_TEST(test_journal_replay) {
         ck_assert_uint_eq(n, 1);
         ck_assert_uint_eq(got[0].id, 41);
         ck_assert_uint_eq(max_id, 56);
+        free(got);
+
+        /* A "+" is queued until the reply's "?" (or another write): one write() per Lease. */
+        LeaseRecord queued = jlease(200, ":1.8");
+        ck_assert_int_eq(lease_journal_add(j, &queued), 0);
+        ck_assert_int_eq(lease_journal_load(dir, "0123abcd", &got, &n, &max_id, NULL), 0);
+        ck_assert_uint_eq(n, 1);
+        free(got);
+        ck_assert_int_eq(lease_journal_replying(j, 200), 0);
+        ck_assert_int_eq(lease_journal_load(dir, "0123abcd", &got, &n, &max_id, NULL), 0);
+        ck_assert_uint_eq(n, 2);
+        ck_assert_uint_eq(got[1].id, 200);
+        ck_assert(got[1].in_doubt);
+        ck_assert_uint_eq(max_id, 200);
         free(got);
 
         /* Names that would break the line format are refused. */

@@ -219,6 +219,101 @@ START_TEST(test_fragmented_limit_fails_fast) {
 }
 END_TEST
 
+START_TEST(test_failure_memo) {
+        /*
+         * A failed request is remembered: harder ones fail without a search
+         * until space comes back; easier ones still search and succeed.
+         */
+        IovaAllocator *a = NULL;
+        uint64_t iova, top = 1ULL << 24;
+
+        ck_assert_int_eq(iova_allocator_new(PAGE, &a), 0);
+        ck_assert_int_eq(iova_add_free(a, 0, (1ULL << 40) - 1), 0);
+        for (uint64_t x = 0; x < top; x += PAGE)
+                ck_assert_int_eq(iova_alloc(a, PAGE, 0, top - 1, &iova), 0);
+        for (uint64_t x = 0; x < top; x += 2 * PAGE)
+                ck_assert_int_eq(iova_release(a, x, PAGE), 0);
+        ck_assert_int_eq(iova_alloc(a, 2 * PAGE, 2 * PAGE, top - 1, &iova), -ENOSPC);
+        ck_assert_int_eq(iova_allocator_verify(a), 0);
+        /* Harder: larger, more aligned, lower limit. */
+        ck_assert_int_eq(iova_alloc(a, 4 * PAGE, 4 * PAGE, top - 1, &iova), -ENOSPC);
+        ck_assert_int_eq(iova_alloc(a, 2 * PAGE, 2 * PAGE, top / 2 - 1, &iova), -ENOSPC);
+        ck_assert_int_eq(iova_alloc(a, 3 * PAGE, 4 * PAGE, top - 1, &iova), -ENOSPC);
+        /* Easier: less aligned (but no room), a higher limit, a smaller size. */
+        ck_assert_int_eq(iova_alloc(a, 2 * PAGE, 0, top - 1, &iova), -ENOSPC);
+        ck_assert_int_eq(iova_alloc(a, 2 * PAGE, 2 * PAGE, UINT64_MAX, &iova), 0);
+        ck_assert_uint_eq(iova, top);
+        ck_assert_int_eq(iova_alloc(a, PAGE, 0, top - 1, &iova), 0);
+        ck_assert_uint_eq(iova, 0);
+        ck_assert_int_eq(iova_allocator_verify(a), 0);
+        /* An allocation takes space: the memo of the last failure still holds. */
+        ck_assert_int_eq(iova_alloc(a, 2 * PAGE, 2 * PAGE, top - 1, &iova), -ENOSPC);
+        ck_assert_int_eq(iova_reserve(a, 2 * PAGE, PAGE), 0);
+        ck_assert_int_eq(iova_alloc(a, 2 * PAGE, 2 * PAGE, top - 1, &iova), -ENOSPC);
+        ck_assert_int_eq(iova_allocator_verify(a), 0);
+        /* A release makes an aligned 8 KiB block below the limit: found at once. */
+        ck_assert_int_eq(iova_release(a, 5 * PAGE, PAGE), 0);
+        ck_assert_int_eq(iova_alloc(a, 2 * PAGE, 2 * PAGE, top - 1, &iova), 0);
+        ck_assert_uint_eq(iova, 4 * PAGE);
+        /* So does new space from iova_add_free(). */
+        ck_assert_int_eq(iova_alloc(a, 1ULL << 40, 0, UINT64_MAX, &iova), -ENOSPC);
+        ck_assert_int_eq(iova_add_free(a, 1ULL << 41, (1ULL << 42) - 1), 0);
+        ck_assert_int_eq(iova_alloc(a, 1ULL << 40, 0, UINT64_MAX, &iova), 0);
+        ck_assert_uint_eq(iova, 1ULL << 41);
+        ck_assert_int_eq(iova_allocator_verify(a), 0);
+        iova_allocator_free(a);
+}
+END_TEST
+
+START_TEST(test_runs_of_equal_requests) {
+        /*
+         * Runs of the same request take their ranges from where the last
+         * one ended; anything in between (a release below, a reserve, a
+         * different request) must send the next one back to the lowest fit.
+         */
+        IovaAllocator *a = NULL;
+        uint64_t iova, want = 0;
+
+        ck_assert_int_eq(iova_allocator_new(PAGE, &a), 0);
+        ck_assert_int_eq(iova_add_free(a, 0, 0xfedfffff), 0);
+        ck_assert_int_eq(iova_add_free(a, 0xfef00000, (1ULL << 40) - 1), 0);
+        for (unsigned i = 0; i < 3000; i++, want += PAGE) {
+                ck_assert_int_eq(iova_alloc(a, PAGE, 0, UINT64_MAX, &iova), 0);
+                ck_assert_uint_eq(iova, want);
+        }
+        ck_assert_int_eq(iova_release(a, 5 * PAGE, PAGE), 0);
+        ck_assert_int_eq(iova_alloc(a, PAGE, 0, UINT64_MAX, &iova), 0);
+        ck_assert_uint_eq(iova, 5 * PAGE);
+        ck_assert_int_eq(iova_alloc(a, PAGE, 0, UINT64_MAX, &iova), 0);
+        ck_assert_uint_eq(iova, want);
+        want += PAGE;
+        /* A reserve right at the front of the range: the next request goes past it. */
+        ck_assert_int_eq(iova_reserve(a, want, PAGE), 0);
+        want += PAGE;
+        ck_assert_int_eq(iova_alloc(a, PAGE, 0, UINT64_MAX, &iova), 0);
+        ck_assert_uint_eq(iova, want);
+        want += PAGE;
+        /* Size-aligned runs: 64 KiB blocks, the first one aligned up. */
+        uint64_t b = (want + 0xffff) & ~0xffffULL;
+        for (unsigned i = 0; i < 500; i++, b += 0x10000) {
+                ck_assert_int_eq(iova_alloc(a, 0x10000, 0x10000, UINT64_MAX, &iova), 0);
+                ck_assert_uint_eq(iova, b);
+        }
+        /* The page-sized gap the alignment left is still the lowest fit for a page. */
+        ck_assert_int_eq(iova_alloc(a, PAGE, 0, UINT64_MAX, &iova), 0);
+        ck_assert_uint_eq(iova, want);
+        /* A run up to the MSI window, with a limit: exhausted exactly, then the limit fails it. */
+        ck_assert_int_eq(iova_release(a, 0, 3000 * PAGE), 0);
+        for (uint64_t x = 0; x < 3000 * PAGE; x += PAGE) {
+                ck_assert_int_eq(iova_alloc(a, PAGE, 0, 3000 * PAGE - 1, &iova), 0);
+                ck_assert_uint_eq(iova, x);
+        }
+        ck_assert_int_eq(iova_alloc(a, PAGE, 0, 3000 * PAGE - 1, &iova), -ENOSPC);
+        ck_assert_int_eq(iova_allocator_verify(a), 0);
+        iova_allocator_free(a);
+}
+END_TEST
+
 START_TEST(test_misaligned_holes_exhaustive_fallback) {
         /*
          * Holes of 8 KiB that start on odd pages: an 8 KiB request aligned to
@@ -360,6 +455,8 @@ int main(void) {
         suite_add_tcase(s, tc);
         tc = tcase_create("fragmentation");
         tcase_add_test(tc, test_fragmented_limit_fails_fast);
+        tcase_add_test(tc, test_failure_memo);
+        tcase_add_test(tc, test_runs_of_equal_requests);
         tcase_add_test(tc, test_misaligned_holes_exhaustive_fallback);
         tcase_add_test(tc, test_adversarial_order_keeps_balance);
         tcase_set_timeout(tc, 60);
