@@ -48,7 +48,7 @@ static const Verb verbs[] = {
         { "map", 2, 2, verb_map, OPT_ALIGN | OPT_LIMIT | OPT_IOVA | OPT_PERSISTENT | OPT_READONLY | OPT_HOLD },
         { "allocate", 2, 2, verb_allocate, OPT_LIMIT | OPT_READONLY | OPT_HUGEPAGES | OPT_HOLD },
         { "leases", 1, 1, verb_leases, 0 },
-        { "release", 1, 1, verb_release, 0 },
+        { "release", 1, UINT16_MAX, verb_release, 0 },
 };
 
 static const struct {
@@ -111,7 +111,7 @@ static void help(void) {
                "  allocate NAME SIZE       Have iovad allocate and map SIZE bytes\n"
                "                           [--limit --readonly --hugepages --hold]\n"
                "  leases NAME              List the container's leases you may see\n"
-               "  release LEASE            Release a lease, by id or object path\n"
+               "  release LEASE...         Release leases, by id or object path (all or none)\n"
                "\n"
                "Options:\n"
                "  -h --help                Show this help\n"

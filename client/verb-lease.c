@@ -229,11 +229,10 @@ int verb_leases(Iovactl *c, int argc, char **argv) {
         return print_table(c, t, "lease", "leases");
 }
 
-int verb_release(Iovactl *c, int argc, char **argv) {
-        _cleanup_free_ char *path = NULL;
-        const char *arg = argv[1];
+/* A lease argument, an id or an object path, as its object path. */
+static int lease_arg_path(Iovactl *c, const char *arg, char **ret) {
+        char *path;
         uint64_t id;
-        int r;
 
         if (arg[0] == '/') {
                 if (!sd_bus_object_path_is_valid(arg) ||
@@ -247,12 +246,61 @@ int verb_release(Iovactl *c, int argc, char **argv) {
                 return usage_error(c, "Not a lease: '%s' (expected an id or %s/ID).", arg, IOVAD_LEASE_PREFIX);
         if (!path)
                 return log_errno(-ENOMEM, "Out of memory");
+        *ret = path;
+        return 0;
+}
+
+/*
+ * release LEASE...: one lease with Lease.Release; several with one
+ * Manager.ReleaseLeases, all or nothing (iovad names the lease that stops
+ * it, by its index in the list, and releases none).
+ */
+int verb_release(Iovactl *c, int argc, char **argv) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        size_t n = (size_t) argc - 1;
+        char **paths;
+        int r;
+
+        paths = calloc(n + 1, sizeof(char *));
+        if (!paths)
+                return log_errno(-ENOMEM, "Out of memory");
+        for (size_t i = 0; i < n; i++) {
+                r = lease_arg_path(c, argv[1 + i], &paths[i]);
+                if (r < 0)
+                        goto out;
+        }
 
         r = bus_connect(c);
         if (r < 0)
-                return r;
-        r = iovad_release(c->iovad, path);
-        if (r < 0)
-                return log_iovad_object_error(c, r, "Release", "lease", lease_id(path));
-        return 0;
+                goto out;
+        if (n == 1) {
+                r = iovad_release(c->iovad, paths[0]);
+                if (r < 0)
+                        r = log_iovad_object_error(c, r, "Release", "lease", lease_id(paths[0]));
+                goto out;
+        }
+
+        r = sd_bus_message_new_method_call(c->bus, &m, IOVAD_BUS_NAME, IOVAD_MANAGER_PATH, IOVAD_MANAGER_IFACE,
+                                           "ReleaseLeases");
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "o");
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                r = sd_bus_message_append(m, "o", paths[i]);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r < 0) {
+                r = log_errno(r, "Failed to build the ReleaseLeases call");
+                goto out;
+        }
+        {
+                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+                r = sd_bus_call(c->bus, m, 0, &error, NULL);
+                if (r < 0)
+                        r = log_bus_error(c, &error, r, "ReleaseLeases");
+        }
+out:
+        for (size_t i = 0; i < n; i++)
+                free(paths[i]);
+        free(paths);
+        return r < 0 ? r : 0;
 }

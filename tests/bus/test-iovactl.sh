@@ -143,6 +143,16 @@ hold "$ENV_DIR/map.out" 0 "$X" map web 2M --readonly
 release_hold
 eventually 2 n_leases web
 
+# release with several leases: one ReleaseLeases, all or none.
+p1=$("$X" --json=short lease web 4K --persistent | json 'd["lease"]')
+p2=$("$X" --json=short lease web 8K --persistent | json 'd["lease"]')
+[ "$(n_leases web)" = 4 ] || fail "two persistent leases are not listed"
+says "Lease 2 of the list" "$X" release "${p1##*/}" "$p2" 999999
+[ "$(n_leases web)" = 4 ] || fail "a refused release of several released some"
+status_is 2 "$X" release "${p1##*/}" nonsense
+status_is 0 "$X" release "${p1##*/}" "$p2"
+[ "$(n_leases web)" = 2 ] || fail "release of two leases left $(n_leases web)"
+
 # Another uid: a user of the container leases; a stranger is refused; neither sees root's leases.
 hold "$ENV_DIR/nobody.out" 65534 "$X" lease web 4K
 [ "$(as_uid 65534 "$X" --json=short leases web | json 'len(d)')" = 1 ] || fail "uid 65534 sees other leases"
