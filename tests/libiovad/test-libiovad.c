@@ -956,6 +956,31 @@ START_TEST(test_direct_open_fd) {
 }
 END_TEST
 
+/* A direct connection ends with the iovad that served it: calls fail, a new handle works with the new iovad. */
+START_TEST(test_direct_restart) {
+        iovad_lease_info l;
+        char **names = NULL;
+        iovad *h, *h2;
+        int r;
+        BusEnv e;
+
+        env_start(&e, NULL, NULL);
+        ck_assert_int_eq(iovad_open(&h, IOVAD_OPEN_DIRECT), 0);
+        ck_assert_int_eq(iovad_container_create(h, "c", NULL, 0, 0, NULL), 0);
+        env_daemon_stop(&e);
+        env_daemon_start(&e);
+        r = iovad_lease(h, "c", PAGE, NULL, &l);
+        ck_assert_msg(r == -ECONNRESET || r == -ENOTCONN, "a call on a dead direct connection: %d", r);
+        ck_assert_int_eq(iovad_last_error(h, NULL, NULL), r);
+        iovad_free(h);
+        ck_assert_int_eq(iovad_open(&h2, IOVAD_OPEN_DIRECT), 0);
+        ck_assert_int_ge(iovad_list_containers(h2, &names), 0);
+        iovad_strv_free(names);
+        iovad_free(h2);
+        env_stop(&e);
+}
+END_TEST
+
 static int open_direct_into(void *userdata) {
         return iovad_open(userdata, IOVAD_OPEN_DIRECT);
 }
@@ -1030,6 +1055,7 @@ int main(int argc, char *argv[]) {
                 tcase_add_test(tc, test_direct_uid);
                 tcase_add_test(tc, test_direct_open_fd);
                 tcase_add_test(tc, test_direct_limit);
+                tcase_add_test(tc, test_direct_restart);
         }
         suite_add_tcase(s, tc);
 
