@@ -62,7 +62,8 @@ enum {
          * A peer-to-peer "direct connection" to iovad: the handle asks
          * iovad over the bus for one (Manager.OpenDirectConnection) and
          * makes every call over it, with no bus daemon in between. It
-         * acts for the caller's uid; privileged calls on it are refused
+         * acts for the caller's uid, and so does whoever holds its
+         * socket (iovad_open_fd()); privileged calls on it are refused
          * (-EACCES) to everyone but root, its leases go when the handle
          * is freed, and no signals come over it. An iovad without direct
          * connections is -EOPNOTSUPP: never the bus silently.
@@ -151,9 +152,11 @@ int iovad_open_fd(iovad **ret, int fd, uint64_t flags);
  *
  * Asynchronous calls still in flight are cancelled without calling their
  * callbacks. It may be called from a callback; inside iovad_process() or
- * iovad_wait() the handle then goes when they return. A connection opened by iovad_open() is flushed and closed, so
- * every non-persistent lease made through it ends (iovad releases a
- * client's leases when it leaves the bus).
+ * iovad_wait() the handle then goes when they return. A connection opened
+ * by iovad_open() (or a direct connection, which the handle always owns)
+ * is flushed and closed, so every non-persistent lease made through it
+ * ends (iovad releases a client's leases when it leaves the bus or closes
+ * its direct connection).
  *
  * Return: NULL.
  */
