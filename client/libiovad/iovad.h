@@ -62,7 +62,8 @@ enum {
          * A peer-to-peer "direct connection" to iovad: the handle asks
          * iovad over the bus for one (Manager.OpenDirectConnection) and
          * makes every call over it, with no bus daemon in between. It
-         * acts for the caller's uid; privileged calls on it are refused
+         * acts for the caller's uid, and so does whoever holds its
+         * socket (iovad_open_fd()); privileged calls on it are refused
          * (-EACCES) to everyone but root, its leases go when the handle
          * is freed, and no signals come over it. An iovad without direct
          * connections is -EOPNOTSUPP: never the bus silently.
@@ -86,13 +87,19 @@ enum {
  * sent to iovad yet: a missing daemon shows at the first call (or is
  * started by D-Bus activation).
  *
- * With IOVAD_OPEN_DIRECT it asks iovad for a direct connection at once,
- * closes the bus connection again and keeps the direct one.
+ * With IOVAD_OPEN_DIRECT it asks iovad for a direct connection at once
+ * (so a missing daemon shows here), closes the bus connection again and
+ * keeps the direct one: every call of the handle goes over it, and
+ * iovad_get_bus() returns it. There is no handle to keep the error's name
+ * in when this fails: the errno alone tells.
  *
  * Return: 0; -EINVAL for unknown flags; the errno of the failed connect
  * (-ENOENT, -ECONNREFUSED, -EACCES, ...) when the bus cannot be reached;
  * with IOVAD_OPEN_DIRECT, -EOPNOTSUPP when iovad has no direct
- * connections and -EDQUOT when the uid has as many open as it may.
+ * connections, -EDQUOT when the uid has as many open as it may
+ * (QuotaExceeded), -EMFILE when iovad serves as many as it can
+ * (TooManyFiles), the bus's errno when iovad cannot be reached
+ * (-EHOSTUNREACH for a name nobody owns, ...).
  */
 int iovad_open(iovad **ret, uint64_t flags);
 
@@ -110,7 +117,9 @@ int iovad_open(iovad **ret, uint64_t flags);
  * calls' callbacks.
  *
  * With IOVAD_OPEN_DIRECT @bus is only used to ask for the direct
- * connection, which the handle then owns and closes.
+ * connection, which the handle then owns and closes; if @bus is attached
+ * to an sd_event loop, the direct connection is attached to the same loop
+ * (at SD_EVENT_PRIORITY_NORMAL) and detached by iovad_free().
  *
  * Return: 0; -EINVAL for a NULL @bus or unknown flags; with
  * IOVAD_OPEN_DIRECT, the errors of iovad_open().
@@ -118,14 +127,36 @@ int iovad_open(iovad **ret, uint64_t flags);
 int iovad_open_bus(iovad **ret, sd_bus *bus, uint64_t flags);
 
 /**
+ * iovad_open_fd() - use a direct connection someone handed over
+ * @ret: the new handle, on success
+ * @fd: the socket Manager.OpenDirectConnection returned, not used yet by
+ *      any sd-bus connection (e.g. received from a parent process)
+ * @flags: IOVAD_OPEN_* flags, or 0; IOVAD_OPEN_DIRECT is implied
+ *
+ * The fd is a capability: the connection acts for the uid that opened it,
+ * whoever holds it, so a privileged parent can ask for one and hand it to
+ * a sandboxed child that has no bus access at all. The handle works as one
+ * of iovad_open(&h, IOVAD_OPEN_DIRECT): the same calls, errors and refusals.
+ * On success the handle owns @fd (it is closed by iovad_free(), and the
+ * connection's leases go then, unless a copy of the fd is still open
+ * elsewhere); on failure @fd is left as it was.
+ *
+ * Return: 0; -EINVAL for unknown flags; -EBADF for a negative or closed
+ * @fd; -ENOTSOCK when @fd is not a socket.
+ */
+int iovad_open_fd(iovad **ret, int fd, uint64_t flags);
+
+/**
  * iovad_free() - close a handle
  * @h: a handle, or NULL
  *
  * Asynchronous calls still in flight are cancelled without calling their
  * callbacks. It may be called from a callback; inside iovad_process() or
- * iovad_wait() the handle then goes when they return. A connection opened by iovad_open() is flushed and closed, so
- * every non-persistent lease made through it ends (iovad releases a
- * client's leases when it leaves the bus).
+ * iovad_wait() the handle then goes when they return. A connection opened
+ * by iovad_open() (or a direct connection, which the handle always owns)
+ * is flushed and closed, so every non-persistent lease made through it
+ * ends (iovad releases a client's leases when it leaves the bus or closes
+ * its direct connection).
  *
  * Return: NULL.
  */

@@ -22,7 +22,8 @@ struct iovad {
         sd_bus *bus;
         bool own_bus;     /* opened by iovad_open(): flushed and closed by iovad_free() */
         bool interactive; /* IOVAD_OPEN_INTERACTIVE */
-        bool attached;    /* by iovad_attach_event() */
+        bool attached;    /* by iovad_attach_event(), or to the caller's loop (iovad_open_bus() direct) */
+        bool direct;      /* a direct connection (IOVAD_OPEN_DIRECT, iovad_open_fd()) */
 
         int error;        /* the last call's negative errno, or 0 */
         char *error_name;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "libiovad-internal.h"
@@ -22,6 +23,7 @@ static int handle_new(iovad **ret, sd_bus *bus, bool own, uint64_t flags) {
         h->bus = bus;
         h->own_bus = own;
         h->interactive = flags & IOVAD_OPEN_INTERACTIVE;
+        h->direct = flags & IOVAD_OPEN_DIRECT;
         *ret = h;
         return 0;
 }
@@ -34,49 +36,79 @@ static int check_open_flags(uint64_t flags) {
 
 /*
  * Asks iovad over @bus for a direct connection (Manager.OpenDirectConnection)
- * and starts an sd-bus client on the socket it hands out. An iovad without
- * the method is -EOPNOTSUPP: never the bus behind the caller's back.
+ * and returns our own copy of the socket iovad handed out (O_CLOEXEC, above
+ * 2). There is no handle yet to keep the error's name in, so only the errno
+ * tells: iovad's named errors by iovad's list (QuotaExceeded -EDQUOT,
+ * TooManyFiles -EMFILE, ...), an iovad without the method -EOPNOTSUPP, never
+ * the bus behind the caller's back; anything else the bus's errno.
  */
-static int open_direct(sd_bus *bus, sd_bus **ret) {
+static int direct_request(sd_bus *bus, int *ret_fd) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        sd_bus *d = NULL;
+        IovadErrorCode code;
         int fd, copy, r;
 
         r = sd_bus_call_method(bus, IOVAD_BUS_NAME, IOVAD_MANAGER_PATH, IOVAD_MANAGER_IFACE, "OpenDirectConnection",
                                &error, &reply, "a{sv}", 0);
         if (r < 0) {
-                IovadErrorCode code = iovad_error_from_name(error.name);
-
                 if (sd_bus_error_has_name(&error, SD_BUS_ERROR_UNKNOWN_METHOD))
                         return -EOPNOTSUPP;
+                code = iovad_error_from_name(error.name);
                 return code != IOVAD_E_NONE ? -iovad_error_errno(code) : r;
         }
         r = sd_bus_message_read(reply, "h", &fd);
         if (r < 0)
-                return r;
+                return r == -ENXIO ? -EBADMSG : r;
         /* The reply owns its fd. */
         copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
         if (copy < 0)
                 return -errno;
+        *ret_fd = copy;
+        return 0;
+}
+
+/*
+ * Starts an sd-bus client on a direct connection's socket: peer to peer, no
+ * Hello (not a bus client), fds passed both ways (memfds in, device fds and
+ * memfds out). The daemon's end accepts the SASL EXTERNAL claim of whoever
+ * holds the socket (it serves the uid that opened the connection, not the
+ * socket's peer). Takes @fd, on failure too: sd-bus closes it.
+ */
+static int direct_start(int fd, sd_bus **ret) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *d = NULL;
+        int r;
+
         r = sd_bus_new(&d);
         if (r < 0) {
-                close(copy);
+                close(fd);
                 return r;
         }
-        r = sd_bus_set_fd(d, copy, copy);
-        if (r < 0)
-                close(copy);
+        r = sd_bus_set_fd(d, fd, fd);
+        if (r < 0) {
+                close(fd);
+                return r;
+        }
+        r = sd_bus_set_bus_client(d, false);
         if (r >= 0)
                 r = sd_bus_negotiate_fds(d, true);
         if (r >= 0)
+                r = sd_bus_set_description(d, "iovad-direct");
+        if (r >= 0)
                 r = sd_bus_start(d);
-        if (r < 0) {
-                sd_bus_unref(d);
+        if (r < 0)
                 return r;
-        }
-        *ret = d;
+        *ret = TAKE_PTR(d);
         return 0;
+}
+
+/* A direct connection asked for over @bus, started. */
+static int direct_open(sd_bus *bus, sd_bus **ret) {
+        int fd = -1, r;
+
+        r = direct_request(bus, &fd);
+        if (r < 0)
+                return r;
+        return direct_start(fd, ret);
 }
 
 _public_ int iovad_open(iovad **ret, uint64_t flags) {
@@ -87,14 +119,14 @@ _public_ int iovad_open(iovad **ret, uint64_t flags) {
         r = check_open_flags(flags);
         if (r < 0)
                 return r;
-        /* A connection of our own, not the thread's default one, so the caller's is never touched. */
         r = sd_bus_open_system(&bus);
         if (r < 0)
                 return r;
         if (flags & IOVAD_OPEN_DIRECT) {
-                /* The direct connection outlives the bus connection that asked for it. */
+                /* The bus connection only asks: it is closed once the direct one is up. */
                 sd_bus *d = NULL;
-                r = open_direct(bus, &d);
+
+                r = direct_open(bus, &d);
                 sd_bus_flush_close_unref(bus);
                 if (r < 0)
                         return r;
@@ -107,6 +139,7 @@ _public_ int iovad_open(iovad **ret, uint64_t flags) {
 }
 
 _public_ int iovad_open_bus(iovad **ret, sd_bus *bus, uint64_t flags) {
+        sd_event *event;
         int r;
 
         return_einval_if(!ret || !bus);
@@ -115,18 +148,59 @@ _public_ int iovad_open_bus(iovad **ret, sd_bus *bus, uint64_t flags) {
                 return r;
         if (flags & IOVAD_OPEN_DIRECT) {
                 sd_bus *d = NULL;
-                r = open_direct(bus, &d);
+
+                r = direct_open(bus, &d);
                 if (r < 0)
                         return r;
-                r = handle_new(ret, d, true, flags);
-                if (r < 0)
+                /* The caller's loop runs the handle's callbacks, as it would on @bus. */
+                event = sd_bus_get_event(bus);
+                if (event)
+                        r = sd_bus_attach_event(d, event, SD_EVENT_PRIORITY_NORMAL);
+                if (r >= 0)
+                        r = handle_new(ret, d, true, flags);
+                if (r < 0) {
                         sd_bus_flush_close_unref(d);
-                return r;
+                        return r;
+                }
+                (*ret)->attached = event != NULL;
+                return 0;
         }
         r = handle_new(ret, sd_bus_ref(bus), false, flags);
         if (r < 0)
                 sd_bus_unref(bus);
         return r;
+}
+
+_public_ int iovad_open_fd(iovad **ret, int fd, uint64_t flags) {
+        struct stat st;
+        sd_bus *d = NULL;
+        int copy, r;
+
+        return_einval_if(!ret);
+        r = check_open_flags(flags);
+        if (r < 0)
+                return r;
+        if (fd < 0)
+                return -EBADF;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISSOCK(st.st_mode))
+                return -ENOTSOCK;
+        /* Our own copy, so that on any failure the caller's fd is left as it was. */
+        copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (copy < 0)
+                return -errno;
+        r = direct_start(copy, &d);
+        if (r < 0)
+                return r;
+        r = handle_new(ret, d, true, flags | IOVAD_OPEN_DIRECT);
+        if (r < 0) {
+                sd_bus_flush_close_unref(d);
+                return r;
+        }
+        /* The handle holds the connection now: its end goes with iovad_free(), not with a copy kept here. */
+        close(fd);
+        return 0;
 }
 
 static void handle_destroy(iovad *h) {

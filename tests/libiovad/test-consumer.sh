@@ -54,6 +54,18 @@ for ref in workload device:0000:01:00.0; do
 	grep -q '^consumer: ok$' <<<"$out" || fail "consumer: $out"
 	grep -q '^memory reads back what was written$' <<<"$out" || fail "consumer: $out"
 done
+# Over a direct connection, by the flag and from an fd, and the new symbol version from outside the tree.
+objdump -T "$STAGE/consumer/consumer" | grep -q '(LIBIOVAD_1\.1) *iovad_open_fd$' \
+	|| fail "the consumer does not need iovad_open_fd@LIBIOVAD_1.1: $(objdump -T "$STAGE/consumer/consumer" | grep iovad_open)"
+for direct in open fd; do
+	out=$(IOVAD_DIRECT=$direct IOVAD_CONTAINER=workload LD_LIBRARY_PATH=$libdir as_uid 65534 "$STAGE/consumer/consumer" 2>&1) \
+		|| fail "consumer with IOVAD_DIRECT=$direct: $out"
+	grep -q '^direct connection' <<<"$out" || fail "consumer with IOVAD_DIRECT=$direct: $out"
+	grep -q '^consumer: ok$' <<<"$out" || fail "consumer with IOVAD_DIRECT=$direct: $out"
+done
+out=$(IOVAD_DIRECT=open IOVAD_CONTAINER=workload LD_LIBRARY_PATH=$libdir as_uid 1000 "$STAGE/consumer/consumer" 2>&1) \
+	&& fail "consumer succeeded as a stranger over a direct connection: $out"
+grep -q "org.freedesktop.DBus.Error.AccessDenied" <<<"$out" || fail "consumer as a stranger, direct: $out"
 # And it fails, saying why, where it must.
 out=$(IOVAD_CONTAINER=device:0000:02:00.0 LD_LIBRARY_PATH=$libdir as_uid 65534 "$STAGE/consumer/consumer" 2>&1) \
 	&& fail "consumer succeeded for a device in no container: $out"

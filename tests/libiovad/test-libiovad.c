@@ -4,11 +4,17 @@
  * synchronous calls and the asynchronous ones (from an sd_event loop and
  * from a poll() loop), and the errors: the errno, the daemon's error name
  * and its message, and the library's own refusals, which have no name.
+ *
+ * "test-libiovad --direct" runs every test with IOVAD_OPEN_DIRECT handles
+ * (the same calls and results over a direct connection), and then the
+ * direct connection's own cases: leases that go with the handle, the uid it
+ * acts for, iovad_open_fd(), the per-uid limit.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <systemd/sd-event.h>
 
@@ -35,10 +41,13 @@ static void assert_error_at(int line, iovad *h, int want_errno, const char *want
         ck_assert_msg(message && *message, "line %d: no error message", line);
 }
 
+/* IOVAD_OPEN_DIRECT with --direct: every handle of the tests talks to iovad peer-to-peer. */
+static uint64_t open_flags;
+
 static iovad *open_handle(void) {
         iovad *h = NULL;
 
-        ck_assert_int_eq(iovad_open(&h, 0), 0);
+        ck_assert_int_eq(iovad_open(&h, open_flags), 0);
         ck_assert_ptr_nonnull(h);
         return h;
 }
@@ -71,18 +80,6 @@ START_TEST(test_connection) {
         ck_assert_int_eq(iovad_open_bus(&h, NULL, 0), -EINVAL);
         bus = env_connect();
 
-        /* Direct connections: the same calls, on a connection of their own, not the bus. */
-        ck_assert_int_eq(iovad_open(&h, IOVAD_OPEN_DIRECT), 0);
-        ck_assert_int_eq(iovad_container_create(h, "direct", NULL, 0, 0, NULL), 0);
-        ck_assert_int_eq(iovad_open_bus(&h2, bus, IOVAD_OPEN_DIRECT), 0);
-        ck_assert_ptr_ne(iovad_get_bus(h2), bus);
-        ck_assert_int_eq(iovad_list_containers(h2, &names), 1);
-        ck_assert_str_eq(names[0], "direct");
-        names = iovad_strv_free(names);
-        ck_assert_int_eq(iovad_container_destroy(h2, "direct"), 0);
-        h2 = iovad_free(h2);
-        h = iovad_free(h);
-
         /* DBUS_SYSTEM_BUS_ADDRESS (set by the harness) leads iovad_open() to the private bus. */
         h = open_handle();
         ck_assert_ptr_nonnull(iovad_get_bus(h));
@@ -93,8 +90,12 @@ START_TEST(test_connection) {
         ck_assert_int_eq(iovad_last_error(h, NULL, NULL), 0);
 
         /* A caller's connection: used, not closed. */
-        ck_assert_int_eq(iovad_open_bus(&h2, bus, IOVAD_OPEN_INTERACTIVE), 0);
-        ck_assert_ptr_eq(iovad_get_bus(h2), bus);
+        ck_assert_int_eq(iovad_open_bus(&h2, bus, IOVAD_OPEN_INTERACTIVE | open_flags), 0);
+        /* A direct handle asks over the caller's connection and talks over its own. */
+        if (open_flags & IOVAD_OPEN_DIRECT)
+                ck_assert_ptr_ne(iovad_get_bus(h2), bus);
+        else
+                ck_assert_ptr_eq(iovad_get_bus(h2), bus);
         ck_assert_int_eq(iovad_container_create(h2, "mine", NULL, 0, 0, NULL), 0);
         h2 = iovad_free(h2);
         ck_assert_int_eq(iovad_list_containers(h, &names), 1);
@@ -695,6 +696,15 @@ START_TEST(test_no_daemon) {
 
         env_start(&e, NULL, NULL);
         env_daemon_stop(&e);
+        if (open_flags & IOVAD_OPEN_DIRECT) {
+                /* A direct handle asks iovad at once: no daemon, no handle, the bus's errno. */
+                h = NULL;
+                ck_assert_int_eq(iovad_open(&h, open_flags), -EHOSTUNREACH);
+                ck_assert_ptr_null(h);
+                env_daemon_start(&e);
+                env_stop(&e);
+                return;
+        }
         h = open_handle();
         /* Nobody owns org.iovad1 and nothing activates it: the bus says so. */
         ck_assert_int_lt(iovad_lease(h, "c", PAGE, NULL, &got), 0);
@@ -707,12 +717,331 @@ START_TEST(test_no_daemon) {
 }
 END_TEST
 
-int main(void) {
-        Suite *s = suite_create("libiovad");
-        TCase *tc = env_tcase("libiovad");
+/* ---- Direct connections only ---- */
+
+/* Up to @timeout_usec for iovad to see a closed direct connection: opening or leasing works again. */
+static int retry_until_ok(int (*fn)(void *userdata), void *userdata) {
+        uint64_t end = now_usec() + 10 * 1000 * 1000;
+        int r;
+
+        while ((r = fn(userdata)) < 0 && now_usec() < end)
+                usleep(20 * 1000);
+        return r;
+}
+
+/* Its own socket, peer to peer; fds both ways; its leases go with iovad_free(), as root sees on the bus. */
+START_TEST(test_direct_handle) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_event_unrefp) sd_event *event = NULL;
+        _cleanup_(freep) char *c = NULL;
+        iovad_lease_options o = {};
+        iovad_lease_info plain, mapped, alloc, persistent;
+        LeaseInfo li[8];
+        Done later = {};
+        sd_bus *b2;
+        iovad *h, *h2;
+        int memfd, allocfd = -1, devfd = -1;
+        BusEnv e;
+
+        env_start(&e, NULL, NULL);
+        bus = env_connect();
+        ck_assert_int_eq(iovad_open(&h, IOVAD_OPEN_DIRECT), 0);
+        ck_assert_ptr_nonnull(iovad_get_bus(h));
+        /* Not a bus client: no Hello, no unique name, no bus daemon in between. */
+        ck_assert_int_eq(sd_bus_is_bus_client(iovad_get_bus(h)), 0);
+        ck_assert_int_gt(iovad_get_fd(h), 2);
+
+        /* Root may make the privileged calls on it. */
+        ck_assert_int_eq(iovad_container_create(h, "c", NULL, 0, 0, &c), 0);
+        ck_assert_int_eq(iovad_container_attach_group(h, "c", 5), 0);
+        ck_assert_int_eq(iovad_lease(h, "c", PAGE, NULL, &plain), 0);
+        memfd = sealed_memfd(2 * PAGE, 0);
+        ck_assert_int_eq(iovad_map_memory(h, "c", memfd, 0, 2 * PAGE, NULL, &mapped), 0);
+        ck_assert(mapped.mapped);
+        ck_assert_int_eq(iovad_allocate_mapped(h, "c", PAGE, NULL, &alloc, &allocfd), 0);
+        ck_assert_int_gt(allocfd, 2);
+        check_memory(allocfd, PAGE, 7);
+        o = (iovad_lease_options) { .flags = IOVAD_LEASE_PERSISTENT };
+        ck_assert_int_eq(iovad_lease(h, "c", PAGE, &o, &persistent), 0);
+        /* A device fd comes over the socket too. */
+        ck_assert_int_eq(iovad_device_open(h, "01:00.0", &devfd), 0);
+        ck_assert_int_gt(devfd, 2);
+        close(devfd);
+        /* Errors keep their names over it. */
+        ck_assert_int_eq(iovad_lease(h, "nope", PAGE, NULL, &plain), -ENOENT);
+        assert_error(h, -ENOENT, IOVAD_ERROR_NO_SUCH_CONTAINER);
+        ck_assert_uint_eq(list_leases(bus, c, li, ELEMENTSOF(li)), 4);
+
+        /* Freeing the handle closes the socket: all but the persistent lease go. */
+        h = iovad_free(h);
+        wait_leases(bus, c, 1);
+        ck_assert_uint_eq(list_leases(bus, c, li, ELEMENTSOF(li)), 1);
+        ck_assert_str_eq(li[0].path, persistent.object);
+        release(bus, persistent.object);
+
+        /* From iovad_open_bus() on a connection in an sd_event loop: the direct handle runs from that loop. */
+        ck_assert_int_eq(sd_event_new(&event), 0);
+        b2 = env_connect();
+        ck_assert_int_eq(sd_bus_attach_event(b2, event, SD_EVENT_PRIORITY_NORMAL), 0);
+        ck_assert_int_eq(iovad_open_bus(&h2, b2, IOVAD_OPEN_DIRECT), 0);
+        ck_assert_ptr_ne(iovad_get_bus(h2), b2);
+        ck_assert_ptr_eq(sd_bus_get_event(iovad_get_bus(h2)), event);
+        /* Attached already, to the caller's loop. */
+        ck_assert_int_eq(iovad_attach_event(h2, event, SD_EVENT_PRIORITY_NORMAL), -EBUSY);
+        ck_assert_int_eq(iovad_map_memory_async(h2, "c", memfd, 0, PAGE, NULL, on_done, &later, NULL), 0);
+        close(memfd);
+        /* Run, not loop: the loop's exit would close the connections attached to it. */
+        while (later.calls < 1)
+                ck_assert_int_ge(sd_event_run(event, 10 * 1000 * 1000), 0);
+        ck_assert_uint_eq(later.calls, 1);
+        ck_assert_int_eq(later.result, 0);
+        ck_assert(later.info.mapped);
+        ck_assert_uint_eq(list_leases(bus, c, li, ELEMENTSOF(li)), 1);
+        h2 = iovad_free(h2);
+        wait_leases(bus, c, 0);
+        /* The caller's connection is the caller's: the handle did not close it. */
+        ck_assert_int_eq(sd_bus_is_open(b2), 1);
+        sd_bus_flush_close_unref(b2);
+        ck_assert_int_eq(allocfd >= 0 ? close(allocfd) : 0, 0);
+        env_stop(&e);
+}
+END_TEST
+
+static int lease_one(void *userdata) {
+        iovad_lease_info l;
+
+        return iovad_lease(userdata, "c", PAGE, NULL, &l);
+}
+
+/* As uid 65534, a user of "c" with a quota of two leases: one handle on the bus, one direct. */
+static void direct_nobody_client(void *userdata) {
+        iovad_lease_info a, b, c, got;
+        const char *message;
+        iovad *hb, *hd;
+
+        ck_assert_int_eq(iovad_open(&hb, 0), 0);
+        ck_assert_int_eq(iovad_open(&hd, IOVAD_OPEN_DIRECT), 0);
+        /* The direct connection acts for 65534, as the bus does. */
+        ck_assert_int_eq(iovad_lease(hd, "c", PAGE, NULL, &a), 0);
+        ck_assert_int_eq(iovad_lease_get_info(hd, a.object, &got), 0);
+        ck_assert_uint_eq(got.owner, UID_NOBODY);
+        ck_assert_int_eq(iovad_lease_get_info(hb, a.object, &got), 0);
+        ck_assert_uint_eq(got.owner, UID_NOBODY);
+        /* One quota for the uid, over the bus and the direct connection together. */
+        ck_assert_int_eq(iovad_lease(hb, "c", PAGE, NULL, &b), 0);
+        ck_assert_int_eq(iovad_lease(hd, "c", PAGE, NULL, &c), -EDQUOT);
+        assert_error(hd, -EDQUOT, IOVAD_ERROR_QUOTA_EXCEEDED);
+        ck_assert_int_eq(iovad_lease(hb, "c", PAGE, NULL, &c), -EDQUOT);
+        /* Persistent leases and the privileged calls: refused on the direct connection, saying so. */
+        ck_assert_int_eq(iovad_container_create(hd, "mine", NULL, 0, 0, NULL), -EACCES);
+        assert_error(hd, -EACCES, ERR_ACCESS_DENIED);
+        ck_assert_int_eq(iovad_last_error(hd, NULL, &message), -EACCES);
+        ck_assert_msg(strstr(message, "direct connection"), "the message does not say why: %s", message);
+        ck_assert_int_eq(iovad_container_attach_group(hd, "c", 12), -EACCES);
+        assert_error(hd, -EACCES, ERR_ACCESS_DENIED);
+        ck_assert_int_eq(iovad_device_bind(hd, "00:14.0"), -EACCES);
+        assert_error(hd, -EACCES, ERR_ACCESS_DENIED);
+        ck_assert_int_eq(iovad_container_destroy(hd, "c"), -EACCES);
+        assert_error(hd, -EACCES, ERR_ACCESS_DENIED);
+        /* Another uid's lease is not 65534's over a direct connection either. */
+        ck_assert_int_eq(iovad_release(hd, userdata), -EACCES);
+        assert_error(hd, -EACCES, ERR_ACCESS_DENIED);
+        /* Its own, over the bus's handle or the direct one alike. */
+        ck_assert_int_eq(iovad_release(hd, b.object), 0);
+        ck_assert_int_eq(iovad_lease(hd, "c", PAGE, NULL, &b), 0);
+        /* The direct handle's leases go with it, and the quota with them. */
+        hd = iovad_free(hd);
+        ck_assert_int_eq(retry_until_ok(lease_one, hb), 0);
+        ck_assert_int_eq(retry_until_ok(lease_one, hb), 0);
+        ck_assert_int_eq(iovad_lease(hb, "c", PAGE, NULL, &c), -EDQUOT);
+        iovad_free(hb);
+}
+
+START_TEST(test_direct_uid) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        const uint32_t users[] = { 0, UID_NOBODY };
+        _cleanup_(freep) char *c = NULL;
+        iovad_lease_info mine;
+        iovad *h;
+        BusEnv e;
+
+        env_start(&e, NULL, "{ \"quota\": { \"leases\": 2 } }");
+        bus = env_connect();
+        h = open_handle();
+        ck_assert_int_eq(iovad_container_create(h, "c", users, ELEMENTSOF(users), 0, &c), 0);
+        ck_assert_int_eq(iovad_container_attach_group(h, "c", 5), 0);
+        ck_assert_int_eq(iovad_lease(h, "c", PAGE, NULL, &mine), 0);
+        run_as(UID_NOBODY, direct_nobody_client, mine.object);
+        /* What 65534 left: the two leases of its bus handle, gone with it too. */
+        wait_leases(bus, c, 1);
+        ck_assert_int_eq(iovad_release(h, mine.object), 0);
+        iovad_free(h);
+        env_stop(&e);
+}
+END_TEST
+
+/* As uid 1000, a stranger to "c", holding a direct connection root opened. */
+static void capability_client(void *userdata) {
+        iovad_lease_info got, info;
+        int fd = *(int *) userdata, memfd = -1;
+        iovad *hb, *hd;
+
+        /* Over the bus 1000 is 1000. */
+        ck_assert_int_eq(iovad_open(&hb, 0), 0);
+        ck_assert_int_eq(iovad_lease(hb, "c", PAGE, NULL, &got), -EACCES);
+        assert_error(hb, -EACCES, ERR_ACCESS_DENIED);
+        iovad_free(hb);
+        /* Whoever holds the fd acts as the uid that opened it: root. */
+        ck_assert_int_eq(iovad_open_fd(&hd, fd, 0), 0);
+        ck_assert_int_eq(iovad_allocate_mapped(hd, "c", PAGE, NULL, &got, &memfd), 0);
+        check_memory(memfd, PAGE, 3);
+        close(memfd);
+        ck_assert_int_eq(iovad_lease_get_info(hd, got.object, &info), 0);
+        ck_assert_uint_eq(info.owner, 0);
+        ck_assert_int_eq(iovad_release(hd, got.object), 0);
+        ck_assert_int_eq(iovad_lease(hd, "c", PAGE, NULL, &got), 0);
+        /* The handle took the fd: it is closed with the handle. */
+        iovad_free(hd);
+        ck_assert_int_eq(fcntl(fd, F_GETFD), -1);
+        ck_assert_int_eq(errno, EBADF);
+}
+
+START_TEST(test_direct_open_fd) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        const uint32_t users[] = { 0 };
+        _cleanup_(freep) char *c = NULL;
+        LeaseInfo li[4];
+        int fd, copy, memfd, pair[2];
+        iovad *h = NULL;
+        BusEnv e;
+
+        env_start(&e, NULL, NULL);
+        bus = env_connect();
+        c = create_container(bus, "c", users, 1);
+        attach(bus, c, 5);
+        reply = manager_ok(bus, "OpenDirectConnection", "a{sv}", 0);
+        ck_assert_int_ge(sd_bus_message_read(reply, "h", &fd), 0);
+        copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        ck_assert_int_ge(copy, 0);
+        /* The reply's own copy would keep the connection open. */
+        reply = sd_bus_message_unref(reply);
+
+        /* Refused, and the fd left as it was. */
+        ck_assert_int_eq(iovad_open_fd(&h, -1, 0), -EBADF);
+        ck_assert_int_eq(iovad_open_fd(&h, 1000, 0), -EBADF);
+        memfd = sealed_memfd(PAGE, 0);
+        ck_assert_int_eq(iovad_open_fd(&h, memfd, 0), -ENOTSOCK);
+        ck_assert_int_ge(fcntl(memfd, F_GETFD), 0);
+        close(memfd);
+        ck_assert_int_eq(iovad_open_fd(&h, copy, UINT64_C(1) << 40), -EINVAL);
+        ck_assert_int_eq(iovad_open_fd(NULL, copy, 0), -EINVAL);
+        ck_assert_ptr_null(h);
+        ck_assert_int_ge(fcntl(copy, F_GETFD), 0);
+
+        /* A socket nobody serves: the start fails, nothing hangs, the fd is still the caller's. */
+        ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+        close(pair[1]);
+        ck_assert_int_eq(iovad_open_fd(&h, pair[0], 0), -EPIPE);
+        ck_assert_ptr_null(h);
+        ck_assert_int_eq(close(pair[0]), 0);
+
+        /* Handed to another uid: it acts as root there. */
+        run_as(UID_OTHER, capability_client, &copy);
+        /* This process's copy keeps the connection, and so the lease the child left, alive. */
+        ck_assert_uint_eq(list_leases(bus, c, li, ELEMENTSOF(li)), 1);
+        close(copy);
+        wait_leases(bus, c, 0);
+        env_stop(&e);
+}
+END_TEST
+
+/* A direct connection ends with the iovad that served it: calls fail, a new handle works with the new iovad. */
+START_TEST(test_direct_restart) {
+        iovad_lease_info l;
+        char **names = NULL;
+        iovad *h, *h2;
+        int r;
+        BusEnv e;
+
+        env_start(&e, NULL, NULL);
+        ck_assert_int_eq(iovad_open(&h, IOVAD_OPEN_DIRECT), 0);
+        ck_assert_int_eq(iovad_container_create(h, "c", NULL, 0, 0, NULL), 0);
+        env_daemon_stop(&e);
+        env_daemon_start(&e);
+        r = iovad_lease(h, "c", PAGE, NULL, &l);
+        ck_assert_msg(r == -ECONNRESET || r == -ENOTCONN, "a call on a dead direct connection: %d", r);
+        ck_assert_int_eq(iovad_last_error(h, NULL, NULL), r);
+        iovad_free(h);
+        ck_assert_int_eq(iovad_open(&h2, IOVAD_OPEN_DIRECT), 0);
+        ck_assert_int_ge(iovad_list_containers(h2, &names), 0);
+        iovad_strv_free(names);
+        iovad_free(h2);
+        env_stop(&e);
+}
+END_TEST
+
+static int open_direct_into(void *userdata) {
+        return iovad_open(userdata, IOVAD_OPEN_DIRECT);
+}
+
+static void direct_one_client(void *userdata) {
+        iovad *h;
+        char **names = NULL;
+
+        /* Another uid's direct connections do not count against this one's. */
+        ck_assert_int_eq(iovad_open(&h, IOVAD_OPEN_DIRECT), 0);
+        ck_assert_int_eq(iovad_list_containers(h, &names), 0);
+        iovad_strv_free(names);
+        iovad_free(h);
+}
+
+/* 8 direct connections per uid: the 9th is QuotaExceeded (-EDQUOT); a closed one frees its place. */
+START_TEST(test_direct_limit) {
+        iovad *h[8] = {}, *more = NULL, *bus_handle;
+        char **names = NULL;
+        BusEnv e;
+
+        env_start(&e, NULL, NULL);
+        for (size_t i = 0; i < ELEMENTSOF(h); i++)
+                ck_assert_int_eq(iovad_open(&h[i], IOVAD_OPEN_DIRECT), 0);
+        ck_assert_int_eq(iovad_open(&more, IOVAD_OPEN_DIRECT), -EDQUOT);
+        ck_assert_ptr_null(more);
+        /* The bus is not limited by it, and the open ones all work. */
+        ck_assert_int_eq(iovad_open(&bus_handle, 0), 0);
+        ck_assert_int_eq(iovad_list_containers(bus_handle, &names), 0);
+        names = iovad_strv_free(names);
+        for (size_t i = 0; i < ELEMENTSOF(h); i++) {
+                ck_assert_int_eq(iovad_list_containers(h[i], &names), 0);
+                names = iovad_strv_free(names);
+        }
+        ck_assert_int_eq(iovad_open_bus(&more, iovad_get_bus(bus_handle), IOVAD_OPEN_DIRECT), -EDQUOT);
+        run_as(UID_NOBODY, direct_one_client, NULL);
+
+        h[3] = iovad_free(h[3]);
+        ck_assert_int_eq(retry_until_ok(open_direct_into, &h[3]), 0);
+        ck_assert_int_eq(iovad_open(&more, IOVAD_OPEN_DIRECT), -EDQUOT);
+        for (size_t i = 0; i < ELEMENTSOF(h); i++)
+                iovad_free(h[i]);
+        iovad_free(bus_handle);
+        env_stop(&e);
+}
+END_TEST
+
+int main(int argc, char *argv[]) {
+
+        bool direct = argc == 2 && streq(argv[1], "--direct");
+        Suite *s = suite_create(direct ? "libiovad-direct" : "libiovad");
+        TCase *tc = env_tcase(direct ? "libiovad-direct" : "libiovad");
         SRunner *sr;
         int failed;
 
+        if (argc > 2 || (argc == 2 && !direct)) {
+                fprintf(stderr, "usage: %s [--direct]\n", argv[0]);
+                return EXIT_FAILURE;
+        }
+        if (direct)
+                open_flags = IOVAD_OPEN_DIRECT;
         env_init();
         tcase_add_test(tc, test_connection);
         tcase_add_test(tc, test_containers);
@@ -721,6 +1050,13 @@ int main(void) {
         tcase_add_test(tc, test_async_poll);
         tcase_add_test(tc, test_users_and_quota);
         tcase_add_test(tc, test_no_daemon);
+        if (direct) {
+                tcase_add_test(tc, test_direct_handle);
+                tcase_add_test(tc, test_direct_uid);
+                tcase_add_test(tc, test_direct_open_fd);
+                tcase_add_test(tc, test_direct_limit);
+                tcase_add_test(tc, test_direct_restart);
+        }
         suite_add_tcase(s, tc);
 
         sr = env_runner(s);

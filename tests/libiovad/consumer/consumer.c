@@ -9,8 +9,13 @@
  * device:ADDRESS), has iovad allocate and map memory, writes it, reads it
  * back through a second mapping, checks what iovad says about the lease,
  * and releases it. It prints one line per step and exits 0 only if every
- * step worked.
+ * step worked. With IOVAD_DIRECT=open it does all that over a direct
+ * connection (IOVAD_OPEN_DIRECT); with IOVAD_DIRECT=fd it asks for one
+ * itself over a bus handle and starts the handle on the socket with
+ * iovad_open_fd(), as a sandboxed child given the fd would.
  */
+/* F_DUPFD_CLOEXEC under -std=c11. */
+#define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
 #include <iovad.h>
@@ -31,7 +36,7 @@ static int fail(iovad *h, const char *what, int r) {
 }
 
 int main(void) {
-        const char *ref = getenv("IOVAD_CONTAINER");
+        const char *ref = getenv("IOVAD_CONTAINER"), *direct = getenv("IOVAD_DIRECT");
         const size_t size = 64 * 1024;
         iovad_lease_info lease, got;
         char *container = NULL;
@@ -43,9 +48,48 @@ int main(void) {
                 fprintf(stderr, "consumer: IOVAD_CONTAINER is not set\n");
                 return EXIT_FAILURE;
         }
-        r = iovad_open(&h, 0);
-        if (r < 0)
-                return fail(NULL, "iovad_open", r);
+        if (direct && strcmp(direct, "open") == 0) {
+                r = iovad_open(&h, IOVAD_OPEN_DIRECT);
+                if (r < 0)
+                        return fail(NULL, "iovad_open", r);
+                printf("direct connection\n");
+        } else if (direct && strcmp(direct, "fd") == 0) {
+                sd_bus_message *reply = NULL;
+                iovad *bus_handle = NULL;
+                int fd;
+
+                r = iovad_open(&bus_handle, 0);
+                if (r < 0)
+                        return fail(NULL, "iovad_open", r);
+                r = sd_bus_call_method(iovad_get_bus(bus_handle), "org.iovad1", "/org/iovad1", "org.iovad1.Manager",
+                                       "OpenDirectConnection", NULL, &reply, "a{sv}", 0);
+                if (r < 0)
+                        return fail(NULL, "OpenDirectConnection", r);
+                r = sd_bus_message_read(reply, "h", &fd);
+                if (r < 0)
+                        return fail(NULL, "OpenDirectConnection's reply", r);
+                /* The reply's fd goes with the reply. */
+                fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+                if (fd < 0)
+                        return fail(NULL, "F_DUPFD_CLOEXEC", -errno);
+                sd_bus_message_unref(reply);
+                iovad_free(bus_handle);
+                r = iovad_open_fd(&h, fd, 0);
+                if (r < 0)
+                        return fail(NULL, "iovad_open_fd", r);
+                printf("direct connection from an fd\n");
+        } else if (direct) {
+                fprintf(stderr, "consumer: IOVAD_DIRECT is neither open nor fd\n");
+                return EXIT_FAILURE;
+        } else {
+                r = iovad_open(&h, 0);
+                if (r < 0)
+                        return fail(NULL, "iovad_open", r);
+        }
+        if (direct && sd_bus_is_bus_client(iovad_get_bus(h)) != 0) {
+                fprintf(stderr, "consumer: the handle is on the bus, not a direct connection\n");
+                return EXIT_FAILURE;
+        }
         r = iovad_resolve_container(h, ref, &container);
         if (r < 0)
                 return fail(h, "iovad_resolve_container", r);
