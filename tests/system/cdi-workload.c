@@ -6,7 +6,7 @@
  * inside a container that podman started with `--device iovad.org/pci=ADDR`
  * as an unprivileged uid, with nothing of /dev/vfio, and gets its device and
  * DMA memory from iovad alone, through the system bus socket that iovad's
- * CDI spec binds in. It reads IOVAD_DEVICE (the PCI address of a QEMU edu
+ * CDI spec binds in, with libiovad as a runtime's workload would use it. It reads IOVAD_DEVICE (the PCI address of a QEMU edu
  * device) and IOVAD_CONTAINER ("device:ADDR", the iovad container that
  * holds that device, resolved through Device.Container; or a container's
  * name), and checks that:
@@ -46,10 +46,8 @@
 #include <unistd.h>
 
 #include "edu-client.h"
+#include "iovad.h"
 
-#define MANAGER_PATH "/org/iovad1"
-#define MANAGER_IFACE "org.iovad1.Manager"
-#define CONTAINER_IFACE "org.iovad1.Container"
 
 #define EDU_LIMIT 0x0fffffffull   /* edu masks DMA addresses to 28 bits */
 
@@ -58,66 +56,52 @@
 
 /* ---- the checks --------------------------------------------------------- */
 
-/* IOVAD_CONTAINER: "device:ADDR" is the container that holds ADDR (Device.Container), anything else a name. */
-static int resolve_container(sd_bus *bus, const char *ref, char **ret_path, sd_bus_error *error) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        _cleanup_(freep) char *dpath = NULL;
-        const char *path;
-        int r;
-
-        if (strncmp(ref, "device:", 7) == 0) {
-                r = sd_bus_path_encode(DEVICE_PREFIX, ref + 7, &dpath);
-                if (r < 0)
-                        return r;
-                r = sd_bus_get_property(bus, BUS_NAME, dpath, DEVICE_IFACE, "Container", error, &reply, "o");
-        } else
-                r = sd_bus_call_method(bus, BUS_NAME, MANAGER_PATH, MANAGER_IFACE, "GetContainer", error, &reply,
-                                       "s", ref);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_read(reply, "o", &path);
-        if (r < 0)
-                return r;
-        if (strcmp(path, "/") == 0)
-                return -ENOENT;
-        *ret_path = strdup(path);
-        return *ret_path ? 0 : -ENOMEM;
-}
-
-static bool users_have(sd_bus *bus, const char *container, uid_t uid, char *text, size_t size) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        const void *p;
-        size_t n = 0;
+/* The uids of @info as text, and whether @uid is among them. */
+static bool users_have(const iovad_container_info *info, uid_t uid, char *text, size_t size) {
         bool found = false;
 
         text[0] = 0;
-        if (sd_bus_get_property(bus, BUS_NAME, container, CONTAINER_IFACE, "Users", NULL, &reply, "au") < 0 ||
-            sd_bus_message_read_array(reply, 'u', &p, &n) < 0)
-                return false;
-        for (size_t i = 0; i < n / sizeof(uint32_t); i++) {
-                uint32_t u = ((const uint32_t *) p)[i];
+        for (size_t i = 0; i < info->n_users; i++) {
                 size_t l = strlen(text);
-                snprintf(text + l, size - l, "%s%u", i ? " " : "", u);
-                if (u == uid)
+                snprintf(text + l, size - l, "%s%u", i ? " " : "", info->users[i]);
+                if (info->users[i] == uid)
                         found = true;
         }
         return found;
 }
 
+/* The daemon's error of the handle's last call, as "NAME: message", or the errno's text. */
+static const char *iovad_error_text(iovad *h, int r) {
+        static char buf[512];
+        const char *name = NULL, *message = NULL;
+
+        (void) iovad_last_error(h, &name, &message);
+        snprintf(buf, sizeof(buf), "%s%s%s", name ?: "", name ? ": " : "", message ?: strerror(-r));
+        return buf;
+}
+
+static void iovad_freep(iovad **h) {
+        iovad_free(*h);
+}
+
+static void container_info_freep(iovad_container_info **info) {
+        iovad_container_info_free(*info);
+}
+
 int main(int argc, char **argv) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        _cleanup_(freep) char *container = NULL, *name = NULL;
+        _cleanup_(iovad_freep) iovad *h = NULL;
+        _cleanup_(container_info_freep) iovad_container_info *info = NULL;
+        _cleanup_(freep) char *name = NULL;
         _cleanup_(closep) int memfd = -1;
-        const char *device = getenv("IOVAD_DEVICE"), *ref = getenv("IOVAD_CONTAINER"), *lease;
+        const char *device = getenv("IOVAD_DEVICE"), *ref = getenv("IOVAD_CONTAINER");
+        const iovad_lease_options limit = { .flags = IOVAD_LEASE_LIMIT, .limit = EDU_LIMIT };
+        iovad_lease_info lease;
         double loop_s = 0;
-        uint64_t iova = 0;
         uint8_t *buf;
         char users[256];
         struct stat st;
         Edu edu = { .fd = -1 };
-        int r, fd;
+        int r;
 
         if (argc == 3 && strcmp(argv[1], "--loop") == 0)
                 loop_s = strtod(argv[2], NULL);
@@ -132,51 +116,40 @@ int main(int argc, char **argv) {
         if (!check(device && ref, "IOVAD_DEVICE and IOVAD_CONTAINER are set"))
                 goto finish;
 
-        r = sd_bus_open_system(&bus);
-        if (!check(r >= 0, "connected to the system bus%s%s", r < 0 ? ": " : "", r < 0 ? strerror(-r) : ""))
+        /* libiovad, as a runtime's workload uses it: the system bus, the reference in the environment. */
+        r = iovad_open(&h, 0);
+        if (!check(r >= 0, "libiovad connected to the system bus%s%s", r < 0 ? ": " : "", r < 0 ? strerror(-r) : ""))
                 goto finish;
-        r = resolve_container(bus, ref, &container, &error);
+        r = iovad_resolve_container(h, ref, &name);
         if (!check(r >= 0, "IOVAD_CONTAINER=%s resolves to %s", ref,
-                   r >= 0 ? container : r == -ENOENT ? "nothing: the device is in no container" : bus_error_text(&error, r)))
+                   r >= 0 ? name : r == -ENOENT ? "nothing: the device is in no container" : iovad_error_text(h, r)))
                 goto finish;
-        (void) sd_bus_get_property_string(bus, BUS_NAME, container, CONTAINER_IFACE, "Name", NULL, &name);
-        check(users_have(bus, container, getuid(), users, sizeof(users)), "iovad container '%s' is this uid's (Users %s)",
-              name ?: "?", users);
-        {
-                _cleanup_(sd_bus_message_unrefp) sd_bus_message *g = NULL;
-                const void *p;
-                size_t n = 0;
-
-                if (sd_bus_get_property(bus, BUS_NAME, container, CONTAINER_IFACE, "Groups", NULL, &g, "au") >= 0 &&
-                    sd_bus_message_read_array(g, 'u', &p, &n) >= 0) {
-                        printf("cdi-workload: iovad container '%s' has %zu group%s:", name ?: "?", n / sizeof(uint32_t),
-                               n == sizeof(uint32_t) ? "" : "s");
-                        for (size_t i = 0; i < n / sizeof(uint32_t); i++)
-                                printf(" %u", ((const uint32_t *) p)[i]);
-                        putchar('\n');
-                }
-        }
-
-        r = sd_bus_call_method(bus, BUS_NAME, container, CONTAINER_IFACE, "AllocateMapped", &error, &reply, "ta{sv}",
-                               (uint64_t) BUF_SIZE, 1, "limit", "t", EDU_LIMIT);
-        if (r >= 0)
-                r = sd_bus_message_read(reply, "oth", &lease, &iova, &fd);
-        if (r >= 0 && (memfd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0)
-                r = -errno;
-        if (!check(r >= 0, "AllocateMapped(0x%x, limit 0x%llx)%s%s%s", BUF_SIZE, EDU_LIMIT, r >= 0 ? ": " : ": ",
-                   r >= 0 ? lease : "", r < 0 ? bus_error_text(&error, r) : ""))
+        r = iovad_container_get_info(h, name, &info);
+        if (!check(r >= 0, "iovad container '%s' answers%s%s", name, r < 0 ? ": " : "", r < 0 ? iovad_error_text(h, r) : ""))
                 goto finish;
-        printf("cdi-workload: lease %s at IOVA 0x%" PRIx64 "\n", lease, iova);
-        check(iova % PAGE == 0 && iova + BUF_SIZE - 1 <= EDU_LIMIT, "IOVA 0x%" PRIx64 " is page aligned and below the limit", iova);
+        check(users_have(info, getuid(), users, sizeof(users)), "iovad container '%s' is this uid's (Users %s)", name,
+              users);
+        printf("cdi-workload: iovad container '%s' has %zu group%s:", name, info->n_groups, info->n_groups == 1 ? "" : "s");
+        for (size_t i = 0; i < info->n_groups; i++)
+                printf(" %u", info->groups[i]);
+        putchar('\n');
+
+        r = iovad_allocate_mapped(h, name, BUF_SIZE, &limit, &lease, &memfd);
+        if (!check(r >= 0, "AllocateMapped(0x%x, limit 0x%llx): %s", BUF_SIZE, EDU_LIMIT,
+                   r >= 0 ? lease.object : iovad_error_text(h, r)))
+                goto finish;
+        printf("cdi-workload: lease %s at IOVA 0x%" PRIx64 "\n", lease.object, lease.iova);
+        check(lease.iova % PAGE == 0 && lease.iova + BUF_SIZE - 1 <= EDU_LIMIT,
+              "IOVA 0x%" PRIx64 " is page aligned and below the limit", lease.iova);
         if (!check(fstat(memfd, &st) >= 0 && st.st_size >= (off_t) BUF_SIZE && (fcntl(memfd, F_GET_SEALS) & F_SEAL_SHRINK),
                    "the memfd holds 0x%x bytes and is sealed against shrinking", BUF_SIZE))
                 goto finish;
         buf = mmap(NULL, BUF_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
         if (!check(buf != MAP_FAILED, "the memfd maps read-write"))
                 goto finish;
-        if (edu_open(bus, device, &edu) < 0)
+        if (edu_open(iovad_get_bus(h), device, &edu) < 0)
                 goto finish;
-        if (!edu_round_trip(&edu, buf, iova, 7, "AllocateMapped") || loop_s <= 0)
+        if (!edu_round_trip(&edu, buf, lease.iova, 7, "AllocateMapped") || loop_s <= 0)
                 goto finish;
 
         printf("cdi-workload: looping\n");
@@ -185,7 +158,7 @@ int main(int argc, char **argv) {
         unsigned rounds = 0, bad = 0;
         check_quiet = true;
         while (now_ms() < end) {
-                if (!edu_round_trip(&edu, buf, iova, (uint8_t) (11 + rounds), "AllocateMapped"))
+                if (!edu_round_trip(&edu, buf, lease.iova, (uint8_t) (11 + rounds), "AllocateMapped"))
                         bad++;
                 rounds++;
         }
