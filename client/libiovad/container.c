@@ -70,7 +70,6 @@ _public_ int iovad_container_create(iovad *h, const char *name, const uint32_t *
 /* A Container method by container name. */
 static int container_call(iovad *h, const char *name, const char *member, sd_bus_message **ret_reply,
                           const char *types, ...) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         _cleanup_free_ char *path = NULL;
         va_list ap;
         int r;
@@ -78,17 +77,10 @@ static int container_call(iovad *h, const char *name, const char *member, sd_bus
         r = container_lookup(h, name, &path);
         if (r < 0)
                 return r;
-        r = call_new(h, path, IOVAD_CONTAINER_IFACE, member, &m);
-        if (r < 0)
-                return r;
-        if (types) {
-                va_start(ap, types);
-                r = sd_bus_message_appendv(m, types, ap);
-                va_end(ap);
-                if (r < 0)
-                        return error_local(h, r, "Failed to build %s call: %s", member, strerror(-r));
-        }
-        return call_send(h, m, ret_reply);
+        va_start(ap, types);
+        r = call_methodv(h, path, IOVAD_CONTAINER_IFACE, member, ret_reply, types, ap);
+        va_end(ap);
+        return r;
 }
 
 _public_ int iovad_container_destroy(iovad *h, const char *name) {

@@ -47,6 +47,8 @@ int call_new(iovad *h, const char *path, const char *iface, const char *member, 
 /* Sends @m and waits; failures are recorded. */
 int call_send(iovad *h, sd_bus_message *m, sd_bus_message **ret_reply);
 /* call_new() + append @types + call_send(). */
+int call_methodv(iovad *h, const char *path, const char *iface, const char *member, sd_bus_message **ret_reply,
+                 const char *types, va_list ap);
 int call_method(iovad *h, const char *path, const char *iface, const char *member, sd_bus_message **ret_reply,
                 const char *types, ...);
 /* A parse failure of iovad's reply, recorded. */

@@ -312,23 +312,31 @@ int call_send(iovad *h, sd_bus_message *m, sd_bus_message **ret_reply) {
         return 0;
 }
 
-int call_method(iovad *h, const char *path, const char *iface, const char *member, sd_bus_message **ret_reply,
-                const char *types, ...) {
+int call_methodv(iovad *h, const char *path, const char *iface, const char *member, sd_bus_message **ret_reply,
+                 const char *types, va_list ap) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
-        va_list ap;
         int r;
 
         r = call_new(h, path, iface, member, &m);
         if (r < 0)
                 return r;
         if (types) {
-                va_start(ap, types);
                 r = sd_bus_message_appendv(m, types, ap);
-                va_end(ap);
                 if (r < 0)
                         return error_local(h, r, "Failed to build %s call: %s", member, strerror(-r));
         }
         return call_send(h, m, ret_reply);
+}
+
+int call_method(iovad *h, const char *path, const char *iface, const char *member, sd_bus_message **ret_reply,
+                const char *types, ...) {
+        va_list ap;
+        int r;
+
+        va_start(ap, types);
+        r = call_methodv(h, path, iface, member, ret_reply, types, ap);
+        va_end(ap);
+        return r;
 }
 
 int container_lookup(iovad *h, const char *name, char **ret_path) {
