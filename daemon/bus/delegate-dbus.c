@@ -76,7 +76,7 @@ int device_method_open_delegated(sd_bus_message *msg, void *userdata, sd_bus_err
         if (r < 0)
                 return r;
         log_info("Handed /dev/iommu and the cdev of %s to %s (uid %u)", address,
-                 sd_bus_message_get_sender(msg) ?: "a direct connection", (unsigned) uid);
+                 server_caller_name(msg), (unsigned) uid);
         return sd_bus_send(NULL, reply, NULL);
 }
 

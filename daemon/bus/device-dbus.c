@@ -152,7 +152,7 @@ static int method_open(sd_bus_message *msg, void *userdata, sd_bus_error *error)
                 return bus_reply_error(error, &e, r);
         fd = r;
         log_info_f(LOG_FIELDS(.device = d->address), "Opened device %s for %s", d->address,
-                   sd_bus_message_get_sender(msg) ?: "a direct connection");
+                   server_caller_name(msg));
         return sd_bus_reply_method_return(msg, "h", fd);
 }
 

@@ -127,6 +127,11 @@ bool server_is_direct(Server *s, sd_bus_message *m) {
         return sd_bus_message_get_bus(m) != s->bus;
 }
 
+const char *server_caller_name(sd_bus_message *m) {
+        /* A direct connection is peer-to-peer: its messages carry no sender. */
+        return sd_bus_message_get_sender(m) ?: "a direct connection";
+}
+
 int server_get_client(Server *s, sd_bus_message *m, uid_t uid, Client **ret) {
         const char *sender = sd_bus_message_get_sender(m);
         Client *c;
@@ -510,7 +515,7 @@ int server_open_direct(Server *s, sd_bus_message *m, int *ret_fd, sd_bus_error *
         d->track->client = c;
         c->userdata = d->track;
         log_info("Direct connection %s opened for uid %u (%s)", name, (unsigned) uid,
-                 sd_bus_message_get_sender(m) ?: "a direct connection");
+                 server_caller_name(m));
         *ret_fd = TAKE_FD(theirs);
         return 0;
 

@@ -70,6 +70,8 @@ int server_new_on_bus(sd_event *event, sd_bus *bus, Manager *manager, const Serv
 int server_open_direct(Server *s, sd_bus_message *m, int *ret_fd, sd_bus_error *error);
 /* Whether @m came on a direct connection rather than the bus. */
 bool server_is_direct(Server *s, sd_bus_message *m);
+/* Who sent @m, for log messages: its unique bus name, or "a direct connection". */
+const char *server_caller_name(sd_bus_message *m);
 
 /* Bus helpers for the *-dbus.c files. */
 

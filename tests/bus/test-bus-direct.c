@@ -198,6 +198,11 @@ START_TEST(test_direct_uid) {
         /* Both of its connections are gone, and with them its leases; root's stays. */
         wait_leases(bus, c, 1);
         ck_assert_uint_eq(prop_u(bus, c, IOVAD_CONTAINER_IFACE, "DmaMappingsAvailable"), 65535);
+        /* Its Device.Open came with no sender: the log names the connection's kind instead. */
+        {
+                _cleanup_(freep) char *log = env_daemon_log(&e);
+                ck_assert_msg(strstr(log, "Opened device 0000:01:00.0 for a direct connection"), "%s", log);
+        }
         for (int i = 0; i < 2; i++) {
                 close(p.to_parent[i]);
                 close(p.from_parent[i]);
