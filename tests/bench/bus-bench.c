@@ -414,6 +414,22 @@ static const sd_bus_vtable ping_vtable[] = {
         SD_BUS_VTABLE_END,
 };
 
+/* A ping server's loop: answers until its connection goes, then exits. */
+static _Noreturn void serve_forever(sd_bus *bus) {
+        int r;
+
+        for (;;) {
+                r = sd_bus_process(bus, NULL);
+                if (r < 0)
+                        _exit(r == -ECONNRESET || r == -ENOTCONN ? EXIT_SUCCESS : EXIT_FAILURE);
+                if (r > 0)
+                        continue;
+                r = sd_bus_wait(bus, UINT64_MAX);
+                if (r < 0 && r != -EINTR)
+                        _exit(EXIT_FAILURE);
+        }
+}
+
 /* The bus's floor: a service that does nothing but answer, in a process of its own like iovad. */
 static _Noreturn void ping_service(void) {
         sd_bus *bus = NULL;
@@ -428,16 +444,7 @@ static _Noreturn void ping_service(void) {
                 fprintf(stderr, "ping service: %s\n", strerror(-r));
                 _exit(EXIT_FAILURE);
         }
-        for (;;) {
-                r = sd_bus_process(bus, NULL);
-                if (r < 0)
-                        _exit(r == -ECONNRESET || r == -ENOTCONN ? EXIT_SUCCESS : EXIT_FAILURE);
-                if (r > 0)
-                        continue;
-                r = sd_bus_wait(bus, UINT64_MAX);
-                if (r < 0 && r != -EINTR)
-                        _exit(EXIT_FAILURE);
-        }
+        serve_forever(bus);
 }
 
 static void start_ping(Bench *b) {
@@ -483,16 +490,7 @@ static _Noreturn void p2p_ping_service(int fd) {
                 fprintf(stderr, "peer-to-peer ping service: %s\n", strerror(-r));
                 _exit(EXIT_FAILURE);
         }
-        for (;;) {
-                r = sd_bus_process(bus, NULL);
-                if (r < 0)
-                        _exit(r == -ECONNRESET || r == -ENOTCONN ? EXIT_SUCCESS : EXIT_FAILURE);
-                if (r > 0)
-                        continue;
-                r = sd_bus_wait(bus, UINT64_MAX);
-                if (r < 0 && r != -EINTR)
-                        _exit(EXIT_FAILURE);
-        }
+        serve_forever(bus);
 }
 
 static void start_p2p_ping(Bench *b) {
