@@ -129,6 +129,7 @@ typedef struct Chunk {
         uint64_t first;              /* page number of its first page */
         uint16_t held, pend;         /* bits set in each */
         bool dirty;                  /* on the allocator's dirty list */
+        bool idle;                   /* nothing held or pending: freed by the next sweep() */
         uint64_t held_bits[CHUNK_WORDS];
         uint64_t pend_bits[CHUNK_WORDS];
 } Chunk;
@@ -198,6 +199,7 @@ struct IovaAllocator {
         size_t n_supers;
         Super *last_super;   /* the one found last */
         uint64_t n_held;     /* pages with a held bit */
+        size_t n_chunks, n_idle;
         uint64_t pending_bytes;
         Chunk **dirty;       /* chunks with pending pages, each once */
         size_t n_dirty, dirty_cap;
@@ -1053,18 +1055,56 @@ static Chunk *chunk_get(IovaAllocator *a, uint64_t page) {
         c->first = page & ~(uint64_t) (CHUNK_PAGES - 1);
         *slot = c;
         s->n++;
+        a->n_chunks++;
         return c;
 }
 
-/* Frees @c once nothing is held or pending in it. */
-static void chunk_put_if_empty(IovaAllocator *a, Chunk *c) {
-        if (c->held != 0 || c->pend != 0 || c->dirty)
+/*
+ * @c may have nothing held or pending any more: then it is idle, and the
+ * next sweep() frees it unless it is used again first. Freeing chunks (and
+ * supers) as soon as they empty would make a steady state of allocations
+ * and releases in one place allocate and free them again and again.
+ */
+static void chunk_check_idle(IovaAllocator *a, Chunk *c) {
+        if (c->held != 0 || c->pend != 0 || c->dirty || c->idle)
                 return;
-        Super *s = super_find(a, c->first >> (CHUNK_SHIFT + SUPER_SHIFT));
-        s->chunk[(c->first >> CHUNK_SHIFT) & (SUPER_CHUNKS - 1)] = NULL;
-        free(c);
-        if (--s->n == 0)
-                super_delete(a, s);
+        c->idle = true;
+        a->n_idle++;
+}
+
+static void chunk_use(IovaAllocator *a, Chunk *c) {
+        if (c->idle) {
+                c->idle = false;
+                a->n_idle--;
+        }
+}
+
+/* Free the idle chunks, and the supers left without chunks, once they are many: at least 64 and half of all. */
+static void sweep(IovaAllocator *a) {
+        size_t n_slots = a->supers_shift ? (size_t) 1 << a->supers_shift : 0;
+
+        if (a->n_idle < 64 || a->n_idle * 2 < a->n_chunks)
+                return;
+        for (size_t i = 0; i < n_slots; i++) {
+                Super *s = a->supers[i];
+                for (size_t k = 0; s && k < SUPER_CHUNKS; k++)
+                        if (s->chunk[k] && s->chunk[k]->idle) {
+                                free(s->chunk[k]);
+                                s->chunk[k] = NULL;
+                                s->n--;
+                                a->n_chunks--;
+                                a->n_idle--;
+                        }
+        }
+        /* A deletion moves entries of the table about: look again from the start after each. */
+        for (size_t i = 0; i < n_slots;) {
+                Super *s = a->supers[i];
+                if (s && s->n == 0) {
+                        super_delete(a, s);
+                        i = 0;
+                } else
+                        i++;
+        }
 }
 
 /*
@@ -1092,14 +1132,15 @@ static void hold(IovaAllocator *a, uint64_t start, uint64_t last) {
         FOREACH_CHUNK_SHARE(a, p0, p1, c, b0, b1, true, {
                 if (!c)
                         return;
+                chunk_use(a, c);
                 bits_set(c->held_bits, b0, b1);
                 c->held = (uint16_t) (c->held + (b1 - b0 + 1));
                 a->n_held += b1 - b0 + 1;
         });
 }
 
-/* Pages @p0..@p1 of chunks of super @s are free now: they are held no more. False once @s is gone. */
-static bool unhold_in(IovaAllocator *a, Super *s, uint64_t p0, uint64_t p1) {
+/* Pages @p0..@p1 of chunks of super @s are free now: they are held no more. */
+static void unhold_in(IovaAllocator *a, Super *s, uint64_t p0, uint64_t p1) {
         for (uint64_t p = p0;;) {
                 uint64_t e = (p | (CHUNK_PAGES - 1)) < p1 ? (p | (CHUNK_PAGES - 1)) : p1;
                 Chunk *c = s->chunk[(p >> CHUNK_SHIFT) & (SUPER_CHUNKS - 1)];
@@ -1108,13 +1149,10 @@ static bool unhold_in(IovaAllocator *a, Super *s, uint64_t p0, uint64_t p1) {
                                                 (unsigned) (e & (CHUNK_PAGES - 1)));
                         c->held = (uint16_t) (c->held - k);
                         a->n_held -= k;
-                        bool super_goes = s->n == 1 && c->held == 0 && c->pend == 0 && !c->dirty;
-                        chunk_put_if_empty(a, c);
-                        if (super_goes)
-                                return false;
+                        chunk_check_idle(a, c);
                 }
                 if (e == p1)
-                        return true;
+                        return;
                 p = e + 1;
         }
 }
@@ -1128,23 +1166,23 @@ static void unhold(IovaAllocator *a, uint64_t start, uint64_t last) {
                 return;
         if (s1 - s0 < a->n_supers * 2) {
                 /* Few supers in the range: look each up. */
-                for (uint64_t n = s0;; n++) {
+                for (uint64_t n = s0; a->n_held > 0; n++) {
                         Super *s = super_find(a, n);
                         if (s)
-                                (void) unhold_in(a, s, n == s0 ? p0 : n << shift, n == s1 ? p1 : ((n + 1) << shift) - 1);
-                        if (n == s1 || a->n_held == 0)
-                                return;
+                                unhold_in(a, s, n == s0 ? p0 : n << shift, n == s1 ? p1 : ((n + 1) << shift) - 1);
+                        if (n == s1)
+                                break;
                 }
-        }
-        /* More supers in the range than in the table: go through the table, again from its start when one goes. */
-        for (size_t i = 0; i < ((size_t) 1 << a->supers_shift) && a->n_held > 0; i++) {
-                Super *s = a->supers[i];
-                if (!s || s->number < s0 || s->number > s1)
-                        continue;
-                uint64_t n = s->number;
-                if (!unhold_in(a, s, n == s0 ? p0 : n << shift, n == s1 ? p1 : ((n + 1) << shift) - 1))
-                        i = (size_t) -1; /* the deletion moved entries: start over */
-        }
+        } else
+                /* More supers in the range than in the table: go through the table. */
+                for (size_t i = 0; i < ((size_t) 1 << a->supers_shift) && a->n_held > 0; i++) {
+                        Super *s = a->supers[i];
+                        if (!s || s->number < s0 || s->number > s1)
+                                continue;
+                        uint64_t n = s->number;
+                        unhold_in(a, s, n == s0 ? p0 : n << shift, n == s1 ? p1 : ((n + 1) << shift) - 1);
+                }
+        sweep(a);
 }
 
 static int dirty_reserve(IovaAllocator *a, size_t more) {
@@ -1233,8 +1271,9 @@ static int flush(IovaAllocator *a) {
                 }
                 c->dirty = false;
                 a->n_dirty--;
-                chunk_put_if_empty(a, c);
+                chunk_check_idle(a, c);
         }
+        sweep(a);
         return 0;
 }
 
@@ -1623,7 +1662,7 @@ static bool tree_overlaps(const IovaAllocator *a, uint64_t start, uint64_t last)
 /* The bitmaps: counts, no page both held and pending, none of either in the tree, the dirty list. */
 static int verify_chunks(const IovaAllocator *a) {
         uint64_t held = 0, pend = 0;
-        size_t supers = 0, dirty = 0;
+        size_t supers = 0, dirty = 0, chunks = 0, idle = 0;
 
         for (size_t i = 0; a->supers_shift > 0 && i < ((size_t) 1 << a->supers_shift); i++) {
                 const Super *s = a->supers[i];
@@ -1645,9 +1684,11 @@ static int verify_chunks(const IovaAllocator *a) {
                                 h += (unsigned) __builtin_popcountll(c->held_bits[w]);
                                 p += (unsigned) __builtin_popcountll(c->pend_bits[w]);
                         }
-                        /* Empty chunks are freed; a chunk with pending pages is on the dirty list once. */
-                        if (h != c->held || p != c->pend || (h == 0 && p == 0) || c->dirty != (p > 0))
+                        /* Idle exactly when empty; a chunk with pending pages is on the dirty list once. */
+                        if (h != c->held || p != c->pend || c->idle != (h == 0 && p == 0) || c->dirty != (p > 0))
                                 return -EUCLEAN;
+                        chunks++;
+                        idle += c->idle;
                         if (c->dirty) {
                                 size_t seen = 0;
                                 for (size_t d = 0; d < a->n_dirty; d++)
@@ -1668,7 +1709,7 @@ static int verify_chunks(const IovaAllocator *a) {
                 if (n == 0 || n != s->n)
                         return -EUCLEAN;
         }
-        if (supers != a->n_supers || held != a->n_held || dirty != a->n_dirty || pend * a->page != a->pending_bytes)
+        if (supers != a->n_supers || chunks != a->n_chunks || idle != a->n_idle || held != a->n_held || dirty != a->n_dirty || pend * a->page != a->pending_bytes)
                 return -EUCLEAN;
         /* A release clears the failure memo, so a remembered failure means nothing is pending. */
         if (a->fail_size != 0 && a->pending_bytes != 0)
