@@ -95,6 +95,51 @@ typedef struct Path {
         Leaf *leaf;
 } Path;
 
+/*
+ * Deferred releases. A release of a small range (at most TRACK_MAX_PAGES
+ * pages) that is known to be allocated does not touch the tree: its pages
+ * become pending, and every operation that reads or changes the tree first
+ * hands the pending pages to it (flush()), in runs. What is known is kept
+ * per page in bitmaps: a chunk covers CHUNK_PAGES consecutive pages (its
+ * bits are one cache line each), and chunks hang off supers of SUPER_CHUNKS
+ * chunks, found by number in a small hash table.
+ *
+ * - held: the page was handed out by iova_alloc() of a small range and
+ *   has not been given back since. Only set on what was just taken from
+ *   the tree, cleared by every release or iova_add_free() that covers the
+ *   page, so a held page is never free. Not every allocated page is held
+ *   (large ranges, reservations, or when memory for a chunk ran out); a
+ *   release that is not wholly held goes the way it always went.
+ * - pending: released, not yet in the tree. Never held.
+ *
+ * So a release whose pages are all held is valid (no page of it is free)
+ * and needs no lookup in the tree, which is what a walk down it costs when
+ * the ranges are many and the releases random: a cache miss at every level.
+ */
+#define CHUNK_SHIFT 9
+#define CHUNK_PAGES (1u << CHUNK_SHIFT)
+#define CHUNK_WORDS (CHUNK_PAGES / 64)
+#define SUPER_SHIFT 9
+#define SUPER_CHUNKS (1u << SUPER_SHIFT)
+#define TRACK_MAX_PAGES 64
+
+_Static_assert(TRACK_MAX_PAGES <= CHUNK_PAGES, "a small range lies in at most two chunks");
+
+typedef struct Chunk {
+        uint64_t first;              /* page number of its first page */
+        uint16_t held, pend;         /* bits set in each */
+        bool dirty;                  /* on the allocator's dirty list */
+        bool idle;                   /* nothing held or pending: freed by the next sweep() */
+        uint64_t held_bits[CHUNK_WORDS];
+        uint64_t pend_bits[CHUNK_WORDS];
+} Chunk;
+
+typedef struct Super {
+        uint64_t number;             /* page number >> (CHUNK_SHIFT + SUPER_SHIFT) */
+        unsigned n;                  /* chunks present */
+        Chunk *chunk[SUPER_CHUNKS];
+} Super;
+
 /* Nodes come from slabs and are recycled through a free list: no malloc on the hot path. */
 #define SLAB_NODES 32
 
@@ -138,6 +183,26 @@ struct IovaAllocator {
         unsigned finger_j;
         uint64_t finger_size, finger_align, finger_limit;
         Path finger_path;
+        /*
+         * The allocations the finger served only shortened their range in
+         * its leaf: the maxima the inner nodes on finger_path keep about it
+         * were left as they were, so they may be higher than the truth
+         * (never lower: ranges there only shrank). Nothing reads them
+         * until settle() recomputes them, which every operation but a
+         * finger allocation and a deferred release does first.
+         */
+        bool stale;
+        /* Pages held by small allocations and releases not yet in the tree: see "Deferred releases". */
+        unsigned page_shift;
+        Super **supers;      /* open addressing by number, linear probing; NULL slots are empty */
+        unsigned supers_shift; /* log2 of the slot count; 0 before the first */
+        size_t n_supers;
+        Super *last_super;   /* the one found last */
+        uint64_t n_held;     /* pages with a held bit */
+        size_t n_chunks, n_idle;
+        uint64_t pending_bytes;
+        Chunk **dirty;       /* chunks with pending pages, each once */
+        size_t n_dirty, dirty_cap;
 };
 
 static inline unsigned min_u(unsigned x, unsigned y) {
@@ -692,6 +757,7 @@ int iova_allocator_new(uint64_t page, IovaAllocator **ret) {
         if (!a)
                 return -ENOMEM;
         a->page = page;
+        a->page_shift = (unsigned) __builtin_ctzll(page);
         if (spares_ensure(a, 1) < 0) {
                 free(a);
                 return -ENOMEM;
@@ -704,6 +770,16 @@ int iova_allocator_new(uint64_t page, IovaAllocator **ret) {
 IovaAllocator *iova_allocator_free(IovaAllocator *a) {
         if (!a)
                 return NULL;
+        for (size_t i = 0; a->supers_shift > 0 && i < ((size_t) 1 << a->supers_shift); i++) {
+                Super *s = a->supers[i];
+                if (!s)
+                        continue;
+                for (size_t k = 0; k < SUPER_CHUNKS; k++)
+                        free(s->chunk[k]);
+                free(s);
+        }
+        free(a->supers);
+        free(a->dirty);
         while (a->slabs) {
                 Slab *s = a->slabs;
                 a->slabs = s->next;
@@ -819,22 +895,426 @@ static int give(IovaAllocator *a, uint64_t start, uint64_t last) {
         return 0;
 }
 
+/* ---- deferred releases ---- */
+
+/* Bits @b0..@b1 (inclusive) of word @w of a chunk's bitmap. */
+static inline uint64_t word_mask(unsigned w, unsigned b0, unsigned b1) {
+        unsigned lo = w * 64, hi = lo + 63;
+        uint64_t m = ~0ULL;
+
+        if (b0 > lo)
+                m &= ~0ULL << (b0 - lo);
+        if (b1 < hi)
+                m &= ~0ULL >> (hi - b1);
+        return m;
+}
+
+static bool bits_all(const uint64_t *bits, unsigned b0, unsigned b1) {
+        for (unsigned w = b0 / 64; w <= b1 / 64; w++) {
+                uint64_t m = word_mask(w, b0, b1);
+                if ((bits[w] & m) != m)
+                        return false;
+        }
+        return true;
+}
+
+static void bits_set(uint64_t *bits, unsigned b0, unsigned b1) {
+        for (unsigned w = b0 / 64; w <= b1 / 64; w++)
+                bits[w] |= word_mask(w, b0, b1);
+}
+
+/* Clears the bits and says how many were set. */
+static unsigned bits_clear(uint64_t *bits, unsigned b0, unsigned b1) {
+        unsigned n = 0;
+
+        for (unsigned w = b0 / 64; w <= b1 / 64; w++) {
+                uint64_t m = word_mask(w, b0, b1);
+                n += (unsigned) __builtin_popcountll(bits[w] & m);
+                bits[w] &= ~m;
+        }
+        return n;
+}
+
+/* The first bit at or after @b that is @set, or CHUNK_PAGES. */
+static unsigned bits_next(const uint64_t *bits, unsigned b, bool set) {
+        for (unsigned w = b / 64; w < CHUNK_WORDS; w++) {
+                uint64_t x = set ? bits[w] : ~bits[w];
+                if (w == b / 64)
+                        x &= ~0ULL << (b % 64);
+                if (x)
+                        return w * 64 + (unsigned) __builtin_ctzll(x);
+        }
+        return CHUNK_PAGES;
+}
+
+static inline size_t super_slot(const IovaAllocator *a, uint64_t number) {
+        return (size_t) ((number * 0x9e3779b97f4a7c15ULL) >> (64 - a->supers_shift));
+}
+
+static Super *super_find(IovaAllocator *a, uint64_t number) {
+        Super *s = a->last_super;
+
+        if (s && s->number == number)
+                return s;
+        if (a->n_supers == 0)
+                return NULL;
+        size_t mask = ((size_t) 1 << a->supers_shift) - 1;
+        for (size_t i = super_slot(a, number);; i = (i + 1) & mask) {
+                s = a->supers[i];
+                if (!s)
+                        return NULL;
+                if (s->number == number) {
+                        a->last_super = s;
+                        return s;
+                }
+        }
+}
+
+static void super_place(IovaAllocator *a, Super *s) {
+        size_t mask = ((size_t) 1 << a->supers_shift) - 1, i = super_slot(a, s->number);
+
+        while (a->supers[i])
+                i = (i + 1) & mask;
+        a->supers[i] = s;
+}
+
+static Super *super_get(IovaAllocator *a, uint64_t number) {
+        Super *s = super_find(a, number);
+
+        if (s)
+                return s;
+        /* At most half the slots in use. */
+        if (a->supers_shift == 0 || (a->n_supers + 1) * 2 > ((size_t) 1 << a->supers_shift)) {
+                unsigned shift = a->supers_shift == 0 ? 3 : a->supers_shift + 1;
+                Super **old = a->supers;
+                size_t n_old = a->supers_shift == 0 ? 0 : (size_t) 1 << a->supers_shift;
+                Super **t = calloc((size_t) 1 << shift, sizeof(Super *));
+                if (!t)
+                        return NULL;
+                a->supers = t;
+                a->supers_shift = shift;
+                for (size_t i = 0; i < n_old; i++)
+                        if (old[i])
+                                super_place(a, old[i]);
+                free(old);
+        }
+        s = calloc(1, sizeof(Super));
+        if (!s)
+                return NULL;
+        s->number = number;
+        super_place(a, s);
+        a->n_supers++;
+        a->last_super = s;
+        return s;
+}
+
+/* Take @s out of the table (backward-shift deletion keeps every probe sequence whole) and free it. */
+static void super_delete(IovaAllocator *a, Super *s) {
+        size_t mask = ((size_t) 1 << a->supers_shift) - 1, i = super_slot(a, s->number);
+
+        while (a->supers[i] != s)
+                i = (i + 1) & mask;
+        a->supers[i] = NULL;
+        for (size_t j = (i + 1) & mask; a->supers[j]; j = (j + 1) & mask) {
+                size_t k = super_slot(a, a->supers[j]->number);
+                /* The entry at j may move to the hole at i unless its home lies cyclically in (i, j]. */
+                bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
+                if (stays)
+                        continue;
+                a->supers[i] = a->supers[j];
+                a->supers[j] = NULL;
+                i = j;
+        }
+        if (a->last_super == s)
+                a->last_super = NULL;
+        a->n_supers--;
+        free(s);
+}
+
+static Chunk *chunk_find(IovaAllocator *a, uint64_t page) {
+        Super *s = super_find(a, page >> (CHUNK_SHIFT + SUPER_SHIFT));
+
+        return s ? s->chunk[(page >> CHUNK_SHIFT) & (SUPER_CHUNKS - 1)] : NULL;
+}
+
+static Chunk *chunk_get(IovaAllocator *a, uint64_t page) {
+        Super *s = super_get(a, page >> (CHUNK_SHIFT + SUPER_SHIFT));
+        Chunk **slot, *c;
+
+        if (!s)
+                return NULL;
+        slot = &s->chunk[(page >> CHUNK_SHIFT) & (SUPER_CHUNKS - 1)];
+        if (*slot)
+                return *slot;
+        c = calloc(1, sizeof(Chunk));
+        if (!c) {
+                if (s->n == 0)
+                        super_delete(a, s);
+                return NULL;
+        }
+        c->first = page & ~(uint64_t) (CHUNK_PAGES - 1);
+        *slot = c;
+        s->n++;
+        a->n_chunks++;
+        return c;
+}
+
+/*
+ * @c may have nothing held or pending any more: then it is idle, and the
+ * next sweep() frees it unless it is used again first. Freeing chunks (and
+ * supers) as soon as they empty would make a steady state of allocations
+ * and releases in one place allocate and free them again and again.
+ */
+static void chunk_check_idle(IovaAllocator *a, Chunk *c) {
+        if (c->held != 0 || c->pend != 0 || c->dirty || c->idle)
+                return;
+        c->idle = true;
+        a->n_idle++;
+}
+
+static void chunk_use(IovaAllocator *a, Chunk *c) {
+        if (c->idle) {
+                c->idle = false;
+                a->n_idle--;
+        }
+}
+
+/* Free the idle chunks, and the supers left without chunks, once they are many: at least 64 and half of all. */
+static void sweep(IovaAllocator *a) {
+        size_t n_slots = a->supers_shift ? (size_t) 1 << a->supers_shift : 0;
+
+        if (a->n_idle < 64 || a->n_idle * 2 < a->n_chunks)
+                return;
+        for (size_t i = 0; i < n_slots; i++) {
+                Super *s = a->supers[i];
+                for (size_t k = 0; s && k < SUPER_CHUNKS; k++)
+                        if (s->chunk[k] && s->chunk[k]->idle) {
+                                free(s->chunk[k]);
+                                s->chunk[k] = NULL;
+                                s->n--;
+                                a->n_chunks--;
+                                a->n_idle--;
+                        }
+        }
+        /* A deletion moves entries of the table about: look again from the start after each. */
+        for (size_t i = 0; i < n_slots;) {
+                Super *s = a->supers[i];
+                if (s && s->n == 0) {
+                        super_delete(a, s);
+                        i = 0;
+                } else
+                        i++;
+        }
+}
+
+/*
+ * Calls @f for each chunk's share of pages @p0..@p1 (inclusive), as bit
+ * indexes inside it, stopping at a false return; @create makes the chunks
+ * (a chunk that cannot be made stops the walk).
+ */
+#define FOREACH_CHUNK_SHARE(a, p0, p1, c, b0, b1, create, body)                                         \
+        for (uint64_t _p = (p0);;) {                                                                    \
+                uint64_t _e = (_p | (CHUNK_PAGES - 1)) < (p1) ? (_p | (CHUNK_PAGES - 1)) : (p1);        \
+                Chunk *c = (create) ? chunk_get((a), _p) : chunk_find((a), _p);                         \
+                unsigned b0 = (unsigned) (_p & (CHUNK_PAGES - 1)), b1 = (unsigned) (_e & (CHUNK_PAGES - 1)); \
+                body;                                                                                   \
+                if (_e == (p1))                                                                         \
+                        break;                                                                          \
+                _p = _e + 1;                                                                            \
+        }
+
+/* A small range just taken from the tree: mark its pages held, as far as memory for the chunks allows. */
+static void hold(IovaAllocator *a, uint64_t start, uint64_t last) {
+        uint64_t p0 = start >> a->page_shift, p1 = last >> a->page_shift;
+
+        if (p1 - p0 >= TRACK_MAX_PAGES)
+                return;
+        FOREACH_CHUNK_SHARE(a, p0, p1, c, b0, b1, true, {
+                if (!c)
+                        return;
+                chunk_use(a, c);
+                bits_set(c->held_bits, b0, b1);
+                c->held = (uint16_t) (c->held + (b1 - b0 + 1));
+                a->n_held += b1 - b0 + 1;
+        });
+}
+
+/* Pages @p0..@p1 of chunks of super @s are free now: they are held no more. */
+static void unhold_in(IovaAllocator *a, Super *s, uint64_t p0, uint64_t p1) {
+        for (uint64_t p = p0;;) {
+                uint64_t e = (p | (CHUNK_PAGES - 1)) < p1 ? (p | (CHUNK_PAGES - 1)) : p1;
+                Chunk *c = s->chunk[(p >> CHUNK_SHIFT) & (SUPER_CHUNKS - 1)];
+                if (c && c->held) {
+                        unsigned k = bits_clear(c->held_bits, (unsigned) (p & (CHUNK_PAGES - 1)),
+                                                (unsigned) (e & (CHUNK_PAGES - 1)));
+                        c->held = (uint16_t) (c->held - k);
+                        a->n_held -= k;
+                        chunk_check_idle(a, c);
+                }
+                if (e == p1)
+                        return;
+                p = e + 1;
+        }
+}
+
+/* [start, last] went to the tree: no page of it may stay held. */
+static void unhold(IovaAllocator *a, uint64_t start, uint64_t last) {
+        const unsigned shift = CHUNK_SHIFT + SUPER_SHIFT;
+        uint64_t p0 = start >> a->page_shift, p1 = last >> a->page_shift, s0 = p0 >> shift, s1 = p1 >> shift;
+
+        if (a->n_held == 0)
+                return;
+        if (s1 - s0 < a->n_supers * 2) {
+                /* Few supers in the range: look each up. */
+                for (uint64_t n = s0; a->n_held > 0; n++) {
+                        Super *s = super_find(a, n);
+                        if (s)
+                                unhold_in(a, s, n == s0 ? p0 : n << shift, n == s1 ? p1 : ((n + 1) << shift) - 1);
+                        if (n == s1)
+                                break;
+                }
+        } else
+                /* More supers in the range than in the table: go through the table. */
+                for (size_t i = 0; i < ((size_t) 1 << a->supers_shift) && a->n_held > 0; i++) {
+                        Super *s = a->supers[i];
+                        if (!s || s->number < s0 || s->number > s1)
+                                continue;
+                        uint64_t n = s->number;
+                        unhold_in(a, s, n == s0 ? p0 : n << shift, n == s1 ? p1 : ((n + 1) << shift) - 1);
+                }
+        sweep(a);
+}
+
+static int dirty_reserve(IovaAllocator *a, size_t more) {
+        if (a->n_dirty + more <= a->dirty_cap)
+                return 0;
+        size_t cap = a->dirty_cap ? a->dirty_cap * 2 : 64;
+        while (cap < a->n_dirty + more)
+                cap *= 2;
+        Chunk **d = reallocarray(a->dirty, cap, sizeof(Chunk *));
+        if (!d)
+                return -ENOMEM;
+        a->dirty = d;
+        a->dirty_cap = cap;
+        return 0;
+}
+
+/*
+ * Release [start, last] without touching the tree, when every page of it
+ * is held; false (nothing changed) when it is not, or memory is short.
+ */
+static bool release_deferred(IovaAllocator *a, uint64_t start, uint64_t last) {
+        uint64_t p0 = start >> a->page_shift, p1 = last >> a->page_shift;
+        bool all = true;
+
+        if (p1 - p0 >= TRACK_MAX_PAGES || a->n_held < p1 - p0 + 1)
+                return false;
+        FOREACH_CHUNK_SHARE(a, p0, p1, c, b0, b1, false, {
+                if (!c || !bits_all(c->held_bits, b0, b1)) {
+                        all = false;
+                        break;
+                }
+        });
+        if (!all || dirty_reserve(a, 2) < 0)
+                return false;
+        FOREACH_CHUNK_SHARE(a, p0, p1, c, b0, b1, false, {
+                unsigned k = b1 - b0 + 1;
+                (void) bits_clear(c->held_bits, b0, b1);
+                bits_set(c->pend_bits, b0, b1);
+                c->held = (uint16_t) (c->held - k);
+                c->pend = (uint16_t) (c->pend + k);
+                if (!c->dirty) {
+                        c->dirty = true;
+                        a->dirty[a->n_dirty++] = c;
+                }
+        });
+        a->n_held -= p1 - p0 + 1;
+        a->pending_bytes += (last - start) + 1;
+        /* Space came back: the failure memo no longer holds, and the finger's range may no longer be the lowest. */
+        a->fail_size = 0;
+        a->finger = false;
+        return true;
+}
+
+/* Recompute the maxima the finger's allocations left as they were. */
+static void settle(IovaAllocator *a) {
+        if (!a->stale)
+                return;
+        a->stale = false;
+        refresh_max(a, &a->finger_path, 0);
+}
+
+/*
+ * Hand every pending page to the tree, a run at a time. -ENOMEM leaves the
+ * rest pending (and the allocator as whole as before: the pages handed
+ * over are free in the tree instead).
+ */
+static int flush(IovaAllocator *a) {
+        settle(a);
+        while (a->n_dirty > 0) {
+                Chunk *c = a->dirty[a->n_dirty - 1];
+                for (unsigned b = bits_next(c->pend_bits, 0, true); b < CHUNK_PAGES;
+                     b = bits_next(c->pend_bits, b, true)) {
+                        unsigned e = bits_next(c->pend_bits, b, false);
+                        uint64_t start = (c->first + b) << a->page_shift;
+                        /* Wraps to UINT64_MAX for a run up to the top of the space, as it should. */
+                        uint64_t last = ((c->first + e) << a->page_shift) - 1;
+                        int r = give(a, start, last);
+                        if (r < 0)
+                                return r == -ENOTUNIQ ? -EUCLEAN : r;
+                        (void) bits_clear(c->pend_bits, b, e - 1);
+                        c->pend = (uint16_t) (c->pend - (e - b));
+                        a->pending_bytes -= last - start + 1;
+                        b = e;
+                        if (b >= CHUNK_PAGES)
+                                break;
+                }
+                c->dirty = false;
+                a->n_dirty--;
+                chunk_check_idle(a, c);
+        }
+        sweep(a);
+        return 0;
+}
+
+int iova_flush(IovaAllocator *a) {
+        return flush(a);
+}
+
 int iova_add_free(IovaAllocator *a, uint64_t start, uint64_t end) {
+        int r;
+
         a->finger = false;
         if (start > end || !page_aligned_range(a, start, end))
                 return -EINVAL;
-        int r = give(a, start, end);
-        return r == -ENOTUNIQ ? -EEXIST : r;
+        r = flush(a);
+        if (r < 0)
+                return r;
+        r = give(a, start, end);
+        if (r < 0)
+                return r == -ENOTUNIQ ? -EEXIST : r;
+        unhold(a, start, end);
+        return 0;
 }
 
 int iova_release(IovaAllocator *a, uint64_t start, uint64_t size) {
         uint64_t last;
+        int r;
 
-        a->finger = false;
         if (!range_last(start, size, &last) || !page_aligned_range(a, start, last))
                 return -EINVAL;
-        int r = give(a, start, last);
-        return r == -ENOTUNIQ ? -EINVAL : r;
+        if (release_deferred(a, start, last))
+                return 0;
+        a->finger = false;
+        /* Pending pages must be in the tree for it to tell a double release. */
+        r = flush(a);
+        if (r < 0)
+                return r;
+        r = give(a, start, last);
+        if (r < 0)
+                return r == -ENOTUNIQ ? -EINVAL : r;
+        unhold(a, start, last);
+        return 0;
 }
 
 /* Take [start, last] out of entry @j of the path's leaf, which contains it. */
@@ -866,6 +1346,21 @@ static int take(IovaAllocator *a, Path *path, unsigned j, uint64_t start, uint64
         return 0;
 }
 
+/*
+ * Cut [start, @next) off the front of entry @j of the path's leaf, which
+ * stays longer, leaving the maxima above as they were (a->stale).
+ */
+static void take_front(IovaAllocator *a, Path *path, unsigned j, uint64_t next) {
+        Leaf *l = path->leaf;
+        uint64_t start = l->start[j];
+
+        leaf_set(l, j, next, l->last[j]);
+        if (j == 0)
+                fix_first(a, path, 0, next);
+        account_sub(a, next - 1 - start);
+        a->stale = true;
+}
+
 int iova_reserve(IovaAllocator *a, uint64_t start, uint64_t size) {
         uint64_t last;
         Path path;
@@ -874,6 +1369,9 @@ int iova_reserve(IovaAllocator *a, uint64_t start, uint64_t size) {
         a->finger = false;
         if (!range_last(start, size, &last) || !page_aligned_range(a, start, last))
                 return -EINVAL;
+        int r = flush(a);
+        if (r < 0)
+                return r;
         descend(a, start, &path);
         j = leaf_rank(path.leaf, start);
         if (j == 0 || path.leaf->last[j - 1] < last)
@@ -993,6 +1491,9 @@ int iova_alloc(IovaAllocator *a, uint64_t size, uint64_t align, uint64_t limit, 
                 }
         }
         a->finger = false;
+        int r = flush(a);
+        if (r < 0)
+                return r;
 
         if (align == a->page)
                 /* Any range of length >= size fits at its start: exact. */
@@ -1019,16 +1520,20 @@ found:;
         /* Only the front of the range goes: the tree keeps its shape, and the path stays good. */
         bool keeps = (align == a->page || align == size) && iova == path->leaf->start[j] &&
                      iova + (size - 1) != path->leaf->last[j];
-        int r = take(a, path, j, iova, iova + (size - 1));
-        if (r < 0)
-                return r;
         if (keeps) {
+                take_front(a, path, j, iova + size);
                 a->finger = true;
                 a->finger_j = j;
                 a->finger_size = size;
                 a->finger_align = align;
                 a->finger_limit = limit;
+        } else {
+                settle(a);
+                r = take(a, path, j, iova, iova + (size - 1));
+                if (r < 0)
+                        return r;
         }
+        hold(a, iova, iova + (size - 1));
         *ret_iova = iova;
         return 0;
 
@@ -1044,15 +1549,19 @@ size_t iova_free_ranges(const IovaAllocator *a) {
 }
 
 uint64_t iova_free_bytes(const IovaAllocator *a) {
-        return a->free_bytes;
+        return sat_add(a->free_bytes, a->pending_bytes);
 }
 
 uint64_t iova_page_size(const IovaAllocator *a) {
         return a->page;
 }
 
-int iova_foreach_free(const IovaAllocator *a, int (*f)(uint64_t start, uint64_t end, void *userdata), void *userdata) {
+int iova_foreach_free(IovaAllocator *a, int (*f)(uint64_t start, uint64_t end, void *userdata), void *userdata) {
         Path path;
+        int r = flush(a);
+
+        if (r < 0)
+                return r;
 
         if (a->height == 0)
                 path.leaf = &a->root->leaf;
@@ -1064,7 +1573,7 @@ int iova_foreach_free(const IovaAllocator *a, int (*f)(uint64_t start, uint64_t 
         do {
                 const Leaf *l = path.leaf;
                 for (unsigned j = 0; j < l->n; j++) {
-                        int r = f(l->start[j], l->last[j], userdata);
+                        r = f(l->start[j], l->last[j], userdata);
                         if (r < 0)
                                 return r;
                 }
@@ -1121,7 +1630,13 @@ static int verify_node(const IovaAllocator *a, const Node *n, unsigned level, Ve
                 if (!c || verify_node(a, c, level - 1, v, &m) < 0)
                         return -EUCLEAN;
                 /* The key is exactly the child's lowest start, the maxima exactly its own. */
-                if (x->key[i] != node_min(c, level - 1) || x->max_span[i] != m.span || x->max_order[i] != m.order)
+                if (x->key[i] != node_min(c, level - 1))
+                        return -EUCLEAN;
+                /* On the finger's path the maxima may be left high (a->stale), never low. */
+                if (a->stale && a->finger_path.node[level] == x && a->finger_path.idx[level] == i) {
+                        if (x->max_span[i] < m.span || x->max_order[i] < m.order)
+                                return -EUCLEAN;
+                } else if (x->max_span[i] != m.span || x->max_order[i] != m.order)
                         return -EUCLEAN;
         }
         v->nodes++;
@@ -1129,10 +1644,89 @@ static int verify_node(const IovaAllocator *a, const Node *n, unsigned level, Ve
         return 0;
 }
 
+/* Whether any of [start, last] is a free range of the tree. */
+static bool tree_overlaps(const IovaAllocator *a, uint64_t start, uint64_t last) {
+        Path path;
+        uint64_t next;
+
+        descend(a, start, &path);
+        const Leaf *l = path.leaf;
+        unsigned j = leaf_rank(l, start);
+        if (j > 0 && l->last[j - 1] >= start)
+                return true;
+        if (j < l->n)
+                return l->start[j] <= last;
+        return fork_level(a, &path, &next) > 0 && next <= last;
+}
+
+/* The bitmaps: counts, no page both held and pending, none of either in the tree, the dirty list. */
+static int verify_chunks(const IovaAllocator *a) {
+        uint64_t held = 0, pend = 0;
+        size_t supers = 0, dirty = 0, chunks = 0, idle = 0;
+
+        for (size_t i = 0; a->supers_shift > 0 && i < ((size_t) 1 << a->supers_shift); i++) {
+                const Super *s = a->supers[i];
+                unsigned n = 0;
+                if (!s)
+                        continue;
+                supers++;
+                for (size_t k = 0; k < SUPER_CHUNKS; k++) {
+                        const Chunk *c = s->chunk[k];
+                        unsigned h = 0, p = 0;
+                        if (!c)
+                                continue;
+                        n++;
+                        if (c->first != ((s->number << SUPER_SHIFT) + k) << CHUNK_SHIFT)
+                                return -EUCLEAN;
+                        for (unsigned w = 0; w < CHUNK_WORDS; w++) {
+                                if (c->held_bits[w] & c->pend_bits[w])
+                                        return -EUCLEAN;
+                                h += (unsigned) __builtin_popcountll(c->held_bits[w]);
+                                p += (unsigned) __builtin_popcountll(c->pend_bits[w]);
+                        }
+                        /* Idle exactly when empty; a chunk with pending pages is on the dirty list once. */
+                        if (h != c->held || p != c->pend || c->idle != (h == 0 && p == 0) || c->dirty != (p > 0))
+                                return -EUCLEAN;
+                        chunks++;
+                        idle += c->idle;
+                        if (c->dirty) {
+                                size_t seen = 0;
+                                for (size_t d = 0; d < a->n_dirty; d++)
+                                        seen += a->dirty[d] == c;
+                                if (seen != 1)
+                                        return -EUCLEAN;
+                                dirty++;
+                        }
+                        for (unsigned b = 0; b < CHUNK_PAGES; b++) {
+                                bool set = (c->held_bits[b / 64] | c->pend_bits[b / 64]) >> (b % 64) & 1;
+                                uint64_t addr = (c->first + b) << a->page_shift;
+                                if (set && tree_overlaps(a, addr, addr + (a->page - 1)))
+                                        return -EUCLEAN;
+                        }
+                        held += h;
+                        pend += p;
+                }
+                if (n == 0 || n != s->n)
+                        return -EUCLEAN;
+        }
+        if (supers != a->n_supers || chunks != a->n_chunks || idle != a->n_idle || held != a->n_held || dirty != a->n_dirty || pend * a->page != a->pending_bytes)
+                return -EUCLEAN;
+        /* A release clears the failure memo, so a remembered failure means nothing is pending. */
+        if (a->fail_size != 0 && a->pending_bytes != 0)
+                return -EUCLEAN;
+        /* The finger serves the next allocation without a flush: it is dropped by every release. */
+        if (a->finger && a->n_dirty != 0)
+                return -EUCLEAN;
+        return 0;
+}
+
 int iova_allocator_verify(const IovaAllocator *a) {
         Verify v = {};
         Max m;
         size_t spare = 0;
+
+        if (verify_chunks(a) < 0)
+                return -EUCLEAN;
 
         if (!a->root || a->height > MAX_HEIGHT)
                 return -EUCLEAN;

@@ -43,7 +43,8 @@ int iova_add_free(IovaAllocator *a, uint64_t start, uint64_t end);
  *         none.
  * Returns the lowest-addressed fit among those searched.
  * -EINVAL: size 0 or not a page multiple, align not a power of two;
- * -ENOSPC: nothing fits.
+ * -ENOSPC: nothing fits;
+ * -ENOMEM: out of memory (also for applying deferred releases first).
  */
 int iova_alloc(IovaAllocator *a, uint64_t size, uint64_t align, uint64_t limit, uint64_t *ret_iova);
 
@@ -61,13 +62,27 @@ int iova_reserve(IovaAllocator *a, uint64_t start, uint64_t size);
  */
 int iova_release(IovaAllocator *a, uint64_t start, uint64_t size);
 
+/**
+ * iova_flush() - apply the releases that were deferred.
+ * A release of a small range known to be allocated is taken at once but
+ * reaches the tree of free ranges only when the next operation needs it
+ * there (see docs/allocator.md); this does it now, e.g. before counting
+ * ranges. -ENOMEM: not all of it could be done (what could not stays
+ * deferred; nothing is lost).
+ */
+int iova_flush(IovaAllocator *a);
+
+/* Free ranges in the tree: releases not yet applied (iova_flush()) are not counted. */
 size_t iova_free_ranges(const IovaAllocator *a);
-/* Total free bytes, saturated at UINT64_MAX. */
+/* Total free bytes, deferred releases included, saturated at UINT64_MAX. */
 uint64_t iova_free_bytes(const IovaAllocator *a);
 uint64_t iova_page_size(const IovaAllocator *a);
 
-/* Calls @f for every free range in address order; stops at a negative return. */
-int iova_foreach_free(const IovaAllocator *a, int (*f)(uint64_t start, uint64_t end, void *userdata), void *userdata);
+/*
+ * Calls @f for every free range in address order; stops at a negative
+ * return. Applies the deferred releases first (-ENOMEM if it cannot).
+ */
+int iova_foreach_free(IovaAllocator *a, int (*f)(uint64_t start, uint64_t end, void *userdata), void *userdata);
 
 /* Checks every tree invariant; 0 or -EUCLEAN. For tests. */
 int iova_allocator_verify(const IovaAllocator *a);
