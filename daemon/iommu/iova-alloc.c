@@ -1689,25 +1689,33 @@ static int verify_chunks(const IovaAllocator *a) {
                                 return -EUCLEAN;
                         chunks++;
                         idle += c->idle;
-                        if (c->dirty) {
-                                size_t seen = 0;
-                                for (size_t d = 0; d < a->n_dirty; d++)
-                                        seen += a->dirty[d] == c;
-                                if (seen != 1)
+                        dirty += c->dirty;
+                        /* Each run of held or pending pages against the tree. */
+                        uint64_t any[CHUNK_WORDS];
+                        for (unsigned w = 0; w < CHUNK_WORDS; w++)
+                                any[w] = c->held_bits[w] | c->pend_bits[w];
+                        for (unsigned b = bits_next(any, 0, true); b < CHUNK_PAGES; b = bits_next(any, b, true)) {
+                                unsigned e = bits_next(any, b, false);
+                                uint64_t start = (c->first + b) << a->page_shift;
+                                if (tree_overlaps(a, start, ((c->first + e) << a->page_shift) - 1))
                                         return -EUCLEAN;
-                                dirty++;
-                        }
-                        for (unsigned b = 0; b < CHUNK_PAGES; b++) {
-                                bool set = (c->held_bits[b / 64] | c->pend_bits[b / 64]) >> (b % 64) & 1;
-                                uint64_t addr = (c->first + b) << a->page_shift;
-                                if (set && tree_overlaps(a, addr, addr + (a->page - 1)))
-                                        return -EUCLEAN;
+                                if (e >= CHUNK_PAGES)
+                                        break;
+                                b = e;
                         }
                         held += h;
                         pend += p;
                 }
                 if (n == 0 || n != s->n)
                         return -EUCLEAN;
+        }
+        /* The dirty list: exactly the dirty chunks, each once. */
+        for (size_t d = 0; d < a->n_dirty; d++) {
+                if (!a->dirty[d]->dirty)
+                        return -EUCLEAN;
+                for (size_t e = 0; e < d; e++)
+                        if (a->dirty[e] == a->dirty[d])
+                                return -EUCLEAN;
         }
         if (supers != a->n_supers || chunks != a->n_chunks || idle != a->n_idle || held != a->n_held || dirty != a->n_dirty || pend * a->page != a->pending_bytes)
                 return -EUCLEAN;
