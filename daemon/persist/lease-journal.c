@@ -18,8 +18,17 @@
 /* Queued records: a few lines, so the buffer is written well before it fills. */
 #define PENDING_MAX 4096
 
-/* Only the part being written is mapped: at most a step and a page. */
 #define JOURNAL_STEP ((size_t) LEASE_JOURNAL_STEP)
+
+/*
+ * Only the part being written is mapped, this much from the page the
+ * records end in: the pages iovad has touched stay few (they count in its
+ * Private_Dirty while mapped), and a new window every 64 KiB of records
+ * (about 700 Leases) costs a munmap() and an mmap().
+ */
+#define MAP_WINDOW ((size_t) 64 * 1024)
+/* A window is at least two pages, and the records end in its first: what is queued fits after them. */
+_Static_assert(PENDING_MAX <= 64 * 1024 / 2, "an append must fit in a window");
 
 struct LeaseJournal {
         char *dir;
@@ -161,18 +170,18 @@ static void unmap_window(LeaseJournal *j) {
         j->map = NULL;
 }
 
-/* Maps [the page of the end of the records, size) of the file, dropping the old window. */
+/* Maps a window of the file (less at its end) from the page the records end in, dropping the old one. */
 static int map_window(LeaseJournal *j) {
-        size_t off = j->end & ~(page_size() - 1);
+        size_t off = j->end & ~(page_size() - 1), len = MIN(MAX(MAP_WINDOW, 2 * page_size()), j->size - off);
         void *p;
 
-        p = mmap(NULL, j->size - off, PROT_READ | PROT_WRITE, MAP_SHARED, j->fd, (off_t) off);
+        p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, j->fd, (off_t) off);
         if (p == MAP_FAILED)
                 return -errno;
         unmap_window(j);
         j->map = p;
         j->map_off = off;
-        j->map_len = j->size - off;
+        j->map_len = len;
         return 0;
 }
 
@@ -199,6 +208,7 @@ static int append(LeaseJournal *j, const char *buf, size_t n) {
                 if (r < 0)
                         return r;
         }
+        assert(j->end + n <= j->map_off + j->map_len);
         memcpy(j->map + (j->end - j->map_off), buf, n);
         j->end += n;
         return 0;
