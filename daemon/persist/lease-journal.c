@@ -189,8 +189,8 @@ static int map_window(LeaseJournal *j) {
  * Appends @n bytes at the end of the records: a memcpy() into the mapping,
  * the file first grown by a step when they do not fit. The bytes past
  * the end are zeros, and records hold none, so the replay stops at the
- * first zero; iovad dying in the middle of the copy leaves the bytes
- * copied so far, with zeros after the first one missing: a torn last
+ * first zero: iovad dying in the middle of the copy leaves, up to the
+ * first byte not yet copied (whichever order the copy took), a torn last
  * line, as a write() cut short would.
  */
 static int append(LeaseJournal *j, const char *buf, size_t n) {
