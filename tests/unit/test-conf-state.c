@@ -3,11 +3,13 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "persist/conf.h"
@@ -667,6 +669,49 @@ START_TEST(test_journal_growth_and_compaction) {
 }
 END_TEST
 
+/* A process killed right after its appends: what it copied into the mapping is in the file. */
+START_TEST(test_journal_survives_kill) {
+        char dir[64];
+        LeaseRecord *got = NULL;
+        size_t n;
+        uint64_t max_id;
+        pid_t pid;
+        int status;
+
+        journal_dir(dir, sizeof(dir));
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                LeaseJournal *j = NULL;
+                if (lease_journal_new(dir, "0123abcd", NULL, 0, &j) < 0)
+                        _exit(1);
+                for (uint64_t id = 1; id <= 3; id++) {
+                        LeaseRecord l = jlease(id, ":1.5");
+                        if (lease_journal_add(j, &l) < 0 || lease_journal_replying(j, id) < 0)
+                                _exit(1);
+                }
+                if (lease_journal_remove(j, 2) < 0)
+                        _exit(1);
+                /* Queued, never written: lost with the process, as its lease's reply would be. */
+                LeaseRecord l = jlease(4, ":1.5");
+                if (lease_journal_add(j, &l) < 0)
+                        _exit(1);
+                raise(SIGKILL);
+                _exit(1);
+        }
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+        ck_assert_int_eq(lease_journal_load(dir, "0123abcd", &got, &n, &max_id, NULL), 0);
+        ck_assert_uint_eq(n, 2);
+        ck_assert_uint_eq(got[0].id, 1);
+        ck_assert_uint_eq(got[1].id, 3);
+        ck_assert(got[0].in_doubt && got[1].in_doubt);
+        ck_assert_uint_eq(max_id, 3);
+        free(got);
+        journal_cleanup(dir);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("conf-state");
         TCase *tc = tcase_create("conf");
@@ -684,6 +729,7 @@ int main(void) {
         tcase_add_test(tc, test_journal_zero_tail);
         tcase_add_test(tc, test_journal_torn_append);
         tcase_add_test(tc, test_journal_growth_and_compaction);
+        tcase_add_test(tc, test_journal_survives_kill);
         suite_add_tcase(s, tc);
         tc = tcase_create("fd-store");
         tcase_add_test(tc, test_fd_store_names);
