@@ -390,7 +390,7 @@ static int method_lease(sd_bus_message *msg, void *userdata, sd_bus_error *error
         Lease *l;
         int r;
 
-        r = sd_bus_message_read(msg, "t", &size);
+        r = sd_bus_message_read_basic(msg, 't', &size);
         if (r < 0)
                 return r;
         r = bus_read_lease_options(msg, LEASE_OPTIONS_LEASE, &o, error);
@@ -400,6 +400,22 @@ static int method_lease(sd_bus_message *msg, void *userdata, sd_bus_error *error
         if (r <= 0)
                 return r == 0 ? 1 : r;
         return reply_lease(s, msg, l, -1);
+}
+
+int container_dispatch_lease(Server *s, sd_bus_message *msg, sd_bus_error *error) {
+        void *c = NULL;
+        int r;
+
+        if (!sd_bus_message_is_method_call(msg, IOVAD_CONTAINER_IFACE, "Lease") ||
+            !sd_bus_message_has_signature(msg, "ta{sv}"))
+                return 0;
+        /* What sd-bus's dispatch does for a fallback vtable: the object first, then its method. */
+        r = container_object_find(sd_bus_message_get_bus(msg), sd_bus_message_get_path(msg), IOVAD_CONTAINER_IFACE, s,
+                                  &c, error);
+        if (r <= 0)
+                return r;
+        r = method_lease(msg, c, error);
+        return r < 0 ? r : 1;
 }
 
 static int method_map_memory(sd_bus_message *msg, void *userdata, sd_bus_error *error) {

@@ -132,6 +132,20 @@ static int method_release(sd_bus_message *msg, void *userdata, sd_bus_error *err
         return sd_bus_reply_method_return(msg, NULL);
 }
 
+int lease_dispatch_release(Server *s, sd_bus_message *msg, sd_bus_error *error) {
+        void *l = NULL;
+        int r;
+
+        if (!sd_bus_message_is_method_call(msg, IOVAD_LEASE_IFACE, "Release") || !sd_bus_message_has_signature(msg, ""))
+                return 0;
+        r = lease_object_find(sd_bus_message_get_bus(msg), sd_bus_message_get_path(msg), IOVAD_LEASE_IFACE, s, &l,
+                              error);
+        if (r <= 0)
+                return r;
+        r = method_release(msg, l, error);
+        return r < 0 ? r : 1;
+}
+
 const sd_bus_vtable lease_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_PROPERTY("Iova", "t", NULL, offsetof(Lease, iova), SD_BUS_VTABLE_PROPERTY_CONST),

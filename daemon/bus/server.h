@@ -141,5 +141,15 @@ int device_object_find(sd_bus *bus, const char *path, const char *interface, voi
                        sd_bus_error *error);
 int device_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error);
 
+/*
+ * Container.Lease and Lease.Release, dispatched without sd-bus's object
+ * lookup (server.c's filter): 0 when @msg is not that call, or names no
+ * object of ours (sd-bus's own dispatch then answers it, as for any call);
+ * otherwise what the method handler returns, 1 for done, or a negative
+ * errno with @error set from the object lookup's refusal.
+ */
+int container_dispatch_lease(Server *s, sd_bus_message *msg, sd_bus_error *error);
+int lease_dispatch_release(Server *s, sd_bus_message *msg, sd_bus_error *error);
+
 _sentinel_ void bus_emit_container_changed(Server *s, Container *c, const char *property, ...);
 void bus_emit_devices_changed(Server *s, unsigned group);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,10 +18,26 @@
 /* Queued records: a few lines, so the buffer is written well before it fills. */
 #define PENDING_MAX 4096
 
+#define JOURNAL_STEP ((size_t) LEASE_JOURNAL_STEP)
+
+/*
+ * Only the part being written is mapped, this much from the page the
+ * records end in: the pages iovad has touched stay few (they count in its
+ * Private_Dirty while mapped), and a new window every 64 KiB of records
+ * (about 700 Leases) costs a munmap() and an mmap().
+ */
+#define MAP_WINDOW ((size_t) 64 * 1024)
+/* A window is at least two pages, and the records end in its first: what is queued fits after them. */
+_Static_assert(PENDING_MAX <= 64 * 1024 / 2, "an append must fit in a window");
+
 struct LeaseJournal {
         char *dir;
         char *bus_id;
-        int fd;                 /* O_APPEND */
+        int fd;                 /* O_RDWR */
+        size_t size;            /* of the file: the records, then zeros */
+        size_t end;             /* where the records end, the next append goes */
+        char *map;              /* MAP_SHARED window of the file, [map_off, map_off + map_len) */
+        size_t map_off, map_len;
         size_t records;         /* in the file or queued, header not counted */
         uint64_t answered;      /* the last "=" written or queued */
         uint64_t replying;      /* the last "?" written */
@@ -73,8 +90,8 @@ static char *put_str(char *p, const char *s, size_t n) {
 #define LINE_MAX_LEN (2 + 5 * 17 + 11 + 4 + LEASE_RECORD_CLIENT_MAX + LEASE_RECORD_CONTAINER_MAX + 1)
 
 /*
- * One record a line, short enough for a single write() to append it
- * whole; the names were checked by name_ok(). Returns its length.
+ * One record a line, short enough to sit in the queue whole; the names
+ * were checked by name_ok(). Returns its length.
  */
 static size_t format_add(char buf[static LINE_MAX_LEN], const LeaseRecord *l) {
         char *p = buf;
@@ -123,17 +140,77 @@ static bool name_ok(const char *s, size_t max) {
         return true;
 }
 
-static int write_all(int fd, const char *buf, size_t n) {
-        while (n > 0) {
-                ssize_t k = write(fd, buf, n);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
+static size_t page_size(void) {
+        static size_t ps;
+
+        if (ps == 0)
+                ps = (size_t) sysconf(_SC_PAGESIZE);
+        return ps;
+}
+
+/* Zero-filled room up to @size: fallocate() so that a full tmpfs says ENOSPC now, not SIGBUS later. */
+static int extend_file(int fd, size_t from, size_t size) {
+        int r;
+
+        if (size <= from)
+                return 0;
+        r = posix_fallocate(fd, (off_t) from, (off_t) (size - from));
+        if (r == EOPNOTSUPP || r == EINVAL) {
+                /* A file system without fallocate(): a hole reads as zeros too. */
+                if (ftruncate(fd, (off_t) size) < 0)
                         return -errno;
-                }
-                buf += k;
-                n -= (size_t) k;
+                return 0;
         }
+        return -r;
+}
+
+static void unmap_window(LeaseJournal *j) {
+        if (j->map)
+                (void) munmap(j->map, j->map_len);
+        j->map = NULL;
+}
+
+/* Maps a window of the file (less at its end) from the page the records end in, dropping the old one. */
+static int map_window(LeaseJournal *j) {
+        size_t off = j->end & ~(page_size() - 1), len = MIN(MAX(MAP_WINDOW, 2 * page_size()), j->size - off);
+        void *p;
+
+        p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, j->fd, (off_t) off);
+        if (p == MAP_FAILED)
+                return -errno;
+        unmap_window(j);
+        j->map = p;
+        j->map_off = off;
+        j->map_len = len;
+        return 0;
+}
+
+/*
+ * Appends @n bytes at the end of the records: a memcpy() into the mapping,
+ * the file first grown by a step when they do not fit. The bytes past
+ * the end are zeros, and records hold none, so the replay stops at the
+ * first zero: iovad dying in the middle of the copy leaves, up to the
+ * first byte not yet copied (whichever order the copy took), a torn last
+ * line, as a write() cut short would.
+ */
+static int append(LeaseJournal *j, const char *buf, size_t n) {
+        int r;
+
+        if (j->end + n > j->size) {
+                size_t size = (j->end + n + JOURNAL_STEP - 1) / JOURNAL_STEP * JOURNAL_STEP;
+                r = extend_file(j->fd, j->size, size);
+                if (r < 0)
+                        return r;
+                j->size = size;
+        }
+        if (!j->map || j->end + n > j->map_off + j->map_len) {
+                r = map_window(j);
+                if (r < 0)
+                        return r;
+        }
+        assert(j->end + n <= j->map_off + j->map_len);
+        memcpy(j->map + (j->end - j->map_off), buf, n);
+        j->end += n;
         return 0;
 }
 
@@ -142,8 +219,8 @@ int lease_journal_flush(LeaseJournal *j) {
 
         if (j->n_pending == 0)
                 return 0;
-        r = write_all(j->fd, j->pending, j->n_pending);
-        /* Written or not, it is not written twice: a failed write() is reported once. */
+        r = append(j, j->pending, j->n_pending);
+        /* Written or not, it is not written twice: a failed append is reported once. */
         j->n_pending = 0;
         j->pending_adds = 0;
         return r;
@@ -241,16 +318,20 @@ static int array_next(void *userdata, LeaseRecord *ret) {
 }
 
 /*
- * Writes header and the leases from @next to a temporary file and renames
- * it over the journal. *@ret_n: how many; *@ret_answered: the "=" it wrote.
+ * Writes header and the leases from @next to a temporary file, zero-filled
+ * up to a whole step, and renames it over the journal. *@ret_fd: the file,
+ * open for reading and writing; *@ret_end: where its records end;
+ * *@ret_size: its size; *@ret_n: how many leases; *@ret_answered: the "="
+ * it wrote.
  */
 static int rewrite(const char *dir, const char *bus_id, LeaseJournalNext next, void *userdata, uint64_t answered,
-                   uint64_t replying, bool answered_from_leases, int *ret_fd, size_t *ret_n,
-                   uint64_t *ret_answered) {
+                   uint64_t replying, bool answered_from_leases, int *ret_fd, size_t *ret_end, size_t *ret_size,
+                   size_t *ret_n, uint64_t *ret_answered) {
         _cleanup_free_ char *path = journal_path(dir, "leases.journal"), *tmp = journal_path(dir, ".leases.journal.XXXXXX");
         _cleanup_fclose_ FILE *f = NULL;
         LeaseRecord l;
-        size_t n = 0;
+        size_t n = 0, end = 0, size = 0;
+        long pos;
         int fd, r = 0, k;
 
         if (!path || !tmp)
@@ -286,6 +367,13 @@ static int rewrite(const char *dir, const char *bus_id, LeaseJournalNext next, v
                 fprintf(f, "? %" PRIx64 "\n", replying);
         if (r >= 0 && (fflush(f) != 0 || ferror(f)))
                 r = errno ? -errno : -EIO;
+        if (r >= 0 && (pos = ftell(f)) < 0)
+                r = -errno;
+        if (r >= 0) {
+                end = (size_t) pos;
+                size = MAX(JOURNAL_STEP, (end + JOURNAL_STEP - 1) / JOURNAL_STEP * JOURNAL_STEP);
+                r = extend_file(fileno(f), end, size);
+        }
         if (r >= 0 && fchmod(fileno(f), 0600) < 0)
                 r = -errno;
         if (r >= 0 && rename(tmp, path) < 0)
@@ -294,10 +382,13 @@ static int rewrite(const char *dir, const char *bus_id, LeaseJournalNext next, v
                 (void) unlink(tmp);
                 return r;
         }
-        fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+        /* The same file, now under the journal's name. */
+        fd = fcntl(fileno(f), F_DUPFD_CLOEXEC, 3);
         if (fd < 0)
                 return -errno;
         *ret_fd = fd;
+        *ret_end = end;
+        *ret_size = size;
         *ret_n = n;
         *ret_answered = answered;
         return 0;
@@ -329,7 +420,9 @@ int lease_journal_new_from(const char *dir, const char *bus_id, LeaseJournalNext
         j = journal_alloc(dir, bus_id);
         if (!j)
                 return -ENOMEM;
-        r = rewrite(dir, bus_id, next, userdata, 0, 0, true, &j->fd, &j->records, &j->answered);
+        r = rewrite(dir, bus_id, next, userdata, 0, 0, true, &j->fd, &j->end, &j->size, &j->records, &j->answered);
+        if (r >= 0)
+                r = map_window(j);
         if (r < 0) {
                 lease_journal_free(j);
                 return r;
@@ -345,17 +438,23 @@ int lease_journal_new(const char *dir, const char *bus_id, const LeaseRecord *le
 }
 
 int lease_journal_compact_from(LeaseJournal *j, LeaseJournalNext next, void *userdata) {
-        size_t n;
+        size_t n, end, size;
         int fd, r;
 
         /* The old file gets what is queued: the new one is written from @next, which has all of it. */
         (void) lease_journal_flush(j);
-        r = rewrite(j->dir, j->bus_id, next, userdata, j->answered, j->replying, false, &fd, &n, &j->answered);
+        r = rewrite(j->dir, j->bus_id, next, userdata, j->answered, j->replying, false, &fd, &end, &size, &n,
+                    &j->answered);
         if (r < 0)
                 return r;
+        unmap_window(j);
         safe_close(j->fd);
         j->fd = fd;
+        j->end = end;
+        j->size = size;
         j->records = n;
+        /* Should this fail, the next append maps it again (and reports the error). */
+        (void) map_window(j);
         return 0;
 }
 
@@ -369,6 +468,7 @@ LeaseJournal *lease_journal_free(LeaseJournal *j) {
                 return NULL;
         if (j->fd >= 0)
                 (void) lease_journal_flush(j);
+        unmap_window(j);
         safe_close(j->fd);
         free(j->dir);
         free(j->bus_id);
@@ -618,8 +718,15 @@ int lease_journal_replay(const char *dir, const char *bus_id, int (*cb)(const Le
 
         for (lineno = 2; (len = getline(&line, &size, f)) >= 0; lineno++) {
                 bool whole = len > 0 && line[len - 1] == '\n';
+                /*
+                 * The records end at the first zero byte: the rest of the
+                 * file is room for the next ones (and after a crash in the
+                 * middle of an append, perhaps part of that one).
+                 */
+                if (memchr(line, 0, (size_t) len))
+                        break;
                 if (!whole) {
-                        /* Only the last line can be torn, by a crash in its write(). */
+                        /* Only the last line can be torn, by a crash in its append (a file without a zero tail). */
                         if (getc(f) == EOF)
                                 break;
                         return parse_error(ret_error, -EINVAL, "%s:%zu: line without an end", path, lineno);

@@ -6,11 +6,13 @@
  * to a bus connection (not persistent), so that a restarted iovad gives
  * each still-connected client back what it had. It lives in the runtime
  * directory because these leases die with the bus, so with the machine:
- * surviving a daemon crash is all they need, and an append (one write()
- * into tmpfs, no fsync) keeps Lease as fast as before. Persistent leases
+ * surviving a daemon crash is all they need, and an append (a memcpy()
+ * into a shared mapping of a file in tmpfs, no fsync) keeps Lease as fast
+ * as before. Persistent leases
  * are in state.json instead.
  *
- * The file is text, a header and then one record a line:
+ * The file is text, a header and then one record a line, then zeros up
+ * to a multiple of LEASE_JOURNAL_STEP:
  *
  *   iovad-leases 2 BUS-ID
  *   + ID IOVA SIZE OWNER MAPPED WRITABLE OFFSET CLIENT CONTAINER
@@ -42,6 +44,14 @@
 #include "persist/lease-record.h"
 
 #define LEASE_JOURNAL_VERSION 2
+
+/*
+ * The file's size is a multiple of this: the records, then zeros. It grows
+ * by a step (fallocate()) when an append would not fit, and an append is a
+ * memcpy() into a shared mapping of the file, no system call. The replay
+ * stops at the first zero byte.
+ */
+#define LEASE_JOURNAL_STEP (256 * 1024)
 
 
 typedef struct LeaseJournal LeaseJournal;
@@ -81,8 +91,9 @@ int lease_journal_new_from(const char *dir, const char *bus_id, LeaseJournalNext
 LeaseJournal *lease_journal_free(LeaseJournal *j);
 
 /*
- * Records are queued in the journal's buffer and written with the next
- * write() that must happen anyway, so that a Lease costs one system call:
+ * Records are queued in the journal's buffer and written to the file (one
+ * append: a memcpy() into its mapping) together with the next one that
+ * must happen anyway:
  *
  * - lease_journal_add() queues its "+" line; it is written, with anything
  *   else queued, by the lease_journal_replying() that precedes the reply
@@ -94,7 +105,8 @@ LeaseJournal *lease_journal_free(LeaseJournal *j);
  * - lease_journal_remove() and lease_journal_replying() write what is
  *   queued and their own line at once, before the caller replies.
  *
- * So each returns the error of that write(), when it makes one.
+ * So each returns the error of that append, when it makes one: -ENOSPC
+ * (or another errno of fallocate() or mmap()) when the file cannot grow.
  */
 int lease_journal_add(LeaseJournal *j, const LeaseRecord *l);
 int lease_journal_remove(LeaseJournal *j, uint64_t id);

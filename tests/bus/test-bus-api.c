@@ -455,6 +455,66 @@ START_TEST(test_lease_invalid_args) {
 }
 END_TEST
 
+/*
+ * Lease and Release skip sd-bus's object lookup when they are well formed
+ * (server.c's filter); every other form must get what sd-bus's own
+ * dispatch answers, as for any other method.
+ */
+START_TEST(test_lease_release_dispatch) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(freep) char *c = NULL, *esc = NULL, *l = NULL, *l2 = NULL, *before = NULL;
+        char *msg;
+        uint64_t iova;
+        LeaseInfo li[4];
+        BusEnv e;
+
+        env_start(&e, NULL, NULL);
+        bus = env_connect();
+        c = create_container(bus, "c", NULL, 0);
+        esc = create_container(bus, "vm-1.a_b", NULL, 0);
+        attach(bus, c, 5);
+        attach(bus, esc, 12);
+        before = container_snapshot(bus, c);
+
+        /* The wrong signature: sd-bus's own InvalidArgs, with its text. */
+        msg = call_fail(bus, ERR_INVALID_ARGS, c, IOVAD_CONTAINER_IFACE, "Lease", "t", PAGE);
+        ck_assert_str_eq(msg, "Invalid arguments 't' to call org.iovad1.Container.Lease(), expecting 'ta{sv}'.");
+        free(msg);
+        free(call_fail(bus, ERR_INVALID_ARGS, c, IOVAD_CONTAINER_IFACE, "Lease", "ta{sv}u", PAGE, 0, 1));
+        /* No such container, a path below a container, the prefix itself, the wrong interface. */
+        container_fail(bus, IOVAD_ERROR_NO_SUCH_CONTAINER, IOVAD_CONTAINER_PREFIX "/nope", "Lease", "ta{sv}", PAGE, 0);
+        container_fail(bus, IOVAD_ERROR_NO_SUCH_CONTAINER, IOVAD_CONTAINER_PREFIX "/c/x", "Lease", "ta{sv}", PAGE, 0);
+        container_fail(bus, "org.freedesktop.DBus.Error.UnknownMethod", IOVAD_CONTAINER_PREFIX, "Lease", "ta{sv}", PAGE, 0);
+        free(call_fail(bus, "org.freedesktop.DBus.Error.UnknownMethod", c, IOVAD_LEASE_IFACE, "Lease", "ta{sv}", PAGE,
+                       0));
+        assert_unchanged(bus, c, before, "malformed Lease calls");
+
+        /* An escaped name (sd_bus_path_decode() in the lookup) and options (a non-empty dict) still lease. */
+        l = lease(bus, esc, PAGE, &iova);
+        sd_bus_message_unref(call_ok(bus, esc, IOVAD_CONTAINER_IFACE, "Lease", "ta{sv}", PAGE, 1, "alignment", "t",
+                                     4 * PAGE));
+        ck_assert_uint_eq(list_leases(bus, esc, li, 4), 2);
+        ck_assert(strcmp(li[0].path, l) == 0 ? li[1].iova % (4 * PAGE) == 0 : li[0].iova % (4 * PAGE) == 0);
+
+        /* Release: arguments it does not take, the wrong interface, then the real thing, twice. */
+        msg = call_fail(bus, ERR_INVALID_ARGS, l, IOVAD_LEASE_IFACE, "Release", "u", 1);
+        ck_assert_str_eq(msg, "Invalid arguments 'u' to call org.iovad1.Lease.Release(), expecting ''.");
+        free(msg);
+        free(call_fail(bus, "org.freedesktop.DBus.Error.UnknownMethod", l, IOVAD_CONTAINER_IFACE, "Release", NULL));
+        ck_assert_uint_eq(list_leases(bus, esc, li, 4), 2);
+        release(bus, l);
+        free(call_fail(bus, IOVAD_ERROR_NO_SUCH_LEASE, l, IOVAD_LEASE_IFACE, "Release", NULL));
+        free(call_fail(bus, ERR_UNKNOWN_OBJECT, IOVAD_LEASE_PREFIX "/01", IOVAD_LEASE_IFACE, "Release", NULL));
+        ck_assert_uint_eq(list_leases(bus, esc, li, 4), 1);
+        l2 = strdup(li[0].path);
+        ck_assert_ptr_nonnull(l2);
+        ck_assert_str_ne(l2, l);
+        release(bus, l2);
+        ck_assert_uint_eq(list_leases(bus, esc, li, 4), 0);
+        env_stop(&e);
+}
+END_TEST
+
 START_TEST(test_lease_no_space) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
@@ -770,6 +830,7 @@ int main(void) {
         tcase_add_test(tc, test_lease_basic);
         tcase_add_test(tc, test_lease_options);
         tcase_add_test(tc, test_lease_invalid_args);
+        tcase_add_test(tc, test_lease_release_dispatch);
         tcase_add_test(tc, test_lease_no_space);
         tcase_add_test(tc, test_lease_reserved_conflict);
         tcase_add_test(tc, test_attach_conflict);

@@ -2,10 +2,14 @@
 #include <check.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "persist/conf.h"
@@ -452,6 +456,262 @@ START_TEST(test_fd_store_take) {
 }
 END_TEST
 
+/* The journal file of @dir, whole, and where its records end (the first zero byte). */
+static char *read_journal(const char *dir, size_t *ret_size, size_t *ret_end) {
+        char p[256];
+        struct stat st;
+        char *buf;
+        FILE *f;
+
+        snprintf(p, sizeof(p), "%s/leases.journal", dir);
+        f = fopen(p, "re");
+        ck_assert_ptr_nonnull(f);
+        ck_assert_int_eq(fstat(fileno(f), &st), 0);
+        buf = malloc((size_t) st.st_size + 1);
+        ck_assert_ptr_nonnull(buf);
+        ck_assert_uint_eq(fread(buf, 1, (size_t) st.st_size, f), (size_t) st.st_size);
+        fclose(f);
+        buf[st.st_size] = 0;
+        *ret_size = (size_t) st.st_size;
+        *ret_end = strlen(buf);
+        return buf;
+}
+
+/* Everything in [from, size) is zero. */
+static bool zeros(const char *buf, size_t from, size_t size) {
+        for (size_t i = from; i < size; i++)
+                if (buf[i])
+                        return false;
+        return true;
+}
+
+static int load_bytes(const char *dir, const char *data, size_t len, size_t tail, LeaseRecord **got, size_t *n,
+                      uint64_t *max_id) {
+        char p[256], *err = NULL;
+        FILE *f;
+        int r;
+
+        snprintf(p, sizeof(p), "%s/leases.journal", dir);
+        f = fopen(p, "we");
+        ck_assert_ptr_nonnull(f);
+        ck_assert_uint_eq(fwrite(data, 1, len, f), len);
+        for (size_t i = 0; i < tail; i++)
+                ck_assert_int_eq(fputc(0, f), 0);
+        fclose(f);
+        r = lease_journal_load(dir, "b1", got, n, max_id, &err);
+        free(err);
+        return r;
+}
+
+START_TEST(test_journal_zero_tail) {
+        static const char good[] = "iovad-leases 2 b1\n+ 1 0 1000 0 0 1 0 :1.1 vm\n+ 2 1000 1000 0 0 1 0 :1.1 vm\n"
+                                   "= 1\n? 2\n";
+        char dir[64], *buf;
+        LeaseJournal *j = NULL;
+        LeaseRecord first = jlease(1, ":1.7"), second = jlease(2, ":1.7"), *got = NULL;
+        size_t n, size, end, end0;
+        uint64_t max_id;
+
+        journal_dir(dir, sizeof(dir));
+
+        /* A new journal is one step long: header, the lease, its "=", then zeros. */
+        ck_assert_int_eq(lease_journal_new(dir, "0123abcd", &first, 1, &j), 0);
+        buf = read_journal(dir, &size, &end0);
+        ck_assert_uint_eq(size, LEASE_JOURNAL_STEP);
+        ck_assert(zeros(buf, end0, size));
+        ck_assert_str_eq(buf, "iovad-leases 2 0123abcd\n+ 1 1000 1000 1000 1 1 2000 :1.7 vm-1\n= 1\n");
+        free(buf);
+
+        /* An append lands right after the records, in place: the file keeps its size. */
+        ck_assert_int_eq(lease_journal_add(j, &second), 0);
+        ck_assert_int_eq(lease_journal_replying(j, 2), 0);
+        buf = read_journal(dir, &size, &end);
+        ck_assert_uint_eq(size, LEASE_JOURNAL_STEP);
+        ck_assert(zeros(buf, end, size));
+        ck_assert_str_eq(buf + end0, "+ 2 2000 1000 1000 0 1 2000 :1.7 vm-2\n? 2\n");
+        free(buf);
+        ck_assert_int_eq(lease_journal_load(dir, "0123abcd", &got, &n, &max_id, NULL), 0);
+        ck_assert_uint_eq(n, 2);
+        ck_assert(!got[0].in_doubt && got[1].in_doubt);
+        free(got);
+        lease_journal_free(j);
+        /* Freeing it leaves the file as it was: nothing was queued. */
+        buf = read_journal(dir, &size, &n);
+        ck_assert_uint_eq(n, end);
+        free(buf);
+
+        /* A file of records and zeros replays as the records alone, whatever the length of the zeros. */
+        for (size_t tail = 0; tail <= 8192; tail += 4096) {
+                ck_assert_int_eq(load_bytes(dir, good, sizeof(good) - 1, tail, &got, &n, &max_id), 0);
+                ck_assert_uint_eq(n, 2);
+                ck_assert_uint_eq(max_id, 2);
+                ck_assert(!got[0].in_doubt && !got[0].unanswered && got[1].in_doubt);
+                free(got);
+        }
+        /* Only zeros after the header: no leases. */
+        ck_assert_int_eq(load_bytes(dir, good, strlen("iovad-leases 2 b1\n"), 100, &got, &n, &max_id), 0);
+        ck_assert_uint_eq(n, 0);
+        ck_assert_ptr_null(got);
+        journal_cleanup(dir);
+}
+END_TEST
+
+START_TEST(test_journal_torn_append) {
+        static const char head[] = "iovad-leases 2 b1\n+ 1 0 1000 0 0 1 0 :1.1 vm\n? 1\n";
+        static const char *const torn[] = {
+                /* an append cut short after its first bytes */
+                "+ 2 1000 10",
+                /* ... after its last bytes: a copy may run backwards */
+                "\0\0\0\0\0\0 1000 0 0 1 0 :1.1 vm\n? 2\n",
+                /* ... in its middle, the end of the line already there */
+                "+ 2 10\0\0 0 0 1 0 :1.1 vm\n? 2\n",
+                /* ... a zero right where the next line would start */
+                "\0? 2\n",
+        };
+        static const size_t len[] = { 11, 33, 29, 5 };
+        char dir[64], data[256];
+        LeaseRecord *got = NULL;
+        size_t n;
+        uint64_t max_id;
+
+        journal_dir(dir, sizeof(dir));
+        for (size_t i = 0; i < ELEMENTSOF(torn); i++) {
+                memcpy(data, head, sizeof(head) - 1);
+                memcpy(data + sizeof(head) - 1, torn[i], len[i]);
+                ck_assert_msg(load_bytes(dir, data, sizeof(head) - 1 + len[i], 4096, &got, &n, &max_id) == 0,
+                              "torn[%zu] refused", i);
+                /* The lease before it stands, in doubt as its "?" says; the torn one is not there. */
+                ck_assert_msg(n == 1, "torn[%zu]: %zu leases", i, n);
+                ck_assert_uint_eq(got[0].id, 1);
+                ck_assert(got[0].in_doubt);
+                ck_assert_uint_eq(max_id, 1);
+                free(got);
+        }
+        journal_cleanup(dir);
+}
+END_TEST
+
+START_TEST(test_journal_growth_and_compaction) {
+        char dir[64], *buf;
+        LeaseJournal *j = NULL;
+        LeaseRecord *got = NULL, keep[3];
+        size_t n, size, end;
+        uint64_t max_id, id;
+
+        journal_dir(dir, sizeof(dir));
+        ck_assert_int_eq(lease_journal_new(dir, "0123abcd", NULL, 0, &j), 0);
+        buf = read_journal(dir, &size, &end);
+        ck_assert_uint_eq(size, LEASE_JOURNAL_STEP);
+        free(buf);
+
+        /* Past the first step and the second: the file grows a step at a time, the records stay whole. */
+        for (id = 1; size <= 2 * LEASE_JOURNAL_STEP; id++) {
+                LeaseRecord l = jlease(id, ":1.8");
+                ck_assert_int_eq(lease_journal_add(j, &l), 0);
+                ck_assert_int_eq(lease_journal_replying(j, id), 0);
+                if (id % 2 == 0)
+                        ck_assert_int_eq(lease_journal_remove(j, id), 0);
+                if (id % 1000 == 0) {
+                        buf = read_journal(dir, &size, &end);
+                        ck_assert_uint_eq(size % LEASE_JOURNAL_STEP, 0);
+                        ck_assert_uint_lt(size - end, LEASE_JOURNAL_STEP);
+                        ck_assert(zeros(buf, end, size));
+                        free(buf);
+                }
+        }
+        ck_assert_uint_eq(size, 3 * LEASE_JOURNAL_STEP);
+        ck_assert_int_eq(lease_journal_answered(j, id - 1), 0);
+        ck_assert_int_eq(lease_journal_flush(j), 0);
+        ck_assert_int_eq(lease_journal_load(dir, "0123abcd", &got, &n, &max_id, NULL), 0);
+        ck_assert_uint_eq(n, (id - 1 + 1) / 2);
+        ck_assert_uint_eq(max_id, id - 1);
+        for (size_t i = 0; i < n; i++) {
+                ck_assert_uint_eq(got[i].id, 2 * i + 1);
+                ck_assert(!got[i].in_doubt && !got[i].unanswered);
+                ck_assert_str_eq(got[i].client, ":1.8");
+        }
+        free(got);
+        ck_assert(lease_journal_wants_compaction(j, 3));
+
+        /* Compaction: a fresh file of one step with the three leases kept, still answered. */
+        keep[0] = jlease(1, ":1.8");
+        keep[1] = jlease(3, ":1.8");
+        keep[2] = jlease(5, ":1.8");
+        ck_assert_int_eq(lease_journal_compact(j, keep, 3), 0);
+        buf = read_journal(dir, &size, &end);
+        ck_assert_uint_eq(size, LEASE_JOURNAL_STEP);
+        ck_assert(zeros(buf, end, size));
+        free(buf);
+        ck_assert(!lease_journal_wants_compaction(j, 3));
+        ck_assert_int_eq(lease_journal_load(dir, "0123abcd", &got, &n, &max_id, NULL), 0);
+        ck_assert_uint_eq(n, 3);
+        ck_assert_uint_eq(got[2].id, 5);
+        ck_assert(!got[0].in_doubt && !got[0].unanswered);
+        free(got);
+
+        /* Appends go on in the new file's mapping. */
+        {
+                LeaseRecord l = jlease(id, ":1.9");
+                ck_assert_int_eq(lease_journal_add(j, &l), 0);
+                ck_assert_int_eq(lease_journal_replying(j, id), 0);
+                ck_assert_int_eq(lease_journal_remove(j, 3), 0);
+        }
+        ck_assert_int_eq(lease_journal_load(dir, "0123abcd", &got, &n, &max_id, NULL), 0);
+        ck_assert_uint_eq(n, 3);
+        ck_assert_uint_eq(got[1].id, 5);
+        ck_assert_uint_eq(got[2].id, id);
+        ck_assert(got[2].in_doubt);
+        ck_assert_uint_eq(max_id, id);
+        free(got);
+        lease_journal_free(j);
+        /* No temporary file is left behind (journal_cleanup() removes the directory). */
+        journal_cleanup(dir);
+}
+END_TEST
+
+/* A process killed right after its appends: what it copied into the mapping is in the file. */
+START_TEST(test_journal_survives_kill) {
+        char dir[64];
+        LeaseRecord *got = NULL;
+        size_t n;
+        uint64_t max_id;
+        pid_t pid;
+        int status;
+
+        journal_dir(dir, sizeof(dir));
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                LeaseJournal *j = NULL;
+                if (lease_journal_new(dir, "0123abcd", NULL, 0, &j) < 0)
+                        _exit(1);
+                for (uint64_t id = 1; id <= 3; id++) {
+                        LeaseRecord l = jlease(id, ":1.5");
+                        if (lease_journal_add(j, &l) < 0 || lease_journal_replying(j, id) < 0)
+                                _exit(1);
+                }
+                if (lease_journal_remove(j, 2) < 0)
+                        _exit(1);
+                /* Queued, never written: lost with the process, as its lease's reply would be. */
+                LeaseRecord l = jlease(4, ":1.5");
+                if (lease_journal_add(j, &l) < 0)
+                        _exit(1);
+                raise(SIGKILL);
+                _exit(1);
+        }
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+        ck_assert_int_eq(lease_journal_load(dir, "0123abcd", &got, &n, &max_id, NULL), 0);
+        ck_assert_uint_eq(n, 2);
+        ck_assert_uint_eq(got[0].id, 1);
+        ck_assert_uint_eq(got[1].id, 3);
+        ck_assert(got[0].in_doubt && got[1].in_doubt);
+        ck_assert_uint_eq(max_id, 3);
+        free(got);
+        journal_cleanup(dir);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("conf-state");
         TCase *tc = tcase_create("conf");
@@ -466,6 +726,10 @@ int main(void) {
         tc = tcase_create("lease-journal");
         tcase_add_test(tc, test_journal_replay);
         tcase_add_test(tc, test_journal_bad_files);
+        tcase_add_test(tc, test_journal_zero_tail);
+        tcase_add_test(tc, test_journal_torn_append);
+        tcase_add_test(tc, test_journal_growth_and_compaction);
+        tcase_add_test(tc, test_journal_survives_kill);
         suite_add_tcase(s, tc);
         tc = tcase_create("fd-store");
         tcase_add_test(tc, test_fd_store_names);
