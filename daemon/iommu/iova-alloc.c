@@ -104,8 +104,9 @@ typedef struct Path {
  * bits are one cache line each), and chunks hang off supers of SUPER_CHUNKS
  * chunks, found by number in a small hash table.
  *
- * - held: the page was handed out by iova_alloc() of a small range and
- *   has not been given back since. Only set on what was just taken from
+ * - held: the page was handed out by iova_alloc() of a small range, in a
+ *   run of equal requests (see iova_alloc()), and has not been given back
+ *   since. Only set on what was just taken from
  *   the tree, cleared by every release or iova_add_free() that covers the
  *   page, so a held page is never free. Not every allocated page is held
  *   (large ranges, reservations, or when memory for a chunk ran out); a
@@ -1470,7 +1471,7 @@ int iova_alloc(IovaAllocator *a, uint64_t size, uint64_t align, uint64_t limit, 
         /* The allocator keeps the path: a run of equal requests starts from it (the finger). */
         Path *path = &a->finger_path;
         unsigned j;
-        bool found;
+        bool found, run = false;
 
         if (size == 0 || (size & (a->page - 1)))
                 return -EINVAL;
@@ -1487,6 +1488,7 @@ int iova_alloc(IovaAllocator *a, uint64_t size, uint64_t align, uint64_t limit, 
                 a->finger = false;
                 if (fj < fl->n && fit(fl->start[fj], fl->last[fj], size, align, limit, &iova)) {
                         j = fj;
+                        run = true;
                         goto found;
                 }
         }
@@ -1533,7 +1535,15 @@ found:;
                 if (r < 0)
                         return r;
         }
-        hold(a, iova, iova + (size - 1));
+        /*
+         * Runs of equal requests are where many small leases come from that
+         * go back in bulk; a steady state of mixed requests and releases
+         * gains nothing from deferred releases (the next allocation applies
+         * each at once) and would pay a look-up of the page bitmaps both
+         * ways. So only what a run hands out is held.
+         */
+        if (run)
+                hold(a, iova, iova + (size - 1));
         *ret_iova = iova;
         return 0;
 
