@@ -178,9 +178,22 @@ static int lease_unmap(Container *c, Lease *l, IovadError *e) {
         return 0;
 }
 
+/* Drops a lease's hold on a batch's mapping; the last one unmaps it. NULL is a no-op. */
+static void lease_mapping_unref(LeaseMapping *mp) {
+        if (!mp)
+                return;
+        assert(mp->refs > 0);
+        if (--mp->refs > 0)
+                return;
+        (void) munmap(mp->base, mp->length);
+        free(mp);
+}
+
 /* Frees what @l holds in this process and the lease itself; the kernel side is done. */
 static void lease_destroy(Container *c, Lease *l) {
-        if (l->vaddr)
+        if (l->mapping)
+                lease_mapping_unref(l->mapping);
+        else if (l->vaddr)
                 (void) munmap(l->vaddr, l->size);
         safe_close(l->memfd);
         if (c->alloc) {
@@ -944,9 +957,52 @@ static int piece_error(IovadError *e, int r, size_t i, const LeasePiece *p) {
         return r;
 }
 
+/*
+ * Maps the span of @pieces in @memfd (of @st) once, for a batch: the
+ * mapping has no holders yet. A hugetlb memfd's span is rounded up to its
+ * page (st_blksize), as the kernel maps it, so that munmap() takes it
+ * whole; its size is a multiple of that page, so the span stays inside it.
+ * BAD_MEMORY naming the piece the span starts at, NO_MEMORY.
+ */
+static int batch_mapping_new(int memfd, const struct stat *st, const LeasePiece *pieces, size_t n, bool readonly,
+                             LeaseMapping **ret, ssize_t *ret_failed, IovadError *e) {
+        uint64_t lo = UINT64_MAX, hi = 0, grain, length;
+        _cleanup_free_ LeaseMapping *mp = NULL;
+        size_t first = 0;
+        void *base;
+
+        for (size_t i = 0; i < n; i++) {
+                if (pieces[i].offset < lo) {
+                        lo = pieces[i].offset;
+                        first = i;
+                }
+                /* Checked against the memfd's size: no overflow. */
+                if (pieces[i].offset + pieces[i].size > hi)
+                        hi = pieces[i].offset + pieces[i].size;
+        }
+        grain = st->st_blksize > 0 && is_pow2_u64((uint64_t) st->st_blksize) ? (uint64_t) st->st_blksize : 1;
+        length = hi - lo;
+        if (length % grain != 0)
+                length += grain - length % grain;
+        mp = malloc(sizeof(LeaseMapping));
+        if (!mp) {
+                *ret_failed = 0;
+                return iovad_error(e, IOVAD_E_NO_MEMORY, "Out of memory");
+        }
+        base = mmap(NULL, length, PROT_READ | (readonly ? 0 : PROT_WRITE), MAP_SHARED, memfd, (off_t) lo);
+        if (base == MAP_FAILED) {
+                *ret_failed = (ssize_t) first;
+                return iovad_error(e, IOVAD_E_BAD_MEMORY, "Cannot map the memfd: %m");
+        }
+        *mp = (LeaseMapping) { .base = base, .length = length, .offset = lo };
+        *ret = TAKE_PTR(mp);
+        return 0;
+}
+
 int container_lease_batch(Container *c, uid_t owner, const LeaseOptions *o, int memfd, const LeasePiece *pieces,
                           size_t n, Lease **ret, ssize_t *ret_failed, IovadError *e) {
         _cleanup_free_ bool *taken = NULL;
+        LeaseMapping *mp = NULL;
         uint64_t page, bytes = 0;
         size_t mapped = 0;
         ssize_t failed = -1;
@@ -1070,6 +1126,22 @@ int container_lease_batch(Container *c, uid_t owner, const LeaseOptions *o, int 
                         taken[i] = true;
                 }
 
+        /*
+         * One mapping of the span of all pieces in the memfd, each lease
+         * pointing into it: an mmap() per piece costs a system call and
+         * a VMA each, and pieces that lie next to each other in the memfd
+         * are one range of page tables to fill. The span may have gaps;
+         * they take address space only, nothing touches them.
+         */
+        r = batch_mapping_new(memfd, &st, pieces, n, o->readonly, &mp, &failed, e);
+        if (r < 0)
+                goto fail;
+        for (size_t i = 0; i < n; i++) {
+                ret[i]->vaddr = (uint8_t *) mp->base + (pieces[i].offset - mp->offset);
+                ret[i]->mapping = mp;
+        }
+        mp->refs = (unsigned) n;
+
         for (; mapped < n; mapped++) {
                 const LeasePiece *p = &pieces[mapped];
                 Lease *l = ret[mapped];
@@ -1078,14 +1150,6 @@ int container_lease_batch(Container *c, uid_t owner, const LeaseOptions *o, int 
                 if (l->memfd < 0) {
                         r = iovad_error(e, errno == EMFILE || errno == ENFILE ? IOVAD_E_TOO_MANY_FILES : IOVAD_E_KERNEL,
                                         "Cannot duplicate the memfd: %m");
-                        failed = (ssize_t) mapped;
-                        goto fail;
-                }
-                l->vaddr = mmap(NULL, p->size, PROT_READ | (o->readonly ? 0 : PROT_WRITE), MAP_SHARED, memfd,
-                                (off_t) p->offset);
-                if (l->vaddr == MAP_FAILED) {
-                        l->vaddr = NULL;
-                        r = iovad_error(e, IOVAD_E_BAD_MEMORY, "Cannot map the memfd: %m");
                         failed = (ssize_t) mapped;
                         goto fail;
                 }
@@ -1111,6 +1175,7 @@ int container_lease_batch(Container *c, uid_t owner, const LeaseOptions *o, int 
                         .writable = !o->readonly,
                         .memfd = l->memfd,
                         .vaddr = l->vaddr,
+                        .mapping = l->mapping,
                         .offset = pieces[i].offset,
                 };
                 lease_link(c, l);
@@ -1134,7 +1199,8 @@ fail:
                         if (k < 0 || unmapped != pieces[i].size) {
                                 /*
                                  * The kernel keeps pages of it pinned: its range stays out of the
-                                 * allocator and its memory mapped until the container goes.
+                                 * allocator and its memory mapped (its hold on the batch's
+                                 * mapping is never dropped) until iovad goes.
                                  */
                                 log_error("Container '%s': undoing piece %zu of a batch, VFIO_IOMMU_UNMAP_DMA of "
                                           "0x%" PRIx64 "+0x%" PRIx64 " failed: no new leases",
@@ -1144,8 +1210,7 @@ fail:
                         }
                 }
                 if (!keep) {
-                        if (l->vaddr)
-                                (void) munmap(l->vaddr, pieces[i].size);
+                        lease_mapping_unref(l->mapping);
                         safe_close(l->memfd);
                         if (taken && taken[i])
                                 (void) iova_release(c->alloc, l->iova, pieces[i].size);

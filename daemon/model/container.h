@@ -28,6 +28,18 @@ typedef struct Container Container;
 typedef struct Client Client;
 typedef struct Lease Lease;
 
+/*
+ * iovad's one mapping of a span of a memfd, shared by the leases of one
+ * batch (container_lease_batch()): each points into it, and it goes with
+ * the last of them.
+ */
+typedef struct LeaseMapping {
+        void *base;
+        uint64_t length;      /* as mapped: a hugetlb memfd's rounded up to its page */
+        uint64_t offset;      /* of base, into the memfd */
+        unsigned refs;        /* the leases pointing into it */
+} LeaseMapping;
+
 struct Lease {
         uint64_t id;          /* the manager's; 0 until it gives one */
         Container *container;
@@ -41,6 +53,7 @@ struct Lease {
         bool stuck;           /* the kernel failed to unmap it: its range stays taken */
         int memfd;            /* mapped leases: the memory, else -1 */
         void *vaddr;          /* mapped leases: iovad's mapping of it */
+        LeaseMapping *mapping; /* a batch's lease: the mapping vaddr points into; NULL: vaddr is its own */
         uint64_t offset;      /* into memfd */
 
         Lease *hash_next;                  /* the manager's id table */
@@ -212,7 +225,10 @@ typedef struct LeasePiece {
  * DMA budget for all @n at once, then IOVA space is taken for all of them,
  * and only then is anything mapped; a MAP_DMA that fails unmaps the pieces
  * mapped before it. @memfd stays the caller's: each lease holds a
- * duplicate. On success the leases are in @ret[0..@n-1] (the container's,
+ * duplicate. The batch maps the span of its pieces in @memfd once (pieces
+ * may overlap there), its leases share that mapping and the last one
+ * released unmaps it; the pieces' pages are faulted in before the first
+ * MAP_DMA where the kernel can (MADV_POPULATE_READ). On success the leases are in @ret[0..@n-1] (the container's,
  * id 0, as from container_lease_new()). On failure nothing changed and
  * *@ret_failed is the index of the piece that failed, named with its
  * offset and size in @e, or -1 when the batch as a whole was refused.
