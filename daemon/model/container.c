@@ -243,6 +243,12 @@ Container *container_free(Container *c) {
                         (void) c->backend->ops->detach_group(c->kernel, c->groups[i - 1]);
                 c->backend->ops->container_free(c->kernel);
         }
+        while (c->kept_mappings) {
+                LeaseMapping *mp = c->kept_mappings;
+                c->kept_mappings = mp->kept_next;
+                (void) munmap(mp->base, mp->length);
+                free(mp);
+        }
         iova_allocator_free(c->alloc);
         region_list_clear(&c->regions);
         range_list_clear(&c->usable);
@@ -814,6 +820,22 @@ static int adopt_mapping(Container *c, uint64_t iova, uint64_t size, void *vaddr
         return 0;
 }
 
+/*
+ * Fills the page tables of @len bytes at @addr, a fresh MAP_SHARED mapping
+ * of a memfd, before MAP_DMA pins them: pinning takes a write fault for
+ * every page not mapped yet, where these read faults let shmem map the
+ * page cache's neighbouring pages with each (fault-around, 16 pages), and
+ * a shared mapping's read fault maps a page writable when the mapping is.
+ * It is only a head start: when it fails (EINVAL before Linux 5.14, no
+ * memory, a signal) MAP_DMA pins what is left as before and names any
+ * error for its lease, so the caller carries on. Returns 0 or -errno.
+ */
+static int populate_read(void *addr, uint64_t len) {
+        if (madvise(addr, len, MADV_POPULATE_READ) < 0)
+                return -errno;
+        return 0;
+}
+
 int container_lease_new(Container *c, uid_t owner, uint64_t size, const LeaseOptions *o, int memfd, uint64_t offset,
                         Lease **ret, IovadError *e) {
         _cleanup_close_ int fd = memfd;
@@ -881,6 +903,7 @@ int container_lease_new(Container *c, uid_t owner, uint64_t size, const LeaseOpt
                 if (c->adopting)
                         r = adopt_mapping(c, iova, size, vaddr, !o->readonly, e);
                 else {
+                        (void) populate_read(vaddr, size); /* a head start only: MAP_DMA names any error */
                         r = c->backend->ops->map_dma(c->kernel, iova, size, vaddr, !o->readonly);
                         if (r < 0)
                                 r = map_errno_to_error(r, e);
@@ -1003,6 +1026,7 @@ int container_lease_batch(Container *c, uid_t owner, const LeaseOptions *o, int 
                           size_t n, Lease **ret, ssize_t *ret_failed, IovadError *e) {
         _cleanup_free_ bool *taken = NULL;
         LeaseMapping *mp = NULL;
+        bool kept = false;
         uint64_t page, bytes = 0;
         size_t mapped = 0;
         ssize_t failed = -1;
@@ -1141,6 +1165,17 @@ int container_lease_batch(Container *c, uid_t owner, const LeaseOptions *o, int 
                 ret[i]->mapping = mp;
         }
         mp->refs = (unsigned) n;
+        /* The pieces' pages only, not the gaps between them, a run of adjacent or overlapping ones at a time. */
+        for (size_t i = 0, k; i < n; i = k) {
+                uint64_t start = pieces[i].offset, end = start + pieces[i].size;
+
+                for (k = i + 1; k < n && pieces[k].offset <= end && pieces[k].offset + pieces[k].size >= start; k++) {
+                        start = MIN(start, pieces[k].offset);
+                        end = MAX(end, pieces[k].offset + pieces[k].size);
+                }
+                if (populate_read((uint8_t *) mp->base + (start - mp->offset), end - start) < 0)
+                        break;
+        }
 
         for (; mapped < n; mapped++) {
                 const LeasePiece *p = &pieces[mapped];
@@ -1199,8 +1234,7 @@ fail:
                         if (k < 0 || unmapped != pieces[i].size) {
                                 /*
                                  * The kernel keeps pages of it pinned: its range stays out of the
-                                 * allocator and its memory mapped (its hold on the batch's
-                                 * mapping is never dropped) until iovad goes.
+                                 * allocator and its memory mapped until the container goes.
                                  */
                                 log_error("Container '%s': undoing piece %zu of a batch, VFIO_IOMMU_UNMAP_DMA of "
                                           "0x%" PRIx64 "+0x%" PRIx64 " failed: no new leases",
@@ -1209,12 +1243,20 @@ fail:
                                 keep = true;
                         }
                 }
-                if (!keep) {
+                if (keep) {
+                        /* Its hold on the mapping goes to the container, once per mapping. */
+                        if (!kept) {
+                                l->mapping->kept_next = c->kept_mappings;
+                                c->kept_mappings = l->mapping;
+                                kept = true;
+                        } else
+                                l->mapping->refs--;
+                } else {
                         lease_mapping_unref(l->mapping);
-                        safe_close(l->memfd);
                         if (taken && taken[i])
                                 (void) iova_release(c->alloc, l->iova, pieces[i].size);
                 }
+                safe_close(l->memfd);
                 free(l);
                 ret[i] = NULL;
         }

@@ -38,6 +38,7 @@ typedef struct LeaseMapping {
         uint64_t length;      /* as mapped: a hugetlb memfd's rounded up to its page */
         uint64_t offset;      /* of base, into the memfd */
         unsigned refs;        /* the leases pointing into it */
+        struct LeaseMapping *kept_next; /* on the container's kept list (undo of a batch kept pages pinned) */
 } LeaseMapping;
 
 struct Lease {
@@ -104,6 +105,12 @@ struct Container {
 
         Lease *leases;
         size_t n_leases;
+        /*
+         * Mappings of batches whose undo could not unmap a piece: the
+         * kernel keeps pages of them pinned, so they stay mapped until
+         * the container (and with it the kernel's mappings) goes.
+         */
+        LeaseMapping *kept_mappings;
         QuotaUse *quota;
         size_t n_quota;
 };
