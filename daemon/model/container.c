@@ -186,16 +186,19 @@ static void lease_mapping_unref(LeaseMapping *mp) {
         if (--mp->refs > 0)
                 return;
         (void) munmap(mp->base, mp->length);
+        safe_close(mp->memfd);
         free(mp);
 }
 
 /* Frees what @l holds in this process and the lease itself; the kernel side is done. */
 static void lease_destroy(Container *c, Lease *l) {
         if (l->mapping)
-                lease_mapping_unref(l->mapping);
-        else if (l->vaddr)
-                (void) munmap(l->vaddr, l->size);
-        safe_close(l->memfd);
+                lease_mapping_unref(l->mapping); /* and with it the memfd */
+        else {
+                if (l->vaddr)
+                        (void) munmap(l->vaddr, l->size);
+                safe_close(l->memfd);
+        }
         if (c->alloc) {
                 /* Only a range this allocator handed out comes back here: a failure is a bug. */
                 int r = iova_release(c->alloc, l->iova, l->size);
@@ -247,6 +250,7 @@ Container *container_free(Container *c) {
                 LeaseMapping *mp = c->kept_mappings;
                 c->kept_mappings = mp->kept_next;
                 (void) munmap(mp->base, mp->length);
+                safe_close(mp->memfd);
                 free(mp);
         }
         iova_allocator_free(c->alloc);
@@ -981,16 +985,18 @@ static int piece_error(IovadError *e, int r, size_t i, const LeasePiece *p) {
 }
 
 /*
- * Maps the span of @pieces in @memfd (of @st) once, for a batch: the
- * mapping has no holders yet. A hugetlb memfd's span is rounded up to its
- * page (st_blksize), as the kernel maps it, so that munmap() takes it
- * whole; its size is a multiple of that page, so the span stays inside it.
- * BAD_MEMORY naming the piece the span starts at, NO_MEMORY.
+ * Duplicates @memfd (of @st) and maps the span of @pieces in it once, for
+ * a batch: the mapping has no holders yet. A hugetlb memfd's span is
+ * rounded up to its page (st_blksize), as the kernel maps it, so that
+ * munmap() takes it whole; its size is a multiple of that page, so the
+ * span stays inside it. TOO_MANY_FILES or KERNEL for the duplicate (named
+ * for piece 0), BAD_MEMORY naming the piece the span starts at, NO_MEMORY.
  */
 static int batch_mapping_new(int memfd, const struct stat *st, const LeasePiece *pieces, size_t n, bool readonly,
                              LeaseMapping **ret, ssize_t *ret_failed, IovadError *e) {
         uint64_t lo = UINT64_MAX, hi = 0, grain, length;
         _cleanup_free_ LeaseMapping *mp = NULL;
+        _cleanup_close_ int fd = -1;
         size_t first = 0;
         void *base;
 
@@ -1012,12 +1018,18 @@ static int batch_mapping_new(int memfd, const struct stat *st, const LeasePiece 
                 *ret_failed = 0;
                 return iovad_error(e, IOVAD_E_NO_MEMORY, "Out of memory");
         }
-        base = mmap(NULL, length, PROT_READ | (readonly ? 0 : PROT_WRITE), MAP_SHARED, memfd, (off_t) lo);
+        fd = fcntl(memfd, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0) {
+                *ret_failed = 0;
+                return iovad_error(e, errno == EMFILE || errno == ENFILE ? IOVAD_E_TOO_MANY_FILES : IOVAD_E_KERNEL,
+                                   "Cannot duplicate the memfd: %m");
+        }
+        base = mmap(NULL, length, PROT_READ | (readonly ? 0 : PROT_WRITE), MAP_SHARED, fd, (off_t) lo);
         if (base == MAP_FAILED) {
                 *ret_failed = (ssize_t) first;
                 return iovad_error(e, IOVAD_E_BAD_MEMORY, "Cannot map the memfd: %m");
         }
-        *mp = (LeaseMapping) { .base = base, .length = length, .offset = lo };
+        *mp = (LeaseMapping) { .memfd = TAKE_FD(fd), .base = base, .length = length, .offset = lo };
         *ret = TAKE_PTR(mp);
         return 0;
 }
@@ -1151,11 +1163,14 @@ int container_lease_batch(Container *c, uid_t owner, const LeaseOptions *o, int 
                 }
 
         /*
-         * One mapping of the span of all pieces in the memfd, each lease
-         * pointing into it: an mmap() per piece costs a system call and
-         * a VMA each, and pieces that lie next to each other in the memfd
-         * are one range of page tables to fill. The span may have gaps;
-         * they take address space only, nothing touches them.
+         * One duplicate of the memfd and one mapping of the span of all
+         * pieces in it, shared by the leases: a dup(), mmap() and close()
+         * per piece cost system calls and a VMA each, and pieces that lie
+         * next to each other in the memfd are one range of page tables
+         * to fill. The span may have gaps; they take address space only,
+         * nothing touches them. A duplicate of its own per lease would
+         * change nothing for the fd store either: it is the same open
+         * file, and each lease's name is pushed with it.
          */
         r = batch_mapping_new(memfd, &st, pieces, n, o->readonly, &mp, &failed, e);
         if (r < 0)
@@ -1163,6 +1178,7 @@ int container_lease_batch(Container *c, uid_t owner, const LeaseOptions *o, int 
         for (size_t i = 0; i < n; i++) {
                 ret[i]->vaddr = (uint8_t *) mp->base + (pieces[i].offset - mp->offset);
                 ret[i]->mapping = mp;
+                ret[i]->memfd = mp->memfd;
         }
         mp->refs = (unsigned) n;
         /* The pieces' pages only, not the gaps between them, a run of adjacent or overlapping ones at a time. */
@@ -1181,13 +1197,6 @@ int container_lease_batch(Container *c, uid_t owner, const LeaseOptions *o, int 
                 const LeasePiece *p = &pieces[mapped];
                 Lease *l = ret[mapped];
 
-                l->memfd = fcntl(memfd, F_DUPFD_CLOEXEC, 3);
-                if (l->memfd < 0) {
-                        r = iovad_error(e, errno == EMFILE || errno == ENFILE ? IOVAD_E_TOO_MANY_FILES : IOVAD_E_KERNEL,
-                                        "Cannot duplicate the memfd: %m");
-                        failed = (ssize_t) mapped;
-                        goto fail;
-                }
                 r = c->backend->ops->map_dma(c->kernel, l->iova, p->size, l->vaddr, !o->readonly);
                 if (r < 0) {
                         r = map_errno_to_error(r, e);
@@ -1244,7 +1253,7 @@ fail:
                         }
                 }
                 if (keep) {
-                        /* Its hold on the mapping goes to the container, once per mapping. */
+                        /* Its hold on the mapping (and its memfd) goes to the container, once per mapping. */
                         if (!kept) {
                                 l->mapping->kept_next = c->kept_mappings;
                                 c->kept_mappings = l->mapping;
@@ -1256,7 +1265,6 @@ fail:
                         if (taken && taken[i])
                                 (void) iova_release(c->alloc, l->iova, pieces[i].size);
                 }
-                safe_close(l->memfd);
                 free(l);
                 ret[i] = NULL;
         }

@@ -29,11 +29,12 @@ typedef struct Client Client;
 typedef struct Lease Lease;
 
 /*
- * iovad's one mapping of a span of a memfd, shared by the leases of one
- * batch (container_lease_batch()): each points into it, and it goes with
- * the last of them.
+ * iovad's one mapping of a span of a memfd and its one duplicate of the
+ * memfd, shared by the leases of one batch (container_lease_batch()):
+ * each points into it, and it goes with the last of them.
  */
 typedef struct LeaseMapping {
+        int memfd;
         void *base;
         uint64_t length;      /* as mapped: a hugetlb memfd's rounded up to its page */
         uint64_t offset;      /* of base, into the memfd */
@@ -52,7 +53,7 @@ struct Lease {
         bool mapped;
         bool writable;
         bool stuck;           /* the kernel failed to unmap it: its range stays taken */
-        int memfd;            /* mapped leases: the memory, else -1 */
+        int memfd;            /* mapped leases: the memory (a batch's lease: its mapping's, not its own), else -1 */
         void *vaddr;          /* mapped leases: iovad's mapping of it */
         LeaseMapping *mapping; /* a batch's lease: the mapping vaddr points into; NULL: vaddr is its own */
         uint64_t offset;      /* into memfd */
@@ -231,10 +232,10 @@ typedef struct LeasePiece {
  * with each piece's own fixed or automatic IOVA), then the quotas and the
  * DMA budget for all @n at once, then IOVA space is taken for all of them,
  * and only then is anything mapped; a MAP_DMA that fails unmaps the pieces
- * mapped before it. @memfd stays the caller's: each lease holds a
- * duplicate. The batch maps the span of its pieces in @memfd once (pieces
- * may overlap there), its leases share that mapping and the last one
- * released unmaps it; the pieces' pages are faulted in before the first
+ * mapped before it. @memfd stays the caller's. The batch takes one
+ * duplicate of it and maps the span of its pieces once (pieces may overlap
+ * there); its leases share both (Lease.mapping) and the last one released
+ * unmaps and closes them. The pieces' pages are faulted in before the first
  * MAP_DMA where the kernel can (MADV_POPULATE_READ). On success the leases are in @ret[0..@n-1] (the container's,
  * id 0, as from container_lease_new()). On failure nothing changed and
  * *@ret_failed is the index of the piece that failed, named with its
