@@ -178,11 +178,27 @@ static int lease_unmap(Container *c, Lease *l, IovadError *e) {
         return 0;
 }
 
+/* Drops a lease's hold on a batch's mapping; the last one unmaps it. NULL is a no-op. */
+static void lease_mapping_unref(LeaseMapping *mp) {
+        if (!mp)
+                return;
+        assert(mp->refs > 0);
+        if (--mp->refs > 0)
+                return;
+        (void) munmap(mp->base, mp->length);
+        safe_close(mp->memfd);
+        free(mp);
+}
+
 /* Frees what @l holds in this process and the lease itself; the kernel side is done. */
 static void lease_destroy(Container *c, Lease *l) {
-        if (l->vaddr)
-                (void) munmap(l->vaddr, l->size);
-        safe_close(l->memfd);
+        if (l->mapping)
+                lease_mapping_unref(l->mapping); /* and with it the memfd */
+        else {
+                if (l->vaddr)
+                        (void) munmap(l->vaddr, l->size);
+                safe_close(l->memfd);
+        }
         if (c->alloc) {
                 /* Only a range this allocator handed out comes back here: a failure is a bug. */
                 int r = iova_release(c->alloc, l->iova, l->size);
@@ -229,6 +245,13 @@ Container *container_free(Container *c) {
                 for (size_t i = c->n_groups; i > 0 && !c->kept; i--)
                         (void) c->backend->ops->detach_group(c->kernel, c->groups[i - 1]);
                 c->backend->ops->container_free(c->kernel);
+        }
+        while (c->kept_mappings) {
+                LeaseMapping *mp = c->kept_mappings;
+                c->kept_mappings = mp->kept_next;
+                (void) munmap(mp->base, mp->length);
+                safe_close(mp->memfd);
+                free(mp);
         }
         iova_allocator_free(c->alloc);
         region_list_clear(&c->regions);
@@ -801,6 +824,22 @@ static int adopt_mapping(Container *c, uint64_t iova, uint64_t size, void *vaddr
         return 0;
 }
 
+/*
+ * Fills the page tables of @len bytes at @addr, a fresh MAP_SHARED mapping
+ * of a memfd, before MAP_DMA pins them: pinning takes a write fault for
+ * every page not mapped yet, where these read faults let shmem map the
+ * page cache's neighbouring pages with each (fault-around, 16 pages), and
+ * a shared mapping's read fault maps a page writable when the mapping is.
+ * It is only a head start: when it fails (EINVAL before Linux 5.14, no
+ * memory, a signal) MAP_DMA pins what is left as before and names any
+ * error for its lease, so the caller carries on. Returns 0 or -errno.
+ */
+static int populate_read(void *addr, uint64_t len) {
+        if (madvise(addr, len, MADV_POPULATE_READ) < 0)
+                return -errno;
+        return 0;
+}
+
 int container_lease_new(Container *c, uid_t owner, uint64_t size, const LeaseOptions *o, int memfd, uint64_t offset,
                         Lease **ret, IovadError *e) {
         _cleanup_close_ int fd = memfd;
@@ -868,6 +907,7 @@ int container_lease_new(Container *c, uid_t owner, uint64_t size, const LeaseOpt
                 if (c->adopting)
                         r = adopt_mapping(c, iova, size, vaddr, !o->readonly, e);
                 else {
+                        (void) populate_read(vaddr, size); /* a head start only: MAP_DMA names any error */
                         r = c->backend->ops->map_dma(c->kernel, iova, size, vaddr, !o->readonly);
                         if (r < 0)
                                 r = map_errno_to_error(r, e);
@@ -944,9 +984,61 @@ static int piece_error(IovadError *e, int r, size_t i, const LeasePiece *p) {
         return r;
 }
 
+/*
+ * Duplicates @memfd (of @st) and maps the span of @pieces in it once, for
+ * a batch: the mapping has no holders yet. A hugetlb memfd's span is
+ * rounded up to its page (st_blksize), as the kernel maps it, so that
+ * munmap() takes it whole; its size is a multiple of that page, so the
+ * span stays inside it. TOO_MANY_FILES or KERNEL for the duplicate (named
+ * for piece 0), BAD_MEMORY naming the piece the span starts at, NO_MEMORY.
+ */
+static int batch_mapping_new(int memfd, const struct stat *st, const LeasePiece *pieces, size_t n, bool readonly,
+                             LeaseMapping **ret, ssize_t *ret_failed, IovadError *e) {
+        uint64_t lo = UINT64_MAX, hi = 0, grain, length;
+        _cleanup_free_ LeaseMapping *mp = NULL;
+        _cleanup_close_ int fd = -1;
+        size_t first = 0;
+        void *base;
+
+        for (size_t i = 0; i < n; i++) {
+                if (pieces[i].offset < lo) {
+                        lo = pieces[i].offset;
+                        first = i;
+                }
+                /* Checked against the memfd's size: no overflow. */
+                if (pieces[i].offset + pieces[i].size > hi)
+                        hi = pieces[i].offset + pieces[i].size;
+        }
+        grain = st->st_blksize > 0 && is_pow2_u64((uint64_t) st->st_blksize) ? (uint64_t) st->st_blksize : 1;
+        length = hi - lo;
+        if (length % grain != 0)
+                length += grain - length % grain;
+        mp = malloc(sizeof(LeaseMapping));
+        if (!mp) {
+                *ret_failed = 0;
+                return iovad_error(e, IOVAD_E_NO_MEMORY, "Out of memory");
+        }
+        fd = fcntl(memfd, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0) {
+                *ret_failed = 0;
+                return iovad_error(e, errno == EMFILE || errno == ENFILE ? IOVAD_E_TOO_MANY_FILES : IOVAD_E_KERNEL,
+                                   "Cannot duplicate the memfd: %m");
+        }
+        base = mmap(NULL, length, PROT_READ | (readonly ? 0 : PROT_WRITE), MAP_SHARED, fd, (off_t) lo);
+        if (base == MAP_FAILED) {
+                *ret_failed = (ssize_t) first;
+                return iovad_error(e, IOVAD_E_BAD_MEMORY, "Cannot map the memfd: %m");
+        }
+        *mp = (LeaseMapping) { .memfd = TAKE_FD(fd), .base = base, .length = length, .offset = lo };
+        *ret = TAKE_PTR(mp);
+        return 0;
+}
+
 int container_lease_batch(Container *c, uid_t owner, const LeaseOptions *o, int memfd, const LeasePiece *pieces,
                           size_t n, Lease **ret, ssize_t *ret_failed, IovadError *e) {
         _cleanup_free_ bool *taken = NULL;
+        LeaseMapping *mp = NULL;
+        bool kept = false;
         uint64_t page, bytes = 0;
         size_t mapped = 0;
         ssize_t failed = -1;
@@ -1070,25 +1162,41 @@ int container_lease_batch(Container *c, uid_t owner, const LeaseOptions *o, int 
                         taken[i] = true;
                 }
 
+        /*
+         * One duplicate of the memfd and one mapping of the span of all
+         * pieces in it, shared by the leases: a dup(), mmap() and close()
+         * per piece cost system calls and a VMA each, and pieces that lie
+         * next to each other in the memfd are one range of page tables
+         * to fill. The span may have gaps; they take address space only,
+         * nothing touches them. A duplicate of its own per lease would
+         * change nothing for the fd store either: it is the same open
+         * file, and each lease's name is pushed with it.
+         */
+        r = batch_mapping_new(memfd, &st, pieces, n, o->readonly, &mp, &failed, e);
+        if (r < 0)
+                goto fail;
+        for (size_t i = 0; i < n; i++) {
+                ret[i]->vaddr = (uint8_t *) mp->base + (pieces[i].offset - mp->offset);
+                ret[i]->mapping = mp;
+                ret[i]->memfd = mp->memfd;
+        }
+        mp->refs = (unsigned) n;
+        /* The pieces' pages only, not the gaps between them, a run of adjacent or overlapping ones at a time. */
+        for (size_t i = 0, k; i < n; i = k) {
+                uint64_t start = pieces[i].offset, end = start + pieces[i].size;
+
+                for (k = i + 1; k < n && pieces[k].offset <= end && pieces[k].offset + pieces[k].size >= start; k++) {
+                        start = MIN(start, pieces[k].offset);
+                        end = MAX(end, pieces[k].offset + pieces[k].size);
+                }
+                if (populate_read((uint8_t *) mp->base + (start - mp->offset), end - start) < 0)
+                        break;
+        }
+
         for (; mapped < n; mapped++) {
                 const LeasePiece *p = &pieces[mapped];
                 Lease *l = ret[mapped];
 
-                l->memfd = fcntl(memfd, F_DUPFD_CLOEXEC, 3);
-                if (l->memfd < 0) {
-                        r = iovad_error(e, errno == EMFILE || errno == ENFILE ? IOVAD_E_TOO_MANY_FILES : IOVAD_E_KERNEL,
-                                        "Cannot duplicate the memfd: %m");
-                        failed = (ssize_t) mapped;
-                        goto fail;
-                }
-                l->vaddr = mmap(NULL, p->size, PROT_READ | (o->readonly ? 0 : PROT_WRITE), MAP_SHARED, memfd,
-                                (off_t) p->offset);
-                if (l->vaddr == MAP_FAILED) {
-                        l->vaddr = NULL;
-                        r = iovad_error(e, IOVAD_E_BAD_MEMORY, "Cannot map the memfd: %m");
-                        failed = (ssize_t) mapped;
-                        goto fail;
-                }
                 r = c->backend->ops->map_dma(c->kernel, l->iova, p->size, l->vaddr, !o->readonly);
                 if (r < 0) {
                         r = map_errno_to_error(r, e);
@@ -1111,6 +1219,7 @@ int container_lease_batch(Container *c, uid_t owner, const LeaseOptions *o, int 
                         .writable = !o->readonly,
                         .memfd = l->memfd,
                         .vaddr = l->vaddr,
+                        .mapping = l->mapping,
                         .offset = pieces[i].offset,
                 };
                 lease_link(c, l);
@@ -1143,10 +1252,16 @@ fail:
                                 keep = true;
                         }
                 }
-                if (!keep) {
-                        if (l->vaddr)
-                                (void) munmap(l->vaddr, pieces[i].size);
-                        safe_close(l->memfd);
+                if (keep) {
+                        /* Its hold on the mapping (and its memfd) goes to the container, once per mapping. */
+                        if (!kept) {
+                                l->mapping->kept_next = c->kept_mappings;
+                                c->kept_mappings = l->mapping;
+                                kept = true;
+                        } else
+                                l->mapping->refs--;
+                } else {
+                        lease_mapping_unref(l->mapping);
                         if (taken && taken[i])
                                 (void) iova_release(c->alloc, l->iova, pieces[i].size);
                 }

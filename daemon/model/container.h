@@ -28,6 +28,20 @@ typedef struct Container Container;
 typedef struct Client Client;
 typedef struct Lease Lease;
 
+/*
+ * iovad's one mapping of a span of a memfd and its one duplicate of the
+ * memfd, shared by the leases of one batch (container_lease_batch()):
+ * each points into it, and it goes with the last of them.
+ */
+typedef struct LeaseMapping {
+        int memfd;
+        void *base;
+        uint64_t length;      /* as mapped: a hugetlb memfd's rounded up to its page */
+        uint64_t offset;      /* of base, into the memfd */
+        unsigned refs;        /* the leases pointing into it */
+        struct LeaseMapping *kept_next; /* on the container's kept list (undo of a batch kept pages pinned) */
+} LeaseMapping;
+
 struct Lease {
         uint64_t id;          /* the manager's; 0 until it gives one */
         Container *container;
@@ -39,8 +53,9 @@ struct Lease {
         bool mapped;
         bool writable;
         bool stuck;           /* the kernel failed to unmap it: its range stays taken */
-        int memfd;            /* mapped leases: the memory, else -1 */
+        int memfd;            /* mapped leases: the memory (a batch's lease: its mapping's, not its own), else -1 */
         void *vaddr;          /* mapped leases: iovad's mapping of it */
+        LeaseMapping *mapping; /* a batch's lease: the mapping vaddr points into; NULL: vaddr is its own */
         uint64_t offset;      /* into memfd */
 
         Lease *hash_next;                  /* the manager's id table */
@@ -91,6 +106,12 @@ struct Container {
 
         Lease *leases;
         size_t n_leases;
+        /*
+         * Mappings of batches whose undo could not unmap a piece: the
+         * kernel keeps pages of them pinned, so they stay mapped until
+         * the container (and with it the kernel's mappings) goes.
+         */
+        LeaseMapping *kept_mappings;
         QuotaUse *quota;
         size_t n_quota;
 };
@@ -211,8 +232,11 @@ typedef struct LeasePiece {
  * with each piece's own fixed or automatic IOVA), then the quotas and the
  * DMA budget for all @n at once, then IOVA space is taken for all of them,
  * and only then is anything mapped; a MAP_DMA that fails unmaps the pieces
- * mapped before it. @memfd stays the caller's: each lease holds a
- * duplicate. On success the leases are in @ret[0..@n-1] (the container's,
+ * mapped before it. @memfd stays the caller's. The batch takes one
+ * duplicate of it and maps the span of its pieces once (pieces may overlap
+ * there); its leases share both (Lease.mapping) and the last one released
+ * unmaps and closes them. The pieces' pages are faulted in before the first
+ * MAP_DMA where the kernel can (MADV_POPULATE_READ). On success the leases are in @ret[0..@n-1] (the container's,
  * id 0, as from container_lease_new()). On failure nothing changed and
  * *@ret_failed is the index of the piece that failed, named with its
  * offset and size in @e, or -1 when the batch as a whole was refused.
