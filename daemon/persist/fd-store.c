@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -222,11 +223,31 @@ FdStore *fd_store_free(FdStore *s) {
 }
 
 int fd_store_push_lease(uint64_t id, int fd) {
-        char name[FD_STORE_NAME_MAX];
+        char name[FD_STORE_NAME_MAX], path[sizeof("/proc/self/fd/") + 12];
+        _cleanup_close_ int copy = -1;
+        int flags;
 
+        if (!getenv("NOTIFY_SOCKET"))
+                return 0;
+        /*
+         * The service manager keeps one fd per open file: systemd drops an
+         * fd that refers to the same open file as one it holds (same_fd()),
+         * whatever its name. Leases of one memfd (a batch, several
+         * MapMemory calls of one client's memfd) hold duplicates of one open
+         * file, so each is pushed as an open file of its own, opened anew
+         * through /proc with the same access mode.
+         */
+        flags = fcntl(fd, F_GETFL);
+        if (flags < 0)
+                return -errno;
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+        copy = open(path, (flags & O_ACCMODE) | O_CLOEXEC);
+        if (copy < 0)
+                return -errno;
         (void) fd_store_name(FD_STORE_LEASE, id, NULL, name);
-        return push(name, fd);
+        return push(name, copy);
 }
+
 
 void fd_store_remove_lease(uint64_t id) {
         char name[FD_STORE_NAME_MAX];

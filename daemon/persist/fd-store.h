@@ -65,8 +65,10 @@ int fd_store_take_container(FdStore *s, const char *name);
 int fd_store_take_group(FdStore *s, unsigned group);
 
 /*
- * Pushes a copy of @fd as lease @id's memory. Returns 1 when a service
- * manager took it, 0 when there is none, negative on failure.
+ * Pushes lease @id's memory: @fd opened anew (a separate open file, since
+ * the service manager keeps one fd per open file), with @fd's access mode.
+ * Returns 1 when a service manager took it, 0 when there is none ($NOTIFY_SOCKET
+ * unset), negative on failure.
  */
 int fd_store_push_lease(uint64_t id, int fd);
 /* Drops lease @id's memory from the service manager's store (a no-op without one). */

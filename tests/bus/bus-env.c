@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "bus-env.h"
+#include "../same-open-file.h"
 
 /* How long iovad may take to own its name: generous, for sanitizer builds on a busy machine. */
 #define NAME_TIMEOUT_USEC (60ULL * 1000 * 1000)
@@ -403,6 +404,14 @@ size_t env_fdstore_collect(BusEnv *e) {
                         fdstore_drop(e, name);
                 for (size_t i = 0; i < n_fds; i++) {
                         if (!store) {
+                                close(fds[i]);
+                                continue;
+                        }
+                        /* As systemd: an fd of an open file the store holds already is dropped. */
+                        bool held = false;
+                        for (size_t s = 0; s < e->n_store && !held; s++)
+                                held = same_open_file(e->store[s].fd, fds[i]);
+                        if (held) {
                                 close(fds[i]);
                                 continue;
                         }

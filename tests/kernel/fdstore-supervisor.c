@@ -26,6 +26,8 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+
+#include "../same-open-file.h"
 #include <unistd.h>
 
 #define STORE_MAX 1024
@@ -87,6 +89,14 @@ static void drain(int sock) {
                         if (!keep || n_store == STORE_MAX) {
                                 if (keep)
                                         fprintf(stderr, "fdstore-supervisor: store full, %s not kept\n", name);
+                                close(fds[i]);
+                                continue;
+                        }
+                        /* As systemd: an fd of an open file the store holds already is dropped. */
+                        bool held = false;
+                        for (size_t s = 0; s < n_store && !held; s++)
+                                held = same_open_file(store[s].fd, fds[i]);
+                        if (held) {
                                 close(fds[i]);
                                 continue;
                         }
