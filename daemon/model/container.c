@@ -1077,6 +1077,15 @@ int container_lease_batch(Container *c, uid_t owner, const LeaseOptions *o, int 
                 if (r >= 0 && p->offset % page != 0)
                         r = iovad_error(e, IOVAD_E_BAD_MEMORY, "Offset 0x%" PRIx64 " into the memfd is not page aligned",
                                         p->offset);
+                /*
+                 * A hugetlb memfd maps only from its own page boundaries: the
+                 * batch's one mapping would take such a piece, but a restart
+                 * maps each lease on its own, as MapMemory does, and could not.
+                 */
+                if (r >= 0 && st.st_blksize > 0 && p->offset % (uint64_t) st.st_blksize != 0)
+                        r = iovad_error(e, IOVAD_E_BAD_MEMORY,
+                                        "Offset 0x%" PRIx64 " into the memfd is not aligned to its pages of 0x%jx bytes",
+                                        p->offset, (intmax_t) st.st_blksize);
                 if (r >= 0 && (p->offset > (uint64_t) st.st_size || p->size > (uint64_t) st.st_size - p->offset))
                         r = iovad_error(e, IOVAD_E_BAD_MEMORY,
                                         "The memfd is too short: %jd bytes, but offset 0x%" PRIx64 " + size 0x%" PRIx64
