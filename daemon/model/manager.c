@@ -329,6 +329,10 @@ void manager_save_state(Manager *m) {
 
         if (m->restoring || !m->state_dir)
                 return;
+        if (m->save_deferred > 0) {
+                m->save_wanted = true;
+                return;
+        }
         r = state_collect(m, &s);
         if (r >= 0)
                 r = state_save(m->state_dir, &s);
@@ -572,6 +576,21 @@ static void lease_written(Manager *m, Lease *l) {
 }
 
 /* @l is gone: its records go too, unless iovad is stopping (the next start wants them). */
+/*
+ * Around the leases of one batch: the state file (every persistent lease in
+ * it) is written once at the end, not once per lease.
+ */
+static void save_defer(Manager *m) {
+        m->save_deferred++;
+}
+
+static void save_resume(Manager *m) {
+        if (--m->save_deferred > 0 || !m->save_wanted)
+                return;
+        m->save_wanted = false;
+        manager_save_state(m);
+}
+
 static void lease_erased(Manager *m, bool persistent, bool mapped, uint64_t id, bool had_client) {
         int r;
 
@@ -663,11 +682,13 @@ int manager_lease_batch(Manager *m, Container *c, uid_t owner, Client *client, c
          * before the reply's "?" line leaves them all unanswered (dropped
          * by the restore), one after it keeps them all.
          */
+        save_defer(m);
         for (size_t i = 0; i < n; i++) {
                 memfd_count(m, ret[i], +1);
                 lease_adopt(m, ret[i], 0, client);
                 lease_written(m, ret[i]);
         }
+        save_resume(m);
         return 0;
 }
 
@@ -740,6 +761,7 @@ int manager_release_leases(Manager *m, uid_t caller, const uint64_t *ids, size_t
                                 return iovad_error(e, IOVAD_E_NO_SUCH_LEASE,
                                                    "Lease %" PRIu64 " is listed twice; nothing was released", sorted[i]);
         }
+        save_defer(m);
         for (size_t i = 0; i < n; i++) {
                 Container *ct = ls[i]->container;
                 bool mapped = ls[i]->mapped, seen = false;
@@ -759,6 +781,7 @@ int manager_release_leases(Manager *m, uid_t caller, const uint64_t *ids, size_t
                 if (mapped && !seen && n_changed < n_max)
                         changed[n_changed++] = ct;
         }
+        save_resume(m);
         *ret_n_changed = n_changed;
         return r;
 }

@@ -96,6 +96,9 @@ struct Manager {
         char *cdi_written;          /* the text last written, so that an unchanged spec is not rewritten */
 
         bool restoring;             /* re-creating what the state, journal and fd store hold */
+        /* A batch is under way: manager_save_state() is done once when it ends (save_wanted). */
+        unsigned save_deferred;
+        bool save_wanted;
         bool stopping;              /* shutting down: what goes now is kept for the next start */
 };
 

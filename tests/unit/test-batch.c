@@ -14,11 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "backend/backend.h"
 #include "model/manager.h"
+#include "persist/state.h"
 #include "platform/profile.h"
 #include "util/macro.h"
 
@@ -257,6 +259,67 @@ START_TEST(test_release_all_or_nothing) {
 }
 END_TEST
 
+/*
+ * How many times state.json was saved since the watch began: each save
+ * renames a temporary file of a name of its own over it (counted by that
+ * name: inotify merges identical events that follow each other).
+ */
+static unsigned state_saves(int wd_fd) {
+        char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+        unsigned n = 0;
+        ssize_t k;
+
+        while ((k = read(wd_fd, buf, sizeof(buf))) > 0)
+                for (char *p = buf; p < buf + k;) {
+                        const struct inotify_event *ev = (const struct inotify_event *) p;
+                        if ((ev->mask & IN_MOVED_FROM) && ev->len > 0 && strncmp(ev->name, ".state.json.", 12) == 0)
+                                n++;
+                        p += sizeof(*ev) + ev->len;
+                }
+        return n;
+}
+
+/* A batch of persistent leases, and their release in one call: the state file is written once for each. */
+START_TEST(test_persistent_batch_saves_once) {
+        LeaseOptions o = LEASE_OPTIONS_INIT;
+        LeasePiece pieces[8];
+        Lease *ls[8];
+        Container *changed[2];
+        IovadError e = {};
+        uint64_t ids[8];
+        size_t n_changed;
+        ssize_t failed;
+        State st = {};
+        _cleanup_free_ char *msg = NULL;
+        World w;
+        Manager *m = world_manager(&w, "x86-vtd", NULL);
+        Container *c = container_with(m, 1000, 5);
+        int fd = sealed_memfd(8 * PAGE), in = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+
+        ck_assert_int_ge(in, 0);
+        ck_assert_int_ge(inotify_add_watch(in, w.state, IN_MOVED_FROM), 0);
+        o.persistent = true;
+        for (size_t i = 0; i < 8; i++)
+                pieces[i] = (LeasePiece) { i * PAGE, PAGE, LEASE_IOVA_AUTO };
+        ck_assert_msg(manager_lease_batch(m, c, 1000, NULL, &o, fd, pieces, 8, ls, &failed, &e) == 0, "%s", e.message);
+        ck_assert_uint_eq(state_saves(in), 1);
+        ck_assert_int_eq(state_load(w.state, &st, &msg), 0);
+        ck_assert_uint_eq(st.n_leases, 8);
+        state_done(&st);
+
+        for (size_t i = 0; i < 8; i++)
+                ids[i] = ls[i]->id;
+        ck_assert_int_eq(manager_release_leases(m, 1000, ids, 8, &failed, changed, 2, &n_changed, &e), 0);
+        ck_assert_uint_eq(state_saves(in), 1);
+        ck_assert_int_eq(state_load(w.state, &st, &msg), 0);
+        ck_assert_uint_eq(st.n_leases, 0);
+        state_done(&st);
+        close(in);
+        close(fd);
+        world_done(&w, m);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("batch");
         TCase *tc = tcase_create("batch");
@@ -266,6 +329,7 @@ int main(void) {
         tcase_add_test(tc, test_map_fails_midway);
         tcase_add_test(tc, test_checked_before_mapping);
         tcase_add_test(tc, test_release_all_or_nothing);
+        tcase_add_test(tc, test_persistent_batch_saves_once);
         suite_add_tcase(s, tc);
         sr = srunner_create(s);
         srunner_run_all(sr, CK_NORMAL);
